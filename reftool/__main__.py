@@ -1,0 +1,5 @@
+"""python -m reftool"""
+
+from .cli import entrypoint
+
+entrypoint()

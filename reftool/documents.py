@@ -1,0 +1,581 @@
+"""Reading files into values with positions: SPEC section 3 and [values.yaml-core].
+
+A `Document` holds the parsed value (None, bool, int, float, str, list, dict with str keys) and
+an index from JSON paths to 1-based (line, column) positions. YAML is read from parser events,
+never through a constructor, so that aliases, nesting depth, tags, duplicate and merge keys are
+all under this module's control and bounded ([read.aliases], [read.depth]).
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import json
+import math
+import os
+import re
+import tomllib
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .errors import Diagnostic, SpecError, diagnostic
+from .spec import MAX_ALIAS_NODES, MAX_DEPTH
+
+JsonPath = tuple[str | int, ...]
+Loc = tuple[int, int]
+Format = Literal["yaml", "json", "toml"]
+
+
+def pointer_of(path: JsonPath) -> str:
+    """The JSON Pointer (RFC 6901) text of a path."""
+    return "".join("/" + str(p).replace("~", "~0").replace("/", "~1") for p in path)
+
+
+@dataclass(slots=True)
+class Positions:
+    """Positions of values and of mapping keys, by JSON path."""
+
+    values: dict[JsonPath, Loc] = field(default_factory=dict)
+    keys: dict[JsonPath, Loc] = field(default_factory=dict)
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Loc | None:
+        """The position of `path` (its key when `key`), else of its nearest located ancestor."""
+        if key and path in self.keys:
+            return self.keys[path]
+        while True:
+            if path in self.values:
+                return self.values[path]
+            if not path:
+                return None
+            path = path[:-1]
+
+
+@dataclass(slots=True)
+class Document:
+    file: str
+    format: Format
+    value: Any
+    text: str
+    _positions: Positions | None = None
+
+    @property
+    def positions(self) -> Positions:
+        if self._positions is None:  # JSON positions are found only when an error needs one
+            self._positions = _json_positions(self.text)[0] if self.format == "json" \
+                else Positions()
+        return self._positions
+
+    def locate(self, path: JsonPath, *, key: bool = False) -> Loc | None:
+        return self.positions.locate(path, key=key)
+
+
+# ---------------------------------------------------------------------------------- raw bytes
+
+def read_bytes(path: str | os.PathLike[str], *, display: str, limit: int) -> bytes:
+    """The bytes of a file, refusing files over `limit` before reading them ([read.size])."""
+    try:
+        with open(path, "rb") as f:
+            st = os.fstat(f.fileno())
+            if not _is_regular(st.st_mode):
+                raise SpecError([diagnostic("io", "not_a_file", display,
+                                            "not a regular file")])
+            if st.st_size > limit:
+                raise SpecError([diagnostic(
+                    "parse", "too_large", display,
+                    f"file is {st.st_size:,} bytes; the limit is {limit:,} bytes",
+                    anchor="read.size")])
+            data = f.read(limit + 1)
+    except FileNotFoundError:
+        raise SpecError([diagnostic("io", "file_not_found", display, "file not found")]) from None
+    except IsADirectoryError:
+        raise SpecError([diagnostic("io", "not_a_file", display,
+                                    "is a directory, expected a file")]) from None
+    except OSError as e:
+        raise SpecError([diagnostic("io", "read_error", display,
+                                    f"cannot read: {e.strerror}")]) from None
+    if len(data) > limit:  # grew while being read
+        raise SpecError([diagnostic("parse", "too_large", display,
+                                    f"file is over the limit of {limit:,} bytes",
+                                    anchor="read.size")])
+    return data
+
+
+def _is_regular(mode: int) -> bool:
+    import stat
+    return stat.S_ISREG(mode)
+
+
+def decode(data: bytes, *, display: str) -> str:
+    """UTF-8 text without a byte-order mark ([read.encoding])."""
+    if data.startswith(b"\xef\xbb\xbf"):
+        raise SpecError([diagnostic(
+            "parse", "bom", display, "file starts with a byte-order mark (BOM)",
+            line=1, column=1, expected="UTF-8 without a BOM",
+            hint="save the file as UTF-8 without BOM", anchor="read.encoding")])
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        line_start = data.rfind(b"\n", 0, e.start) + 1
+        column = len(data[line_start:e.start].decode("utf-8", "replace")) + 1
+        raise SpecError([diagnostic(
+            "parse", "invalid_utf8", display,
+            f"invalid UTF-8: byte 0x{data[e.start]:02x} at offset {e.start}",
+            line=line, column=column, expected="UTF-8 text", anchor="read.encoding")]) from None
+
+
+def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int) -> Document:
+    """Read, decode and parse one file. Raises SpecError with every problem found."""
+    text = decode(read_bytes(path, display=display, limit=limit), display=display)
+    return parse(text, display=display, fmt=fmt)
+
+
+def parse(text: str, *, display: str, fmt: Format) -> Document:
+    if fmt == "yaml":
+        value, positions = _YamlBuilder(display).build(text)
+        return Document(display, "yaml", value, text, positions)
+    if fmt == "json":
+        return Document(display, "json", _parse_json(text, display), text)
+    return Document(display, "toml", _parse_toml(text, display), text)
+
+
+# ---------------------------------------------------------------------------------- YAML
+
+# SPEC [values.yaml-core]: the core schema's resolution of plain scalars.
+_NULL = re.compile(r"null|Null|NULL|~|")
+_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
+_INT10 = re.compile(r"[-+]?[0-9]+")
+_INT8 = re.compile(r"0o[0-7]+")
+_INT16 = re.compile(r"0x[0-9a-fA-F]+")
+_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
+_INF = re.compile(r"[-+]?(\.inf|\.Inf|\.INF)")
+_NAN = re.compile(r"\.nan|\.NaN|\.NAN")
+
+_TAG = "tag:yaml.org,2002:"
+
+
+def resolve_plain(text: str) -> Any:
+    """The value of a plain YAML scalar under the YAML 1.2 core schema ([values.yaml-core])."""
+    if _NULL.fullmatch(text):
+        return None
+    if _BOOL.fullmatch(text):
+        return text[0] in "tT"
+    if _INT10.fullmatch(text):
+        return int(text, 10)
+    if _INT8.fullmatch(text):
+        return int(text[2:], 8)
+    if _INT16.fullmatch(text):
+        return int(text[2:], 16)
+    if _FLOAT.fullmatch(text):
+        return float(text)  # [values.float-parse]: Python's float() rounds correctly
+    if _INF.fullmatch(text):
+        return -math.inf if text.startswith("-") else math.inf
+    if _NAN.fullmatch(text):
+        return math.nan
+    return text
+
+
+def _resolve_tagged(tag: str, text: str) -> Any:
+    """A scalar with an explicit core-schema tag ([read.tags]); raises ValueError if malformed."""
+    kind = tag[len(_TAG):]
+    if kind == "str":
+        return text
+    value = resolve_plain(text)
+    expected = {"int": int, "float": float, "bool": bool, "null": type(None)}[kind]
+    if kind == "float" and type(value) is int:
+        return float(value)
+    if type(value) is not expected:
+        raise ValueError(kind)
+    return value
+
+
+@dataclass(slots=True)
+class _Frame:
+    container: dict[str, Any] | list[Any]
+    path: JsonPath
+    anchor: str | None
+    start_count: int
+    key: str | None = None  # mapping frames: the key awaiting its value
+    key_loc: Loc | None = None
+    skip_value: bool = False  # the value of a duplicate or merge key: parsed, then dropped
+
+
+class _YamlBuilder:
+    """Builds values from parser events with explicit stacks: no recursion, bounded work."""
+
+    def __init__(self, display: str) -> None:
+        self.display = display
+        self.positions = Positions()
+        self.anchors: dict[str, tuple[Any, int]] = {}
+        self.nodes = 0
+        self.problems: list[Diagnostic] = []
+
+    def fail(self, code: str, message: str, loc: Loc | None, path: JsonPath = (),
+             **kw: Any) -> SpecError:
+        line, column = loc if loc else (None, None)
+        return SpecError(self.problems + [diagnostic(
+            "parse", code, self.display, message, line=line, column=column,
+            pointer=pointer_of(path), **kw)])
+
+    def build(self, text: str) -> tuple[Any, Positions]:
+        try:
+            root = self._consume(_events(text))
+        except SpecError:
+            raise
+        except Exception as e:  # the YAML parser's own errors
+            raise self._syntax_error(e, text) from None
+        if self.problems:
+            raise SpecError(self.problems)
+        return root, self.positions
+
+    def _syntax_error(self, e: Exception, text: str) -> SpecError:
+        mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
+        problem = getattr(e, "problem", None) or str(e).splitlines()[0]
+        loc = (mark.line + 1, mark.column + 1) if mark is not None else None
+        hint = None
+        if mark is not None:
+            lines = text.split("\n")
+            row = lines[mark.line] if mark.line < len(lines) else ""
+            if "\t" in row[: mark.column + 1]:
+                problem = "a tab character where YAML allows only spaces for indentation"
+                hint = "indent with spaces"
+        context = getattr(e, "context", None)
+        message = f"YAML syntax error: {problem}" + (f" ({context})" if context else "")
+        return self.fail("syntax", message, loc, expected="valid YAML 1.2", hint=hint,
+                         anchor="read.yaml")
+
+    def _count(self, n: int, loc: Loc) -> None:
+        self.nodes += n
+        if self.nodes > MAX_ALIAS_NODES:
+            raise self.fail("alias_limit",
+                            f"document expands to more than {MAX_ALIAS_NODES:,} values "
+                            "(aliases expanded)", loc, anchor="read.aliases")
+
+    def _consume(self, events: Iterator[Any]) -> Any:
+        stack: list[_Frame] = []
+        root: Any = None
+        documents = 0
+        for ev in events:
+            name = type(ev).__name__
+            loc = (ev.start_mark.line + 1, ev.start_mark.column + 1)
+            if name == "DocumentStartEvent":
+                documents += 1
+                if documents > 1:
+                    raise self.fail("syntax", "more than one YAML document in the file", loc,
+                                    expected="exactly one document", anchor="read.yaml")
+                version = getattr(ev, "version", None)
+                if version is not None and tuple(version) != (1, 2):
+                    raise self.fail("yaml_version",
+                                    f"%YAML {version[0]}.{version[1]} directive; "
+                                    "only YAML 1.2 is read", loc, anchor="read.yaml")
+                continue
+            if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
+                continue
+            if name in ("MappingEndEvent", "SequenceEndEvent"):
+                frame = stack.pop()
+                if frame.anchor is not None:
+                    self.anchors[frame.anchor] = (frame.container,
+                                                  self.nodes - frame.start_count + 1)
+                if not stack:
+                    root = frame.container
+                continue
+            parent = stack[-1] if stack else None
+            if parent is not None and isinstance(parent.container, dict) and parent.key is None:
+                self._take_key(parent, ev, name, loc)
+                continue
+            path = self._child_path(parent)
+            self._count(1, loc)
+            if name == "ScalarEvent":
+                value = self._scalar(ev, loc, path)
+                if ev.anchor is not None:
+                    self.anchors[ev.anchor] = (value, 1)
+            elif name == "AliasEvent":
+                if ev.anchor not in self.anchors:
+                    raise self.fail("syntax", f"alias *{ev.anchor} names no anchor", loc)
+                value, size = self.anchors[ev.anchor]
+                self._count(size - 1, loc)
+            else:  # MappingStartEvent / SequenceStartEvent
+                self._check_collection_tag(ev, name, loc, path)
+                if len(stack) >= MAX_DEPTH:
+                    raise self.fail("depth_limit",
+                                    f"nesting deeper than {MAX_DEPTH} levels", loc, path,
+                                    anchor="read.depth")
+                container: dict[str, Any] | list[Any] = (
+                    {} if name == "MappingStartEvent" else [])
+                self._attach(parent, container, path, loc)
+                stack.append(_Frame(container, path, ev.anchor, self.nodes))
+                continue
+            self._attach(parent, value, path, loc)
+            if parent is None:
+                root = value
+        return root
+
+    def _child_path(self, parent: _Frame | None) -> JsonPath:
+        if parent is None:
+            return ()
+        if isinstance(parent.container, dict):
+            assert parent.key is not None
+            return parent.path + (parent.key,)
+        return parent.path + (len(parent.container),)
+
+    def _attach(self, parent: _Frame | None, value: Any, path: JsonPath, loc: Loc) -> None:
+        self.positions.values[path] = loc
+        if parent is None:
+            return
+        if isinstance(parent.container, list):
+            parent.container.append(value)
+            return
+        assert parent.key is not None
+        if not parent.skip_value:
+            parent.container[parent.key] = value
+            if parent.key_loc is not None:
+                self.positions.keys[path] = parent.key_loc
+        parent.key, parent.key_loc, parent.skip_value = None, None, False
+
+    def _take_key(self, frame: _Frame, ev: Any, name: str, loc: Loc) -> None:
+        if name == "ScalarEvent":
+            if ev.tag not in (None, "!", _TAG + "str"):
+                raise self.fail("complex_key", f"mapping key with tag {ev.tag}; keys are strings",
+                                loc, frame.path, anchor="read.keys")
+            key = ev.value
+            if key == "<<" and ev.style in ("", None) and ev.tag is None:
+                self.problems.append(diagnostic(
+                    "parse", "merge_key", self.display,
+                    "merge key '<<' is YAML 1.1, not YAML 1.2", line=loc[0], column=loc[1],
+                    pointer=pointer_of(frame.path), hint="write the keys out in full",
+                    anchor="read.aliases"))
+                frame.skip_value = True
+        elif name == "AliasEvent" and isinstance(self.anchors.get(ev.anchor, (None,))[0], str):
+            key = self.anchors[ev.anchor][0]
+        else:
+            raise self.fail("complex_key", "a mapping key must be a string, not a "
+                            "mapping, sequence or alias of one", loc, frame.path,
+                            anchor="read.keys")
+        assert isinstance(frame.container, dict)
+        if key in frame.container and not frame.skip_value:
+            first = self.positions.keys.get(frame.path + (key,))
+            where = f" (first at line {first[0]})" if first else ""
+            self.problems.append(diagnostic(
+                "parse", "duplicate_key", self.display, f"duplicate key {key!r}{where}",
+                line=loc[0], column=loc[1], pointer=pointer_of(frame.path + (key,)),
+                hint="remove one of the two", anchor="read.duplicate-keys"))
+            frame.skip_value = True
+        frame.key, frame.key_loc = key, loc
+
+    def _check_collection_tag(self, ev: Any, name: str, loc: Loc, path: JsonPath) -> None:
+        allowed = _TAG + ("map" if name == "MappingStartEvent" else "seq")
+        if ev.tag not in (None, "!", allowed):
+            raise self.fail("unsupported_tag", f"unsupported tag {ev.tag}", loc, path,
+                            expected="no tag, or a YAML 1.2 core schema tag",
+                            anchor="read.tags")
+
+    def _scalar(self, ev: Any, loc: Loc, path: JsonPath) -> Any:
+        tag = ev.tag
+        if tag is None:
+            return resolve_plain(ev.value) if ev.style in ("", None) else ev.value
+        if tag == "!":
+            return ev.value
+        if not tag.startswith(_TAG) or tag[len(_TAG):] not in (
+                "str", "int", "float", "bool", "null"):
+            raise self.fail("unsupported_tag", f"unsupported tag {tag}", loc, path,
+                            expected="!!str, !!int, !!float, !!bool or !!null",
+                            anchor="read.tags")
+        try:
+            return _resolve_tagged(tag, ev.value)
+        except ValueError:
+            raise self.fail("invalid_scalar",
+                            f"{ev.value!r} is not a valid !!{tag[len(_TAG):]}", loc, path,
+                            anchor="read.tags") from None
+
+
+def _events(text: str) -> Iterator[Any]:
+    try:
+        from ruamel.yaml.cyaml import CParser  # the C parser, when ruamel.yaml.clib is there
+    except ImportError:  # pragma: no cover - pure-Python fallback
+        import io
+
+        from ruamel.yaml import YAML
+        yield from YAML(typ="safe", pure=True).parse(io.StringIO(text))
+        return
+    parser = CParser(text)
+    try:
+        while parser.check_event():
+            yield parser.get_event()
+    finally:
+        parser.dispose()
+
+
+# ---------------------------------------------------------------------------------- TOML
+
+_TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
+
+
+def _parse_toml(text: str, display: str) -> Any:
+    try:
+        value = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as e:
+        m = _TOML_AT.search(str(e))
+        line, column = (int(m.group(1)), int(m.group(2))) if m else (None, None)
+        message = _TOML_AT.sub("", str(e)).strip()
+        code = "duplicate_key" if "overwrite" in message or "defined" in message else "syntax"
+        raise SpecError([diagnostic("parse", code, display, f"TOML error: {message}",
+                                    line=line, column=column, expected="valid TOML 1.0",
+                                    anchor="read.toml")]) from None
+    except RecursionError:
+        raise SpecError([diagnostic("parse", "depth_limit", display,
+                                    f"nesting deeper than {MAX_DEPTH} levels",
+                                    anchor="read.depth")]) from None
+    _check_depth(value, display)
+    return _toml_times_as_text(value)
+
+
+def toml_time_text(v: _dt.date | _dt.time) -> str:
+    """[read.toml]: a TOML date-time as RFC 3339 text, `Z` for offset zero."""
+    text = v.isoformat()
+    return text[:-6] + "Z" if text.endswith("+00:00") else text
+
+
+def _toml_times_as_text(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _toml_times_as_text(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_toml_times_as_text(v) for v in value]
+    if isinstance(value, (_dt.date, _dt.time)):
+        return toml_time_text(value)
+    return value
+
+
+# ---------------------------------------------------------------------------------- JSON
+
+class _DuplicateKey(Exception):
+    pass
+
+
+def _pairs(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for k, v in pairs:
+        if k in out:
+            raise _DuplicateKey(k)
+        out[k] = v
+    return out
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not JSON")
+
+
+def _parse_json(text: str, display: str) -> Any:
+    try:
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+    except json.JSONDecodeError as e:
+        raise SpecError([diagnostic("parse", "syntax", display, f"JSON syntax error: {e.msg}",
+                                    line=e.lineno, column=e.colno, expected="valid JSON",
+                                    anchor="read.json")]) from None
+    except _DuplicateKey as e:
+        dups = _json_positions(text)[1]
+        raise SpecError([
+            diagnostic("parse", "duplicate_key", display, f"duplicate key {k!r}",
+                       line=loc[0], column=loc[1], pointer=pointer_of(p),
+                       hint="remove one of the two", anchor="read.duplicate-keys")
+            for p, k, loc in dups] or [
+            diagnostic("parse", "duplicate_key", display, f"duplicate key {e.args[0]!r}",
+                       anchor="read.duplicate-keys")]) from None
+    except ValueError as e:  # NaN / Infinity, which json.loads would otherwise accept
+        name = str(e).split()[0]
+        index = text.find(name)
+        line = text.count("\n", 0, index) + 1
+        column = index - text.rfind("\n", 0, index)
+        raise SpecError([diagnostic("parse", "syntax", display,
+                                    f"JSON syntax error: {name} is not valid JSON",
+                                    line=line, column=column, expected="a JSON number",
+                                    anchor="read.json")]) from None
+    except RecursionError:
+        raise SpecError([diagnostic("parse", "depth_limit", display,
+                                    f"nesting deeper than {MAX_DEPTH} levels",
+                                    anchor="read.depth")]) from None
+    _check_depth(value, display)
+    return value
+
+
+def _check_depth(value: Any, display: str) -> None:
+    stack: list[tuple[Any, int]] = [(value, 0)]
+    while stack:
+        v, depth = stack.pop()
+        if isinstance(v, (dict, list)):
+            if depth >= MAX_DEPTH:
+                raise SpecError([diagnostic("parse", "depth_limit", display,
+                                            f"nesting deeper than {MAX_DEPTH} levels",
+                                            anchor="read.depth")])
+            children = v.values() if isinstance(v, dict) else v
+            stack.extend((c, depth + 1) for c in children)
+
+
+_JSON_TOKEN = re.compile(r"""
+    (?P<ws>[ \t\r\n]+)
+  | (?P<str>"(?:[^"\\]|\\.)*")
+  | (?P<punct>[{}\[\]:,])
+  | (?P<atom>[^ \t\r\n{}\[\]:,"]+)
+""", re.VERBOSE)
+
+
+def _json_positions(text: str) -> tuple[Positions, list[tuple[JsonPath, str, Loc]]]:
+    """Positions of every value and key of a JSON text, and its duplicate keys.
+
+    Only called to locate an error, so it favours clarity over speed.
+    """
+    pos = Positions()
+    dups: list[tuple[JsonPath, str, Loc]] = []
+    # stack entries: [path, is_object, next_index, pending_key, seen_keys]
+    stack: list[list[Any]] = []
+    line, line_start = 1, 0
+    expect_key = False
+    for m in _JSON_TOKEN.finditer(text):
+        kind, tok, start = m.lastgroup, m.group(), m.start()
+        if kind == "ws":
+            nl = tok.count("\n")
+            if nl:
+                line += nl
+                line_start = start + tok.rfind("\n") + 1
+            continue
+        loc = (line, start - line_start + 1)
+        top = stack[-1] if stack else None
+        if tok in ("}", "]"):
+            stack.pop()
+            continue
+        if tok == ",":
+            expect_key = bool(top and top[1])
+            continue
+        if tok == ":":
+            continue
+        if top is not None and top[1] and expect_key:
+            key = json.loads(tok) if kind == "str" else tok
+            if key in top[4]:
+                dups.append((top[0] + (key,), key, loc))
+            top[4].add(key)
+            top[3] = key
+            pos.keys[top[0] + (key,)] = loc
+            expect_key = False
+            continue
+        if top is None:
+            path: JsonPath = ()
+        elif top[1]:
+            path = top[0] + (top[3],)
+        else:
+            path = top[0] + (top[2],)
+            top[2] += 1
+        pos.values.setdefault(path, loc)
+        if tok == "{":
+            stack.append([path, True, 0, None, set()])
+            expect_key = True
+        elif tok == "[":
+            stack.append([path, False, 0, None, set()])
+    return pos, dups
+
+
+def located(doc: Document, phase: str, code: str, path: JsonPath, message: str, *,
+            key: bool = False, **kw: Any) -> Diagnostic:
+    """A diagnostic about the value (or key) at `path` of `doc`, with its position."""
+    loc = doc.locate(path, key=key)
+    line, column = loc if loc else (None, None)
+    return diagnostic(phase, code, doc.file, message, line=line, column=column,  # type: ignore[arg-type]
+                      pointer=pointer_of(path), **kw)

@@ -1,0 +1,185 @@
+"""Frozen data classes of the file formats: SPEC sections 6, 9 and 12.
+
+Raw dictionaries stay in the loaders; everything past them works on these.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any, Literal
+
+from .spec import OutputSection
+from .values import from_typed_tree, sorted_items, typed_tree
+
+JsonPathT = tuple[str | int, ...]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Dep:
+    path: str
+    index: int  # position in the stage's `deps` list, to locate it in the file
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.endswith("/")  # [paths.directory]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Output:
+    path: str
+    section: OutputSection
+    index: int
+    cache: bool
+    persist: bool
+    kind: Literal["summary", "series"] | None = None  # metrics outputs only
+
+    @property
+    def is_dir(self) -> bool:
+        return self.path.endswith("/")
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ParamsRef:
+    """A params file and the pointers a stage reads from it ([params.pointer])."""
+
+    file: str
+    pointers: tuple[str, ...]  # empty when `whole`
+    whole: bool = False  # "*": every top-level key ([params.whole-file])
+    from_template: bool = False  # recorded by templating ([template.inputs])
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Stage:
+    name: str
+    base: str  # the key under `stages` that defines it; differs from `name` when generated
+    cmd: tuple[str, ...]
+    wdir: str
+    desc: str | None
+    deps: tuple[Dep, ...]
+    params: tuple[ParamsRef, ...]
+    env: tuple[str, ...]
+    outputs: tuple[Output, ...]
+    always_run: bool
+    frozen: bool
+
+    @property
+    def source(self) -> JsonPathT:
+        return ("stages", self.base)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class MetricDeclaration:
+    name: str
+    direction: Literal["lower", "higher"] | None
+    summary: Literal["last", "min", "max", "best"]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Pipeline:
+    file: str
+    version: str
+    stages: Mapping[str, Stage]
+    vars: tuple[str, ...]
+    metrics: Mapping[str, MetricDeclaration]
+    description: str | None = None
+
+
+# ---------------------------------------------------------------------------------- the lock
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class FileState:
+    """What a dep or output was: [lock.contents]."""
+
+    digest: str
+    size: int
+    files: int | None = None  # directories only
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class OutState:
+    state: FileState
+    cache: bool
+    persist: bool
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class LockEntry:
+    cmd: tuple[str, ...]
+    wdir: str
+    deps: Mapping[str, FileState]
+    params: Mapping[str, Mapping[str, Any]]  # file -> pointer -> value
+    env: Mapping[str, str | None]
+    outs: Mapping[str, OutState]
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Lock:
+    version: str
+    stages: Mapping[str, LockEntry]
+
+
+def _state_dict(s: FileState) -> dict[str, Any]:
+    d: dict[str, Any] = {"digest": s.digest, "size": s.size}
+    if s.files is not None:
+        d["files"] = s.files
+    return d
+
+
+def _state(d: Mapping[str, Any]) -> FileState:
+    return FileState(digest=d["digest"], size=d["size"], files=d.get("files"))
+
+
+def entry_to_dict(e: LockEntry) -> dict[str, Any]:
+    return {
+        "cmd": list(e.cmd),
+        "wdir": e.wdir,
+        "deps": {p: _state_dict(s) for p, s in e.deps.items()},
+        "params": {f: {k: typed_tree(v) for k, v in kv.items()} for f, kv in e.params.items()},
+        "env": {n: ({"null": None} if v is None else {"str": v}) for n, v in e.env.items()},
+        "outs": {p: {**_state_dict(o.state), "cache": o.cache, "persist": o.persist}
+                 for p, o in e.outs.items()},
+    }
+
+
+def entry_from_dict(d: Mapping[str, Any]) -> LockEntry:
+    """A lock entry from a dictionary that the lock schema accepted."""
+    return LockEntry(
+        cmd=tuple(d["cmd"]),
+        wdir=d["wdir"],
+        deps={p: _state(s) for p, s in d["deps"].items()},
+        params={f: {k: from_typed_tree(v) for k, v in kv.items()}
+                for f, kv in d["params"].items()},
+        env={n: v.get("str") for n, v in d["env"].items()},
+        outs={p: OutState(state=_state(o), cache=o["cache"], persist=o["persist"])
+              for p, o in d["outs"].items()},
+    )
+
+
+def lock_to_dict(lock: Lock) -> dict[str, Any]:
+    return {"version": lock.version,
+            "stages": {n: entry_to_dict(e) for n, e in lock.stages.items()}}
+
+
+def lock_from_dict(d: Mapping[str, Any]) -> Lock:
+    return Lock(version=d["version"],
+                stages={n: entry_from_dict(e) for n, e in d["stages"].items()})
+
+
+def canonical_order(value: Any) -> Any:
+    """The same JSON value with object members in UTF-16 order at every level."""
+    if isinstance(value, dict):
+        return {k: canonical_order(v) for k, v in sorted_items(value)}
+    if isinstance(value, list):
+        return [canonical_order(v) for v in value]
+    return value
+
+
+def canonical_json(value: Any) -> str:
+    """[lock.canonical]: the one serialization of a lock (and of experiment records)."""
+    return json.dumps(canonical_order(value), indent=2, ensure_ascii=False) + "\n"
+
+
+def canonical_lock_text(lock: Lock) -> str:
+    return canonical_json(lock_to_dict(lock))

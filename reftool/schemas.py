@@ -1,0 +1,56 @@
+"""The JSON Schemas of `schemas/`, loaded from the installed package: SPEC [files.kinds].
+
+The tool validates with these very files; no rule of a schema is written again in code.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+SCHEMA_FILES = {
+    "common": "common.schema.json",
+    "pipeline": "pipeline.schema.json",
+    "lock": "lock.schema.json",
+    "metrics": "metrics.schema.json",
+    "series-header": "series-header.schema.json",
+    "series-record": "series-record.schema.json",
+    "experiment": "experiment.schema.json",
+    "validation-report": "validation-report.schema.json",
+}
+
+
+def schema_dir() -> Path:
+    """The folder holding the schema files: the installed `reftool.schemas`, or the checkout's."""
+    try:
+        path = Path(str(resources.files("reftool._schemas")))
+        if (path / SCHEMA_FILES["pipeline"]).is_file():
+            return path
+    except (ModuleNotFoundError, TypeError):  # running from a checkout that was not installed
+        pass
+    return Path(__file__).resolve().parent.parent / "schemas"
+
+
+@functools.cache
+def schema(name: str) -> dict[str, Any]:
+    with open(schema_dir() / SCHEMA_FILES[name], encoding="utf-8") as f:
+        loaded: dict[str, Any] = json.load(f)
+    return loaded
+
+
+@functools.cache
+def validator(name: str, pointer: str = "") -> Any:
+    """A Draft 2020-12 validator for schema `name`, or for its sub-schema at `pointer`."""
+    from jsonschema import Draft202012Validator
+    from referencing import Registry, Resource
+
+    registry: Registry[Any] = Registry().with_resources(
+        (schema(n)["$id"], Resource.from_contents(schema(n))) for n in SCHEMA_FILES)
+    root = schema(name)
+    target: dict[str, Any] = root
+    if pointer:
+        target = {"$ref": root["$id"] + "#" + pointer}
+    return Draft202012Validator(target, registry=registry)

@@ -1,0 +1,90 @@
+"""The closed vocabularies and constants of SPEC.md, in the spec's own words.
+
+Nothing here does I/O; every other module imports from here.
+"""
+
+from __future__ import annotations
+
+from typing import Final, Literal
+
+#: The version this implementation writes and the newest it reads: SPEC [version.minor].
+SPEC_VERSION: Final = (1, 0)
+SPEC_VERSION_TEXT: Final = "1.0"
+#: Newest minor implemented per major: SPEC [version.major], [version.minor].
+NEWEST_MINOR: Final[dict[int, int]] = {1: 0}
+
+# SPEC [files.kinds]
+FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]
+FILE_KINDS: Final[tuple[FileKind, ...]] = (
+    "pipeline", "lock", "params", "metrics", "series", "experiment",
+)
+DEFAULT_PIPELINE: Final = "pipeline.yaml"
+DEFAULT_LOCK: Final = "pipeline.lock"
+PARAMS_EXTENSIONS: Final[dict[str, str]] = {  # SPEC [files.params-format]
+    ".yaml": "yaml", ".yml": "yaml", ".json": "json", ".toml": "toml",
+}
+
+# SPEC [read.size], [read.aliases], [read.depth]: the reference tool's bounds.
+MAX_TEXT_FILE_BYTES: Final = 16 * 1024 * 1024
+MAX_LOCK_FILE_BYTES: Final = 256 * 1024 * 1024
+MAX_ALIAS_NODES: Final = 100_000
+MAX_DEPTH: Final = 64
+
+# SPEC [errors.phase-code]
+Phase = Literal["io", "parse", "version", "schema", "semantic", "runtime"]
+Severity = Literal["error", "warning"]
+ERROR_CODES: Final[dict[str, frozenset[str]]] = {
+    "io": frozenset({"file_not_found", "not_a_file", "read_error"}),
+    "parse": frozenset({
+        "invalid_utf8", "bom", "too_large", "syntax", "yaml_version", "duplicate_key",
+        "complex_key", "alias_limit", "depth_limit", "merge_key", "unsupported_tag",
+        "invalid_scalar",
+    }),
+    "version": frozenset({
+        "version_missing", "version_invalid", "major_unsupported", "minor_newer",
+    }),
+    "schema": frozenset({
+        "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
+        "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum", "not",
+        "oneOf", "anyOf", "propertyNames", "format",
+    }),
+    "semantic": frozenset({
+        "params_format", "params_file_missing", "params_key_missing", "path_kind",
+        "path_not_nfc", "path_case_collision", "path_escapes", "symlink_dir",
+        "path_unrepresentable", "duplicate_path", "output_conflict", "output_nested", "cycle",
+        "dep_missing", "generated_name", "duplicate_stage", "template_syntax",
+        "template_conflict", "template_undefined", "template_type", "lock_stage_unknown",
+        "lock_not_canonical", "lock_out_of_date",
+    }),
+    "runtime": frozenset({
+        "command_failed", "output_not_created", "interrupted", "lock_busy",
+    }),
+}
+#: SPEC [errors.warnings]
+WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date"})
+
+# SPEC [stale.reasons], in the spec's order.
+ReasonCode = Literal[
+    "never_run", "forced", "always_run", "definition_changed", "command_changed",
+    "env_changed", "dep_added", "dep_removed", "dep_modified", "param_added", "param_removed",
+    "param_changed", "output_missing", "output_modified", "upstream",
+]
+REASON_ORDER: Final[tuple[ReasonCode, ...]] = (
+    "never_run", "forced", "always_run", "definition_changed", "command_changed",
+    "env_changed", "dep_added", "dep_removed", "dep_modified", "param_added", "param_removed",
+    "param_changed", "output_missing", "output_modified", "upstream",
+)
+
+# SPEC [tool.exit-codes]
+EXIT_OK: Final = 0
+EXIT_INVALID: Final = 1
+EXIT_USAGE: Final = 2
+EXIT_PENDING: Final = 3
+EXIT_BUSY: Final = 4
+EXIT_INTERNAL: Final = 70
+EXIT_INTERRUPTED: Final = 130
+
+# SPEC [pipeline.stage-keys], [pipeline.outputs]: the defaults that the schema also states.
+OutputSection = Literal["outs", "metrics", "plots"]
+OUTPUT_SECTIONS: Final[tuple[OutputSection, ...]] = ("outs", "metrics", "plots")
+DEFAULT_CACHE: Final[dict[OutputSection, bool]] = {"outs": True, "metrics": False, "plots": False}

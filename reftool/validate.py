@@ -1,0 +1,813 @@
+"""Validation: version gate, schema errors with positions, semantic checks. SPEC [tool.validate].
+
+Every check reports every problem it finds ([errors.all]); a problem in one file does not stop
+the checks of another. Nothing named in any file is executed ([pipeline.no-exec]).
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+import re
+import unicodedata
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import graph
+from .documents import Document, Format, JsonPath, load, located, parse, pointer_of
+from .errors import Diagnostic, SpecError, diagnostic
+from .load import VarsContext, build_lock, build_pipeline
+from .model import Lock, Pipeline, Stage, canonical_lock_text
+from .schemas import validator
+from .spec import (
+    MAX_LOCK_FILE_BYTES, MAX_TEXT_FILE_BYTES, NEWEST_MINOR, PARAMS_EXTENSIONS, FileKind,
+)
+from .values import pointer_for, resolve_pointer, type_name
+
+_VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
+
+_TYPE_WORDS = {
+    "null": "null", "bool": "a boolean", "int": "an integer", "float": "a number",
+    "str": "a string", "list": "a list", "map": "a mapping",
+}
+_SCHEMA_TYPE_WORDS = {
+    "string": "a string", "integer": "an integer", "number": "a number", "boolean": "a boolean",
+    "array": "a list", "object": "a mapping", "null": "null",
+}
+
+
+@dataclass(slots=True)
+class Report:
+    """What validation found: the files checked (with their kinds) and the diagnostics."""
+
+    files: list[tuple[str, FileKind]] = field(default_factory=list)
+    diagnostics: list[Diagnostic] = field(default_factory=list)
+
+    def add_file(self, path: str, kind: FileKind) -> None:
+        if (path, kind) not in self.files:
+            self.files.append((path, kind))
+
+    @property
+    def errors(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "error"]
+
+    @property
+    def warnings(self) -> list[Diagnostic]:
+        return [d for d in self.diagnostics if d.severity == "warning"]
+
+
+# ---------------------------------------------------------------------------------- versions
+
+def check_version(doc: Document, *, what: str) -> Diagnostic | None:
+    """[version.declared], [version.major], [version.minor]"""
+    value = doc.value
+    if not isinstance(value, dict):
+        return located(doc, "schema", "type", (), f"the {what} must be a mapping, "
+                       f"not {_TYPE_WORDS.get(_safe_type(value), 'this')}",
+                       expected="a mapping with a 'version' key")
+    if "version" not in value:
+        return located(doc, "version", "version_missing", (),
+                       f"the {what} has no 'version'", expected='version: "1.0"',
+                       hint='add  version: "1.0"  at the top', anchor="version.declared")
+    version = value["version"]
+    m = _VERSION.fullmatch(version) if isinstance(version, str) else None
+    if m is None:
+        hint = f'write it as a string: version: "{version}"' \
+            if isinstance(version, (int, float)) and not isinstance(version, bool) else None
+        return located(doc, "version", "version_invalid", ("version",),
+                       f"version {version!r} is not a string \"MAJOR.MINOR\"",
+                       expected='a string such as "1.0"', hint=hint,
+                       anchor="version.declared")
+    major, minor = int(m.group(1)), int(m.group(2))
+    newest = NEWEST_MINOR.get(major)
+    known = ", ".join(f"{k}.0 to {k}.{v}" for k, v in NEWEST_MINOR.items())
+    if newest is None:
+        return located(doc, "version", "major_unsupported", ("version",),
+                       f"spec version {version} is not supported; this tool reads {known}",
+                       expected=f"a version in {known}", anchor="version.major")
+    if minor > newest:
+        return located(doc, "version", "minor_newer", ("version",),
+                       f"spec version {version} is newer than this tool, which reads "
+                       f"{known}; upgrade reftool to read it",
+                       expected=f"a version in {known}", hint="upgrade reftool",
+                       anchor="version.minor")
+    return None
+
+
+def _safe_type(value: Any) -> str:
+    try:
+        return type_name(value)
+    except TypeError:
+        return "?"
+
+
+# ---------------------------------------------------------------------------------- schemas
+
+def schema_diagnostics(doc: Document, schema: str, *, instance: Any = None,
+                       pointer: str = "", base: JsonPath = ()) -> list[Diagnostic]:
+    """Schema errors of `instance` (default: the document's value) with positions.
+
+    `base` is the path of `instance` inside the document, for locating errors.
+    """
+    value = doc.value if instance is None else instance
+    out: list[Diagnostic] = []
+    for err in validator(schema, pointer).iter_errors(value):
+        out.extend(_explain(doc, err, base))
+    return sorted(set(out), key=Diagnostic.sort_key)
+
+
+def _context(path: JsonPath) -> str:
+    if len(path) >= 2 and path[0] == "stages":
+        return f" in stage {path[1]!r}"
+    return ""
+
+
+def _explain(doc: Document, err: Any, base: JsonPath) -> Iterator[Diagnostic]:
+    path: JsonPath = base + tuple(err.absolute_path)
+    where = _context(path)
+    kw = err.validator
+    schema = err.schema if isinstance(err.schema, dict) else {}
+    expected = schema.get("description")
+    title = schema.get("title") or expected
+    if kw in ("anyOf", "oneOf") and err.context:
+        branch = _best_branch(err)
+        if branch:
+            for sub in branch:
+                yield from _explain(doc, sub, base)
+            return
+        yield located(doc, "schema", kw, path,
+                      f"{_show(err.instance)}{where} is not {title or 'valid here'}",
+                      expected=expected)
+        return
+    if "propertyNames" in err.schema_path:
+        key = err.instance
+        names = _subschema_at(err, "propertyNames")
+        yield located(doc, "schema", "propertyNames", path + (key,),
+                      f"invalid name {key!r}{where}", key=True,
+                      expected=(names or {}).get("description") or expected)
+        return
+    if kw == "additionalProperties":
+        allowed = sorted(schema.get("properties", {}))
+        for key in err.instance:
+            if key in schema.get("properties", {}):
+                continue
+            guess = did_you_mean(key, allowed)
+            hint = f"did you mean {guess!r}?" if guess else None
+            yield located(doc, "schema", kw, path + (key,), f"unknown key {key!r}{where}",
+                          key=True, expected="one of " + ", ".join(map(repr, allowed)),
+                          hint=hint)
+        return
+    if kw == "required":
+        for key in err.validator_value:
+            if isinstance(err.instance, dict) and key not in err.instance:
+                what = where.strip() or "the file"
+                yield located(doc, "schema", kw, path,
+                              f"{what} is missing the required key {key!r}",
+                              key=bool(path), expected=expected)
+        return
+    if kw == "type":
+        wanted = err.validator_value
+        words = " or ".join(_SCHEMA_TYPE_WORDS.get(t, t) for t in (
+            wanted if isinstance(wanted, list) else [wanted]))
+        got = _TYPE_WORDS.get(_safe_type(err.instance), "something else")
+        yield located(doc, "schema", kw, path,
+                      f"expected {expected or words}{where}, got {got}",
+                      expected=expected or words)
+        return
+    if kw == "not" and isinstance(err.validator_value, dict):
+        yield located(doc, "schema", kw, path,
+                      f"{err.validator_value.get('description', 'not allowed here')}{where}",
+                      expected=err.validator_value.get("description"))
+        return
+    message = f"{_show(err.instance)}{where} is not {title}" if title else \
+        f"{err.message}{where}"
+    yield located(doc, "schema", kw if kw in _SCHEMA_CODES else "format", path, message,
+                  expected=expected)
+
+
+_SCHEMA_CODES = frozenset({
+    "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
+    "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum", "not",
+    "oneOf", "anyOf", "propertyNames", "format",
+})
+
+
+def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
+    """The candidate nearest to a misspelt word, by edit distance counting transpositions."""
+    best: tuple[int, float, str] | None = None
+    for c in candidates:
+        d = _edit_distance(word.lower(), c.lower())
+        if d <= max(1, len(c) // 3):
+            rank = (d, -difflib.SequenceMatcher(None, word, c).ratio(), c)
+            best = rank if best is None or rank < best else best
+    return best[2] if best else None
+
+
+def _edit_distance(a: str, b: str) -> int:
+    """Optimal string alignment distance (Levenshtein plus adjacent transpositions)."""
+    prev2: list[int] = []
+    prev = list(range(len(b) + 1))
+    for i in range(1, len(a) + 1):
+        cur = [i] + [0] * len(b)
+        for j in range(1, len(b) + 1):
+            cost = a[i - 1] != b[j - 1]
+            cur[j] = min(prev[j] + 1, cur[j - 1] + 1, prev[j - 1] + cost)
+            if i > 1 and j > 1 and a[i - 1] == b[j - 2] and a[i - 2] == b[j - 1]:
+                cur[j] = min(cur[j], prev2[j - 2] + 1)
+        prev2, prev = prev, cur
+    return prev[len(b)]
+
+
+def _show(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 60 else text[:57] + "..."
+
+
+def _subschema_at(err: Any, keyword: str) -> dict[str, Any] | None:
+    """The sub-schema under `keyword` of the schema the error came from, when reachable."""
+    parent = err.parent
+    while parent is not None:
+        if isinstance(parent.schema, dict) and keyword in parent.schema:
+            found = parent.schema[keyword]
+            return found if isinstance(found, dict) else None
+        parent = parent.parent
+    return None
+
+
+def _best_branch(err: Any) -> list[Any] | None:
+    """Of an anyOf/oneOf error, the errors of the one branch whose type fits the value."""
+    branches: dict[int, list[Any]] = {}
+    for sub in err.context:
+        branches.setdefault(sub.relative_schema_path[0], []).append(sub)
+    fitting = [errs for errs in branches.values()
+               if not any(e.validator in ("type", "const", "enum") and not e.relative_path
+                          and len(e.relative_schema_path) <= 2 for e in errs)]
+    if len(fitting) == 1:
+        return fitting[0]
+    return None
+
+
+# ---------------------------------------------------------------------------------- one file
+
+def _parse_file(path: Path, display: str, fmt: Format, report: Report,
+                limit: int = MAX_TEXT_FILE_BYTES) -> Document | None:
+    try:
+        return load(path, display=display, fmt=fmt, limit=limit)
+    except SpecError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return None
+
+
+def _format_of(path: str) -> Format | None:
+    fmt = PARAMS_EXTENSIONS.get(os.path.splitext(path)[1].lower())
+    return fmt  # type: ignore[return-value]
+
+
+def _versioned(doc: Document, schema: str, what: str, report: Report) -> bool:
+    """Version gate, then schema: True when the document passed both."""
+    problem = check_version(doc, what=what)
+    if problem is not None:
+        report.diagnostics.append(problem)
+        return False
+    found = schema_diagnostics(doc, schema)
+    report.diagnostics.extend(found)
+    return not found
+
+
+def validate_metrics_file(path: Path, display: str, report: Report) -> None:
+    """[metrics.summary], [metrics.nonfinite]"""
+    report.add_file(display, "metrics")
+    doc = _parse_file(path, display, "json", report)
+    if doc is not None:
+        _versioned(doc, "metrics", "metrics file", report)
+
+
+def validate_experiment_file(path: Path, display: str, report: Report) -> None:
+    """[experiments.record]"""
+    report.add_file(display, "experiment")
+    doc = _parse_file(path, display, "json", report)
+    if doc is not None:
+        _versioned(doc, "experiment", "experiment record", report)
+
+
+def validate_series_file(path: Path, display: str, report: Report) -> None:
+    """[metrics.series]: a header line, then records; a torn last line is ignored."""
+    report.add_file(display, "series")
+    try:
+        from .documents import decode, read_bytes
+        text = decode(read_bytes(path, display=display, limit=MAX_TEXT_FILE_BYTES),
+                      display=display)
+    except SpecError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return
+    lines = text.split("\n")
+    complete = lines[:-1]  # the text after the last LF is being written: ignored
+    if not complete:
+        report.diagnostics.append(diagnostic(
+            "version", "version_missing", display, "series file has no header line",
+            line=1, column=1, expected='{"version": "1.0", "kind": "series"}',
+            anchor="metrics.series"))
+        return
+    for number, line in enumerate(complete, start=1):
+        problems: list[Diagnostic] = []
+        try:
+            doc = parse(line, display=display, fmt="json")
+        except SpecError as e:
+            problems = e.diagnostics
+        else:
+            if number == 1:
+                sub = Report()
+                _versioned(doc, "series-header", "series header", sub)
+                problems = sub.diagnostics
+                if problems and problems[0].phase == "version":
+                    problems = [_on_line(p, 1) for p in problems]
+                    report.diagnostics.extend(problems)
+                    return
+            else:
+                problems = schema_diagnostics(doc, "series-record")
+        report.diagnostics.extend(_on_line(p, number) for p in problems)
+
+
+def _on_line(d: Diagnostic, line: int) -> Diagnostic:
+    from dataclasses import replace
+    return replace(d, line=line, column=d.column if d.column is not None else 1)
+
+
+def validate_params_file(path: Path, display: str, report: Report) -> Document | None:
+    """[files.params-format]: a YAML, JSON or TOML file whose top level is a mapping."""
+    report.add_file(display, "params")
+    fmt = _format_of(display)
+    if fmt is None:
+        report.diagnostics.append(diagnostic(
+            "semantic", "params_format", display,
+            f"unknown params file extension {os.path.splitext(display)[1]!r}",
+            expected=".yaml, .yml, .json or .toml", anchor="files.params-format"))
+        return None
+    doc = _parse_file(path, display, fmt, report)
+    if doc is not None and not isinstance(doc.value, dict):
+        report.diagnostics.append(located(
+            doc, "schema", "type", (), f"a params file must be a mapping, not "
+            f"{_TYPE_WORDS.get(_safe_type(doc.value), 'this')}", expected="a mapping",
+            anchor="files.params-format"))
+        return None
+    return doc
+
+
+# ---------------------------------------------------------------------------------- projects
+
+@dataclass(slots=True)
+class Project:
+    """A pipeline file with what validation learnt of its project."""
+
+    root: Path
+    pipeline_file: str  # relative to root
+    pipeline: Pipeline | None = None
+    document: Document | None = None
+    params: dict[str, Document] = field(default_factory=dict)
+    lock: Lock | None = None
+    partial: bool = False  # stages with schema errors were left out of `pipeline`
+
+
+def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document | None:
+    """The document without the stages that schema errors point into ([errors.all]).
+
+    None when an error lies outside every stage: then nothing can be checked further.
+    """
+    from .values import pointer_tokens
+    bad: set[str] = set()
+    for d in found:
+        tokens = pointer_tokens(d.pointer) if d.pointer else []
+        if len(tokens) < 2 or tokens[0] != "stages":
+            return None
+        bad.add(tokens[1])
+    if not bad:
+        return doc
+    value = dict(doc.value)
+    value["stages"] = {k: v for k, v in value["stages"].items() if k not in bad}
+    return Document(doc.file, doc.format, value, doc.text, doc.positions)
+
+
+def validate_pipeline(root: Path, name: str, report: Report, *,
+                      with_lock: bool = True, with_metrics: bool = True) -> Project:
+    """The pipeline file `root/name` and, optionally, its lock and metrics files."""
+    project = Project(root=root, pipeline_file=name)
+    display = _display(root, name)
+    report.add_file(display, "pipeline")
+    doc = _parse_file(root / name, display, "yaml", report)
+    if doc is None:
+        return project
+    problem = check_version(doc, what="pipeline file")
+    if problem is not None:
+        report.diagnostics.append(problem)
+        return project
+    found = schema_diagnostics(doc, "pipeline")
+    report.diagnostics.extend(found)
+    doc = _without_invalid_stages(doc, found)
+    if doc is None:
+        return project
+    project.partial = bool(found)
+    project.document = doc
+    context = _vars_context(project, doc, report)
+
+    def revalidate(stage: dict[str, Any], path: JsonPath) -> list[Diagnostic]:
+        return schema_diagnostics(doc, "pipeline", instance=stage, pointer="/$defs/stage",
+                                  base=path)
+
+    pipeline, problems = build_pipeline(doc, context, revalidate)
+    report.diagnostics.extend(problems)
+    project.partial = project.partial or bool(problems)
+    project.pipeline = pipeline
+    report.diagnostics.extend(semantic_diagnostics(project))
+    if with_lock and not project.partial:
+        lock_name = str(Path(name).with_suffix(".lock"))  # [files.lock-name]
+        if (root / lock_name).exists():
+            project.lock = validate_lock_file(root / lock_name, _display(root, lock_name),
+                                              report, project=project)
+    if with_metrics:
+        for stage in pipeline.stages.values():
+            for out in stage.outputs:
+                target = root / out.path
+                if out.section == "metrics" and target.is_file():
+                    disp = _display(root, out.path)
+                    if out.kind == "series":
+                        validate_series_file(target, disp, report)
+                    else:
+                        validate_metrics_file(target, disp, report)
+    return project
+
+
+def _display(root: Path, name: str) -> str:
+    try:
+        rel = os.path.relpath(root / name)
+    except ValueError:  # pragma: no cover - other drive on Windows
+        rel = str(root / name)
+    return rel if not rel.startswith("../../") else str(root / name)
+
+
+def _params_doc(project: Project, file: str, report: Report) -> Document | None:
+    if file not in project.params:
+        doc = validate_params_file(project.root / file, _display(project.root, file), report)
+        if doc is None:
+            return None
+        project.params[file] = doc
+    return project.params[file]
+
+
+def _vars_context(project: Project, doc: Document, report: Report) -> VarsContext:
+    """[template.context]"""
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for i, file in enumerate(doc.value.get("vars", [])):
+        if not (project.root / file).exists():
+            report.diagnostics.append(located(
+                doc, "semantic", "params_file_missing", ("vars", i),
+                f"vars file {file!r} does not exist", anchor="params.missing"))
+            continue
+        pdoc = _params_doc(project, file, report)
+        if pdoc is None:
+            continue
+        for key, value in pdoc.value.items():
+            if key in values:
+                report.diagnostics.append(located(
+                    doc, "semantic", "template_conflict", ("vars", i),
+                    f"top-level key {key!r} is defined by both {source[key]!r} and {file!r}",
+                    anchor="template.context"))
+                continue
+            values[key], source[key] = value, file
+    return VarsContext(values, source)
+
+
+def semantic_diagnostics(project: Project) -> list[Diagnostic]:
+    """What a schema cannot express: SPEC sections 5 and 6."""
+    assert project.pipeline is not None and project.document is not None
+    pipeline, doc, out = project.pipeline, project.document, []
+    out += _duplicate_paths(pipeline, doc)
+    out += _path_text_checks(pipeline, doc)
+    out += _output_overlaps(pipeline, doc)
+    deps = graph.dependencies(pipeline)
+    for cycle in graph.find_cycles(deps):
+        first = pipeline.stages[cycle[0]]
+        out.append(located(doc, "semantic", "cycle", first.source,
+                           "cycle in the stage graph: " + " -> ".join(cycle + [cycle[0]]),
+                           key=True, hint="a stage cannot depend, even indirectly, on its "
+                           "own outputs", anchor="pipeline.graph"))
+    out += _disk_checks(project)
+    out += _params_checks(project)
+    return out
+
+
+def _all_paths(stage: Stage) -> Iterator[tuple[str, JsonPath]]:
+    for d in stage.deps:
+        yield d.path, stage.source + ("deps", d.index)
+    for o in stage.outputs:
+        yield o.path, stage.source + (o.section, o.index)
+    for p in stage.params:
+        if not p.from_template:
+            yield p.file, stage.source + ("params", p.file)
+    if stage.wdir != ".":
+        yield stage.wdir, stage.source + ("wdir",)
+
+
+def _duplicate_paths(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
+    """[pipeline.duplicates]"""
+    out = []
+    for stage in pipeline.stages.values():
+        for label, items in (("deps", [(d.path, ("deps", d.index)) for d in stage.deps]),
+                             ("outputs", [(o.path, (o.section, o.index))
+                                          for o in stage.outputs])):
+            seen: set[str] = set()
+            for p, where in items:
+                if graph.bare(p) in seen:
+                    out.append(located(doc, "semantic", "duplicate_path",
+                                       stage.source + where,
+                                       f"{p!r} is listed twice in the {label} of stage "
+                                       f"{stage.name!r}", anchor="pipeline.duplicates"))
+                seen.add(graph.bare(p))
+    return out
+
+
+def _path_text_checks(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
+    """[paths.nfc], [paths.case]"""
+    out = []
+    by_fold: dict[str, str] = {}
+    not_nfc: set[str] = set()
+    collisions: set[tuple[str, str]] = set()
+    for stage in pipeline.stages.values():
+        for p, where in _all_paths(stage):
+            if unicodedata.normalize("NFC", p) != p:
+                if p not in not_nfc:
+                    out.append(located(doc, "semantic", "path_not_nfc", where,
+                                       f"path {p!r} is not in Unicode NFC",
+                                       hint="retype the path, or normalize it to NFC",
+                                       anchor="paths.nfc"))
+                    not_nfc.add(p)
+                continue
+            for prefix in _prefixes(graph.bare(p)):
+                other = by_fold.setdefault(prefix.casefold(), prefix)
+                if other != prefix and (other, prefix) not in collisions:
+                    collisions.add((other, prefix))
+                    out.append(located(doc, "semantic", "path_case_collision", where,
+                                       f"{prefix!r} and {other!r} differ only by case",
+                                       hint="use one spelling", anchor="paths.case"))
+    return out
+
+
+def _prefixes(path: str) -> Iterator[str]:
+    parts = path.split("/")
+    for i in range(1, len(parts) + 1):
+        yield "/".join(parts[:i])
+
+
+def _output_overlaps(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
+    """[pipeline.one-producer]"""
+    out = []
+    owner: dict[str, str] = {}
+    dirs: dict[str, str] = {}
+    for stage in pipeline.stages.values():
+        for o in stage.outputs:
+            key = graph.bare(o.path)
+            if key in owner and owner[key] != stage.name:
+                out.append(located(doc, "semantic", "output_conflict",
+                                   stage.source + (o.section, o.index),
+                                   f"{o.path!r} is an output of both stage {owner[key]!r} "
+                                   f"and stage {stage.name!r}", anchor="pipeline.one-producer"))
+            owner.setdefault(key, stage.name)
+            if o.is_dir:
+                dirs.setdefault(key, stage.name)
+    for stage in pipeline.stages.values():
+        for o in stage.outputs:
+            parts = graph.bare(o.path).split("/")
+            for i in range(1, len(parts)):
+                d = "/".join(parts[:i])
+                if d in dirs:
+                    out.append(located(doc, "semantic", "output_nested",
+                                       stage.source + (o.section, o.index),
+                                       f"output {o.path!r} of stage {stage.name!r} lies inside "
+                                       f"the directory output {d + '/'!r} of stage "
+                                       f"{dirs[d]!r}", anchor="pipeline.one-producer"))
+                    break
+    return out
+
+
+def _disk_checks(project: Project) -> list[Diagnostic]:
+    """[pipeline.deps-exist], [paths.directory], [paths.symlinks]"""
+    assert project.pipeline is not None and project.document is not None
+    pipeline, doc, root = project.pipeline, project.document, project.root
+    real_root = os.path.realpath(root)
+    index = graph.output_index(pipeline)
+    out = []
+    for stage in pipeline.stages.values():
+        checks = [(d.path, stage.source + ("deps", d.index), "dep") for d in stage.deps]
+        checks += [(o.path, stage.source + (o.section, o.index), "output")
+                   for o in stage.outputs]
+        for p, where, role in checks:
+            target = root / graph.bare(p)
+            exists = os.path.lexists(target)
+            if exists:
+                real = os.path.realpath(target)
+                if real != real_root and not real.startswith(real_root + os.sep):
+                    out.append(located(doc, "semantic", "path_escapes", where,
+                                       f"{p!r} resolves outside the project (to {real})",
+                                       anchor="paths.symlinks"))
+                    continue
+                if os.path.exists(target) and target.is_dir() != p.endswith("/"):
+                    is_dir = target.is_dir()
+                    out.append(located(
+                        doc, "semantic", "path_kind", where,
+                        f"{role} {p!r} is declared as a {'directory' if p.endswith('/') else 'file'}"
+                        f" but is a {'directory' if is_dir else 'file'}",
+                        hint=f"write it as {graph.bare(p) + '/' if is_dir else graph.bare(p)!r}",
+                        anchor="paths.directory"))
+                    continue
+            if role == "dep" and not project.partial and not index.producers(p) \
+                    and not os.path.exists(target):
+                out.append(located(doc, "semantic", "dep_missing", where,
+                                   f"dep {p!r} of stage {stage.name!r} does not exist and no "
+                                   "stage produces it", anchor="pipeline.deps-exist"))
+    return out
+
+
+def _params_checks(project: Project) -> list[Diagnostic]:
+    """[files.params-format], [params.missing]"""
+    assert project.pipeline is not None and project.document is not None
+    doc, out = project.document, []
+    sub = Report()
+    for stage in project.pipeline.stages.values():
+        for ref in stage.params:
+            if ref.from_template:
+                continue
+            where = stage.source + ("params", ref.file)
+            if not os.path.exists(project.root / ref.file):
+                out.append(located(doc, "semantic", "params_file_missing", where,
+                                   f"params file {ref.file!r} of stage {stage.name!r} does "
+                                   "not exist", key=True, anchor="params.missing"))
+                continue
+            pdoc = _params_doc(project, ref.file, sub)
+            if pdoc is None:
+                continue
+            for i, pointer in enumerate(ref.pointers):
+                try:
+                    resolve_pointer(pdoc.value, pointer)
+                except KeyError as e:
+                    out.append(located(doc, "semantic", "params_key_missing", where + (i,),
+                                       f"params key {pointer!r} of stage {stage.name!r} is not "
+                                       f"in {ref.file!r} (no {e.args[0]!r})",
+                                       hint=_key_hint(pdoc.value, pointer),
+                                       anchor="params.missing"))
+    seen = {(d.file, d.code, d.line, d.message) for d in out}
+    out.extend(d for d in sub.diagnostics if (d.file, d.code, d.line, d.message) not in seen)
+    return out
+
+
+def _key_hint(document: Any, pointer: str) -> str | None:
+    """Suggest a pointer for a dotted key written where a JSON Pointer is expected."""
+    from .values import pointer_tokens
+    tokens = pointer_tokens(pointer)
+    if len(tokens) == 1 and "." in tokens[0]:
+        candidate = pointer_for(*tokens[0].split("."))
+        try:
+            resolve_pointer(document, candidate)
+            return f"keys are JSON Pointers: did you mean {candidate!r}?"
+        except KeyError:
+            return None
+    return None
+
+
+# ---------------------------------------------------------------------------------- the lock
+
+def validate_lock_file(path: Path, display: str, report: Report, *,
+                       project: Project | None = None) -> Lock | None:
+    """[lock.contents], [lock.read-canonical], [errors.warnings]"""
+    report.add_file(display, "lock")
+    doc = _parse_file(path, display, "json", report, limit=MAX_LOCK_FILE_BYTES)
+    if doc is None or not _versioned(doc, "lock", "lock file", report):
+        return None
+    lock = build_lock(doc)
+    if canonical_lock_text(lock) != doc.text:
+        report.diagnostics.append(diagnostic(
+            "semantic", "lock_not_canonical", display,
+            "lock file is not in canonical form; the next write will rewrite it",
+            anchor="lock.canonical"))
+    if project is not None and project.pipeline is not None:
+        report.diagnostics.extend(_lock_against_pipeline(project, lock, doc))
+    return lock
+
+
+def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[Diagnostic]:
+    assert project.pipeline is not None
+    out = []
+    for name, entry in lock.stages.items():
+        stage = project.pipeline.stages.get(name)
+        if stage is None:
+            out.append(located(doc, "semantic", "lock_stage_unknown", ("stages", name),
+                               f"lock has an entry for stage {name!r}, which is not in the "
+                               "pipeline; the next run drops it", key=True,
+                               anchor="lock.prune"))
+            continue
+        differs = list(_declaration_differences(project, stage, entry))
+        if differs:
+            out.append(located(doc, "semantic", "lock_out_of_date", ("stages", name),
+                               f"lock entry of stage {name!r} differs from the pipeline: "
+                               + "; ".join(differs), key=True, anchor="errors.warnings"))
+    return out
+
+
+def declared_pointers(project: Project, stage: Stage) -> dict[str, set[str]]:
+    """Each params file of a stage with the pointers it reads ([params.whole-file])."""
+    found: dict[str, set[str]] = {}
+    for ref in stage.params:
+        pointers = found.setdefault(ref.file, set())
+        if ref.whole:
+            doc = project.params.get(ref.file)
+            if doc is not None:
+                pointers.update(pointer_for(k) for k in doc.value)
+        else:
+            pointers.update(ref.pointers)
+    return found
+
+
+def _declaration_differences(project: Project, stage: Stage, entry: Any) -> Iterable[str]:
+    if tuple(entry.cmd) != stage.cmd:
+        yield "cmd"
+    if entry.wdir != stage.wdir:
+        yield "wdir"
+    if set(entry.deps) != {d.path for d in stage.deps}:
+        yield "deps"
+    declared = declared_pointers(project, stage)
+    if {f: set(v) for f, v in entry.params.items()} != declared:
+        yield "params"
+    if set(entry.env) != set(stage.env):
+        yield "env"
+    outs = {o.path: (o.cache, o.persist) for o in stage.outputs}
+    if {p: (o.cache, o.persist) for p, o in entry.outs.items()} != outs:
+        yield "outs"
+
+
+# ---------------------------------------------------------------------------------- by path
+
+def detect_kind(path: Path) -> FileKind:
+    """[tool.validate]: the kind of a file named on the command line."""
+    name = path.name
+    if name.endswith(".lock"):
+        return "lock"
+    if name.endswith(".jsonl"):
+        return "series"
+    if name in ("pipeline.yaml", "pipeline.yml"):
+        return "pipeline"
+    if path.parent.name == "experiments" and name.endswith(".json"):
+        return "experiment"
+    fmt = _format_of(name)
+    if fmt is not None:
+        try:
+            doc = load(path, display=name, fmt=fmt, limit=MAX_TEXT_FILE_BYTES)
+        except SpecError:
+            return "params"
+        if isinstance(doc.value, dict):
+            if "stages" in doc.value:
+                return "pipeline"
+            if "version" in doc.value and "metrics" in doc.value and fmt == "json":
+                return "metrics"
+    return "params"
+
+
+def validate_paths(paths: Iterable[Path]) -> Report:
+    report = Report()
+    for path in paths:
+        display = str(path)
+        if not path.exists():
+            report.diagnostics.append(diagnostic("io", "file_not_found", display,
+                                                 "file not found"))
+            continue
+        if path.is_dir():
+            report.diagnostics.append(diagnostic("io", "not_a_file", display,
+                                                 "is a directory; name a file"))
+            continue
+        kind = detect_kind(path)
+        if kind == "pipeline":
+            validate_pipeline(path.parent, path.name, report, with_lock=False,
+                              with_metrics=False)
+        elif kind == "lock":
+            validate_lock_file(path, display, report)
+        elif kind == "series":
+            validate_series_file(path, display, report)
+        elif kind == "metrics":
+            validate_metrics_file(path, display, report)
+        elif kind == "experiment":
+            validate_experiment_file(path, display, report)
+        else:
+            validate_params_file(path, display, report)
+    return report
+
+
+def validate_project(root: Path, pipeline_file: str) -> Report:
+    report = Report()
+    if not (root / pipeline_file).exists():
+        report.diagnostics.append(diagnostic(
+            "io", "file_not_found", _display(root, pipeline_file),
+            "no pipeline file here", hint="run in a project's root, or name files to check"))
+        return report
+    validate_pipeline(root, pipeline_file, report)
+    report.diagnostics.sort(key=Diagnostic.sort_key)
+    return report
