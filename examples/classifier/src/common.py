@@ -7,10 +7,8 @@
 * ``save_npz`` writes a byte-reproducible ``.npz`` so that a stage re-run on the
   same inputs produces identical bytes (and downstream stages can be skipped).
 
-The params reader understands the subset of YAML 1.2 that ``params.yaml`` uses:
-block mappings, comments, and scalars resolved by the core schema of SPEC 4.1
-(so ``1e-4`` is a float, as in YAML 1.2, and not a string as in YAML 1.1).
-Anything else is rejected with an error rather than guessed.
+Params are read with ``reftool.read_params``: YAML 1.2, as the tool reads them (so
+``1e-4`` is a float, as in YAML 1.2, and not a string as in YAML 1.1).
 """
 
 from __future__ import annotations
@@ -20,144 +18,27 @@ import io
 import json
 import math
 import os
-import re
 import zipfile
 
 import numpy as np
+from reftool import read_params
+from reftool.values import resolve_pointer
 
 PARAMS_FILE = "params.yaml"
 
 # --------------------------------------------------------------------------- params
 
-_NULL = re.compile(r"null|Null|NULL|~|")
-_BOOL = re.compile(r"true|True|TRUE|false|False|FALSE")
-_INT10 = re.compile(r"[-+]?[0-9]+")
-_INT8 = re.compile(r"0o[0-7]+")
-_INT16 = re.compile(r"0x[0-9a-fA-F]+")
-_FLOAT = re.compile(r"[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?")
-_INF = re.compile(r"[-+]?(\.inf|\.Inf|\.INF)")
-_NAN = re.compile(r"\.nan|\.NaN|\.NAN")
-
-
-def _scalar(text: str, where: str):
-    """Resolve one YAML scalar by the core schema (SPEC [values.yaml-core])."""
-    if text[:1] == '"':
-        return json.loads(text)  # the JSON escapes are a subset of YAML's
-    if text[:1] == "'":
-        if len(text) < 2 or text[-1] != "'":
-            raise ValueError(f"{where}: unterminated quoted scalar")
-        return text[1:-1].replace("''", "'")
-    if text[:1] in "[{&*!|>%@`":
-        raise ValueError(f"{where}: unsupported YAML construct {text!r}")
-    if _NULL.fullmatch(text):
-        return None
-    if _BOOL.fullmatch(text):
-        return text.lower() == "true"
-    if _INT10.fullmatch(text):
-        return int(text, 10)
-    if _INT8.fullmatch(text):
-        return int(text[2:], 8)
-    if _INT16.fullmatch(text):
-        return int(text[2:], 16)
-    if _FLOAT.fullmatch(text):
-        return float(text)
-    if _INF.fullmatch(text):
-        return -math.inf if text[0] == "-" else math.inf
-    if _NAN.fullmatch(text):
-        return math.nan
-    return text
-
-
-def _strip_comment(line: str) -> str:
-    quote = None
-    for i, ch in enumerate(line):
-        if quote:
-            if ch == quote:
-                quote = None
-        elif ch in "\"'" and (i == 0 or line[i - 1] in " :"):
-            quote = ch
-        elif ch == "#" and (i == 0 or line[i - 1] == " "):
-            return line[:i]
-    return line
-
-
-def load_params(path: str = PARAMS_FILE) -> dict:
-    """Read a params file made of nested block mappings of scalars."""
-    try:
-        with open(path, "rb") as f:
-            raw = f.read()
-    except FileNotFoundError:
-        raise SystemExit(f"{path} not found: run the stage commands from the project root "
-                         "(the directory of pipeline.yaml)") from None
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raise ValueError(f"{path}: byte-order mark")
-    root: dict = {}
-    stack = [(-1, root)]  # (indent, mapping)
-    pending = None  # (indent, parent, key) of a key whose value is a nested mapping
-    for n, line in enumerate(raw.decode("utf-8").split("\n"), start=1):
-        where = f"{path}:{n}"
-        body = _strip_comment(line).rstrip()
-        if not body.strip():
-            continue
-        if "\t" in line[: len(line) - len(line.lstrip())]:
-            raise ValueError(f"{where}: tab used as indentation")
-        indent = len(body) - len(body.lstrip(" "))
-        body = body.strip()
-        if indent == 0 and body in ("---", "..."):
-            raise ValueError(f"{where}: document markers are not supported")
-        if pending is not None:
-            p_indent, parent, key = pending
-            pending = None
-            if indent > p_indent:
-                child: dict = {}
-                parent[key] = child
-                stack.append((indent, child))
-            else:
-                parent[key] = None  # `key:` with nothing after it is null
-        while indent < stack[-1][0]:
-            stack.pop()
-        if indent != stack[-1][0] and stack[-1][1] is not root:
-            raise ValueError(f"{where}: bad indentation")
-        if stack[-1][1] is root and indent != 0:
-            raise ValueError(f"{where}: bad indentation")
-        m = re.fullmatch(r"(\"(?:[^\"\\]|\\.)*\"|'(?:[^']|'')*'|[^\s\"'#][^:]*?)\s*:(?:\s+(.*))?", body)
-        if not m:
-            raise ValueError(f"{where}: expected `key: value`, got {body!r}")
-        key = m.group(1)
-        key = _scalar(key, where) if key[0] in "\"'" else key  # plain keys are strings
-        mapping = stack[-1][1]
-        if key in mapping:
-            raise ValueError(f"{where}: duplicate key {key!r}")
-        if m.group(2) is None:
-            mapping[key] = None
-            pending = (indent, mapping, key)
-        else:
-            mapping[key] = _scalar(m.group(2).strip(), where)
-    return root
-
-
-def resolve_pointer(doc, pointer: str):
-    """Resolve an RFC 6901 JSON Pointer (SPEC [params.pointer])."""
-    if not pointer.startswith("/"):
-        raise ValueError(f"JSON Pointer must start with '/': {pointer!r}")
-    value = doc
-    for token in pointer[1:].split("/"):
-        token = token.replace("~1", "/").replace("~0", "~")
-        if isinstance(value, list) and token.isdigit():
-            value = value[int(token)]
-        elif isinstance(value, dict) and token in value:
-            value = value[token]
-        else:
-            raise KeyError(f"{PARAMS_FILE}: pointer {pointer} does not resolve")
-    return value
-
-
 _PARAMS_CACHE: dict = {}
 
 
 def param(pointer: str, path: str = PARAMS_FILE):
+    """One value of ``params.yaml`` by the JSON Pointer the pipeline declares for the stage.
+
+    Read with reftool's own reader, so the script sees exactly the values (YAML 1.2 types
+    included) that the tool records in the lock.
+    """
     if path not in _PARAMS_CACHE:
-        _PARAMS_CACHE[path] = load_params(path)
+        _PARAMS_CACHE[path] = read_params(path)
     return resolve_pointer(_PARAMS_CACHE[path], pointer)
 
 
