@@ -14,7 +14,12 @@ from pathlib import Path
 
 from . import __version__
 from .spec import (
-    DEFAULT_PIPELINE, EXIT_INTERNAL, EXIT_INTERRUPTED, EXIT_INVALID, EXIT_OK, EXIT_USAGE,
+    DEFAULT_PIPELINE,
+    EXIT_INTERNAL,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_USAGE,
     SPEC_VERSION_TEXT,
 )
 

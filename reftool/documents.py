@@ -390,7 +390,7 @@ class _YamlBuilder:
 
 def _events(text: str) -> Iterator[Any]:
     try:
-        from ruamel.yaml.cyaml import CParser  # the C parser, when ruamel.yaml.clib is there
+        from ruamel.yaml.cyaml import CParser  # type: ignore[attr-defined]  # C, from clib
     except ImportError:  # pragma: no cover - pure-Python fallback
         import io
 

@@ -12,12 +12,19 @@ import json
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from .documents import Document, JsonPath, located
 from .errors import Diagnostic
 from .model import (
-    Dep, Lock, MetricDeclaration, Output, ParamsRef, Pipeline, Stage, lock_from_dict,
+    Dep,
+    Lock,
+    MetricDeclaration,
+    Output,
+    ParamsRef,
+    Pipeline,
+    Stage,
+    lock_from_dict,
 )
 from .spec import DEFAULT_CACHE, OUTPUT_SECTIONS
 from .values import pointer_for, scalar_text
@@ -87,7 +94,8 @@ def parse_expression(expr: str) -> tuple[str, list[str | int]]:
         if expr[i] == "." and (m := _NAME.match(expr, i + 1)):
             accessors.append(m.group())
             i = m.end()
-        elif expr[i] == "[" and (m := _INDEX.match(expr, i + 1)) and expr[m.end():m.end() + 1] == "]":
+        elif expr[i] == "[" and (m := _INDEX.match(expr, i + 1)) and \
+                expr[m.end():m.end() + 1] == "]":
             accessors.append(int(m.group()))
             i = m.end() + 1
         elif expr[i] == "[" and (m := _JSON_STRING.match(expr, i + 1)) and \
@@ -241,9 +249,9 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
     outputs: list[Output] = []
     for section in OUTPUT_SECTIONS:
         for i, o in enumerate(d.get(section, [])):
-            spec = {"path": o} if isinstance(o, str) else o
-            kind = None
-            if section == "metrics":
+            spec: Mapping[str, Any] = {"path": o} if isinstance(o, str) else o
+            kind: Literal["summary", "series"] | None = None
+            if section == "metrics":  # [pipeline.outputs]: the default kind
                 kind = spec.get("kind") or (
                     "series" if spec["path"].endswith(".jsonl") else "summary")
             outputs.append(Output(path=spec["path"], section=section, index=i,

@@ -16,13 +16,17 @@ from pathlib import Path
 from typing import Any
 
 from . import graph
-from .documents import Document, Format, JsonPath, load, located, parse, pointer_of
+from .documents import Document, Format, JsonPath, load, located, parse
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_lock_text
 from .schemas import validator
 from .spec import (
-    MAX_LOCK_FILE_BYTES, MAX_TEXT_FILE_BYTES, NEWEST_MINOR, PARAMS_EXTENSIONS, FileKind,
+    MAX_LOCK_FILE_BYTES,
+    MAX_TEXT_FILE_BYTES,
+    NEWEST_MINOR,
+    PARAMS_EXTENSIONS,
+    FileKind,
 )
 from .values import pointer_for, resolve_pointer, type_name
 
@@ -162,14 +166,14 @@ def _explain(doc: Document, err: Any, base: JsonPath) -> Iterator[Diagnostic]:
     if kw == "required":
         for key in err.validator_value:
             if isinstance(err.instance, dict) and key not in err.instance:
-                what = where.strip() or "the file"
+                what = where.strip().removeprefix("in ") or "the file"
                 yield located(doc, "schema", kw, path,
                               f"{what} is missing the required key {key!r}",
                               key=bool(path), expected=expected)
         return
     if kw == "type":
         wanted = err.validator_value
-        words = " or ".join(_SCHEMA_TYPE_WORDS.get(t, t) for t in (
+        words = " or ".join(_SCHEMA_TYPE_WORDS.get(str(t), str(t)) for t in (
             wanted if isinstance(wanted, list) else [wanted]))
         got = _TYPE_WORDS.get(_safe_type(err.instance), "something else")
         yield located(doc, "schema", kw, path,
@@ -365,7 +369,7 @@ class Project:
     pipeline_file: str  # relative to root
     pipeline: Pipeline | None = None
     document: Document | None = None
-    params: dict[str, Document] = field(default_factory=dict)
+    params: dict[str, Document | None] = field(default_factory=dict)  # None: unreadable
     lock: Lock | None = None
     partial: bool = False  # stages with schema errors were left out of `pipeline`
 
@@ -419,7 +423,7 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
     report.diagnostics.extend(problems)
     project.partial = project.partial or bool(problems)
     project.pipeline = pipeline
-    report.diagnostics.extend(semantic_diagnostics(project))
+    report.diagnostics.extend(semantic_diagnostics(project, report))
     if with_lock and not project.partial:
         lock_name = str(Path(name).with_suffix(".lock"))  # [files.lock-name]
         if (root / lock_name).exists():
@@ -439,19 +443,15 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
 
 
 def _display(root: Path, name: str) -> str:
-    try:
-        rel = os.path.relpath(root / name)
-    except ValueError:  # pragma: no cover - other drive on Windows
-        rel = str(root / name)
-    return rel if not rel.startswith("../../") else str(root / name)
+    """How a project file is named in diagnostics: under the root as the user gave it."""
+    return os.path.normpath(os.path.join(root, name))
 
 
 def _params_doc(project: Project, file: str, report: Report) -> Document | None:
+    """A params file, read and checked once however many stages name it."""
     if file not in project.params:
-        doc = validate_params_file(project.root / file, _display(project.root, file), report)
-        if doc is None:
-            return None
-        project.params[file] = doc
+        project.params[file] = validate_params_file(
+            project.root / file, _display(project.root, file), report)
     return project.params[file]
 
 
@@ -479,7 +479,7 @@ def _vars_context(project: Project, doc: Document, report: Report) -> VarsContex
     return VarsContext(values, source)
 
 
-def semantic_diagnostics(project: Project) -> list[Diagnostic]:
+def semantic_diagnostics(project: Project, report: Report) -> list[Diagnostic]:
     """What a schema cannot express: SPEC sections 5 and 6."""
     assert project.pipeline is not None and project.document is not None
     pipeline, doc, out = project.pipeline, project.document, []
@@ -494,7 +494,7 @@ def semantic_diagnostics(project: Project) -> list[Diagnostic]:
                            key=True, hint="a stage cannot depend, even indirectly, on its "
                            "own outputs", anchor="pipeline.graph"))
     out += _disk_checks(project)
-    out += _params_checks(project)
+    out += _params_checks(project, report)
     return out
 
 
@@ -614,9 +614,10 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
                     continue
                 if os.path.exists(target) and target.is_dir() != p.endswith("/"):
                     is_dir = target.is_dir()
+                    declared = "directory" if p.endswith("/") else "file"
                     out.append(located(
                         doc, "semantic", "path_kind", where,
-                        f"{role} {p!r} is declared as a {'directory' if p.endswith('/') else 'file'}"
+                        f"{role} {p!r} is declared as a {declared}"
                         f" but is a {'directory' if is_dir else 'file'}",
                         hint=f"write it as {graph.bare(p) + '/' if is_dir else graph.bare(p)!r}",
                         anchor="paths.directory"))
@@ -629,7 +630,7 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
     return out
 
 
-def _params_checks(project: Project) -> list[Diagnostic]:
+def _params_checks(project: Project, report: Report) -> list[Diagnostic]:
     """[files.params-format], [params.missing]"""
     assert project.pipeline is not None and project.document is not None
     doc, out = project.document, []
@@ -656,6 +657,8 @@ def _params_checks(project: Project) -> list[Diagnostic]:
                                        f"in {ref.file!r} (no {e.args[0]!r})",
                                        hint=_key_hint(pdoc.value, pointer),
                                        anchor="params.missing"))
+    for f in sub.files:
+        report.add_file(*f)
     seen = {(d.file, d.code, d.line, d.message) for d in out}
     out.extend(d for d in sub.diagnostics if (d.file, d.code, d.line, d.message) not in seen)
     return out
