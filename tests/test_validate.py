@@ -591,3 +591,13 @@ def test_json_report_valid_project(project: Project) -> None:
     assert report["valid"] is True
     assert report["files"] == [{"path": "pipeline.yaml", "kind": "pipeline"},
                                {"path": "params.yaml", "kind": "params"}]
+
+
+def test_validate_never_executes_commands(project: Project) -> None:
+    # [pipeline.no-exec]
+    marker = project.root / "pwned"
+    project.base(BASE_PIPELINE.replace("python prepare.py", f"touch {marker}")
+                 + f"description: $(touch {marker})\n")
+    assert project.cli("validate").code == 0
+    assert project.cli("validate", "--format", "json").code == 0
+    assert not marker.exists()
