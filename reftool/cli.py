@@ -11,6 +11,7 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from . import __version__
 from .spec import (
@@ -19,6 +20,7 @@ from .spec import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    EXIT_PENDING,
     EXIT_USAGE,
     SPEC_VERSION_TEXT,
 )
@@ -54,12 +56,35 @@ def main_parser() -> argparse.ArgumentParser:
                    help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
     v.set_defaults(handler=cmd_validate)
 
+    p = sub.add_parser("plan", help="show which stages are stale, and exactly why",
+                       description="Show the stages `run` would execute, in run order, each "
+                       "with its reasons (SPEC section 10). Executes nothing and takes no "
+                       "lock.")
+    p.add_argument("stages", nargs="*", metavar="STAGE",
+                   help="plan only these stages and what they need")
+    p.add_argument("--json", action="store_true",
+                   help="print the plan as JSON (schemas/plan.schema.json) and nothing else")
+    p.add_argument("--exit-code", "--detailed-exitcode", dest="exit_code",
+                   action="store_true",
+                   help=f"exit {EXIT_OK} when nothing is to run, {EXIT_PENDING} when work is "
+                   f"pending, {EXIT_INVALID} on error")
+    p.add_argument("--force", action="store_true",
+                   help="force the named stages (all, when none is named)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list up-to-date and frozen stages too")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--no-hash-cache", action="store_true",
+                   help="hash every file again, ignoring the local hash cache")
+    p.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE",
+                   help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
+    p.set_defaults(handler=cmd_plan)
+
     s = sub.add_parser("schema", help="print a JSON Schema of the spec, or its path",
                        description="Print one of the spec's JSON Schemas (for editors: "
                        "`# yaml-language-server: $schema=<path>`).")
     s.add_argument("name", choices=("pipeline", "lock", "metrics", "series-header",
                                     "series-record", "experiment", "validation-report",
-                                    "common"))
+                                    "plan", "common"))
     s.add_argument("--path", action="store_true", help="print the file's path instead")
     s.set_defaults(handler=cmd_schema)
     return parser
@@ -78,6 +103,58 @@ def cmd_validate(args: argparse.Namespace) -> int:
     return EXIT_INVALID if failed else EXIT_OK
 
 
+def _print_problems(diagnostics: list[Any]) -> None:
+    for d in diagnostics:
+        line = f"{d.location}: {d.severity}[{d.phase}/{d.code}]: {d.message}"
+        if d.hint:
+            line += f" ({d.hint})"
+        print(line, file=sys.stderr)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from .errors import diagnostic
+    from .hashing import HashError, Progress, hasher_for
+    from .plan import decide
+    from .report import render_plan_json, render_plan_text
+    from .validate import Report, did_you_mean, validate_pipeline
+    from .workspace import Workspace
+
+    root = Path(".")
+    report = Report()
+    project = validate_pipeline(root, args.file, report, with_metrics=False)
+    if report.errors or project.pipeline is None:
+        _print_problems(report.errors)
+        print(f"reftool: {len(report.errors)} error(s) in the project's files; "
+              "fix them first (reftool validate)", file=sys.stderr)
+        return EXIT_INVALID
+    pipeline = project.pipeline
+    unknown = [s for s in args.stages if s not in pipeline.stages]
+    if unknown:
+        for name in unknown:
+            guess = did_you_mean(name, pipeline.stages)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            print(f"reftool: no stage {name!r} in {args.file}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    progress = Progress(enabled=not (args.quiet or args.json))
+    hasher = hasher_for(root, use_cache=not args.no_hash_cache, progress=progress)
+    workspace = Workspace(root, hasher, params=project.params)
+    try:
+        plan = decide(pipeline, project.lock, workspace, targets=args.stages,
+                      force=args.force and not args.stages,
+                      force_stages=args.stages if args.force else ())
+    except HashError as e:
+        _print_problems([diagnostic("semantic", e.code, e.path, str(e))])
+        return EXIT_INVALID
+    finally:
+        progress.done()
+        hasher.cache.save()
+    sys.stdout.write(render_plan_json(plan) if args.json
+                     else render_plan_text(plan, verbose=args.verbose))
+    if args.exit_code and plan.to_run:
+        return EXIT_PENDING
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schemas import SCHEMA_FILES, schema_dir
 
@@ -94,6 +171,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         args = main_parser().parse_args(argv)
     except SystemExit as e:
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    return _dispatch(args)
+
+
+def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.directory != ".":
             os.chdir(args.directory)

@@ -20,6 +20,7 @@ SCHEMA_FILES = {
     "series-record": "series-record.schema.json",
     "experiment": "experiment.schema.json",
     "validation-report": "validation-report.schema.json",
+    "plan": "plan.schema.json",
 }
 
 

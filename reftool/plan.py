@@ -1,0 +1,322 @@
+"""The one decision: which stages run, and exactly why. SPEC section 10.
+
+`decide` is a pure function of the pipeline, the lock, what an `Observer` reports of the
+workspace, and the options. `plan` shows its result; `run` executes the same result
+([stale.decision]). The observer is asked only for what the decision needs: deps that an
+upstream stage will rewrite are not looked at, nor are stages outside the selection.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from . import graph
+from .model import FileState, Lock, LockEntry, OutState, Pipeline, Stage
+from .spec import REASON_ORDER, ReasonCode
+from .values import canonical_equal, pointer_for, typed_tree, utf16_key
+
+ABSENT: Any = object()  # a value that is not there (an old value never recorded, a new one gone)
+
+
+class Observer(Protocol):
+    """What the decision may ask of the workspace."""
+
+    def path_state(self, path: str) -> FileState | None:
+        """The state of a dep or output path; None when it does not exist."""
+
+    def params_file(self, file: str) -> Mapping[str, Any]:
+        """The parsed contents of a params file (a mapping)."""
+
+    def env(self, name: str) -> str | None:
+        """The value of an environment variable; None when unset."""
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Reason:
+    """One reason code with its details ([stale.reasons])."""
+
+    code: ReasonCode
+    path: str | None = None
+    file: str | None = None
+    key: str | None = None
+    old: Any = ABSENT
+    new: Any = ABSENT
+    stages: tuple[str, ...] = ()
+
+    def sort_key(self) -> tuple[int, bytes, bytes, bytes]:
+        return (REASON_ORDER.index(self.code), utf16_key(self.path or ""),
+                utf16_key(self.file or ""), utf16_key(self.key or ""))
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class StageDecision:
+    name: str
+    reasons: tuple[Reason, ...]
+
+    @property
+    def downstream(self) -> bool:
+        """Runs only because an upstream stage runs: early cutoff may skip it."""
+        return all(r.code == "upstream" for r in self.reasons)
+
+    @property
+    def codes(self) -> tuple[ReasonCode, ...]:
+        return tuple(r.code for r in self.reasons)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Plan:
+    to_run: tuple[StageDecision, ...]  # in run order ([stale.order])
+    up_to_date: tuple[str, ...]
+    frozen: tuple[str, ...] = ()
+    selected: tuple[str, ...] = field(default=())
+
+    @property
+    def changed(self) -> int:
+        return sum(not d.downstream for d in self.to_run)
+
+    @property
+    def downstream(self) -> int:
+        return sum(d.downstream for d in self.to_run)
+
+    def summary(self) -> str:
+        """One line, in the manner of Terraform's plan."""
+        n = len(self.to_run)
+        frozen = f", {len(self.frozen)} frozen" if self.frozen else ""
+        if n == 0:
+            return f"Nothing to run: {_count(len(self.up_to_date), 'stage')} up to date{frozen}."
+        return (f"{_count(n, 'stage')} to run ({self.changed} changed, {self.downstream} "
+                f"downstream), {len(self.up_to_date)} up to date{frozen}.")
+
+
+def _count(n: int, word: str) -> str:
+    return f"{n} {word}{'s' * (n != 1)}"
+
+
+def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
+           targets: Collection[str] = (), force: bool = False,
+           force_stages: Collection[str] = ()) -> Plan:
+    """[stale.decision]: the stages to run, in order, each with its ordered reasons.
+
+    `targets` restricts the plan to those stages and what they need ([stale.selection]);
+    `force` forces every selected stage, `force_stages` those named ([stale.force]).
+    """
+    deps = graph.dependencies(pipeline)
+    names = graph.upstream_closure(deps, targets) if targets else set(pipeline.stages)
+    order = graph.topological_order(deps, names)
+    index = graph.output_index(pipeline)
+    entries = lock.stages if lock is not None else {}
+    running: set[str] = set()
+    to_run: list[StageDecision] = []
+    up_to_date: list[str] = []
+    frozen: list[str] = []
+    for name in order:
+        stage = pipeline.stages[name]
+        forced = name in force_stages or (force and not stage.frozen)
+        if stage.frozen and name not in force_stages:  # [stale.frozen]
+            frozen.append(name)
+            continue
+
+        def pending(path: str) -> bool:
+            return any(p in running for p, _ in index.producers(path))
+
+        reasons = stage_reasons(stage, entries.get(name), observer, forced=forced,
+                                pending=pending)
+        upstream = sorted((d for d in deps[name] if d in running), key=utf16_key)
+        if upstream and name in entries:  # [stale.upstream]
+            reasons.append(Reason(code="upstream", stages=tuple(upstream)))
+        if reasons:
+            running.add(name)
+            to_run.append(StageDecision(name=name, reasons=tuple(reasons)))
+        else:
+            up_to_date.append(name)
+    return Plan(to_run=tuple(to_run), up_to_date=tuple(up_to_date), frozen=tuple(frozen),
+                selected=tuple(order))
+
+
+def effective_params(stage: Stage, observer: Observer) -> dict[str, list[str]]:
+    """Each params file of a stage and the pointers read from it, whole files expanded
+    ([params.whole-file], [template.inputs])."""
+    found: dict[str, list[str]] = {}
+    for ref in stage.params:
+        pointers = found.setdefault(ref.file, [])
+        keys = [pointer_for(k) for k in observer.params_file(ref.file)] if ref.whole \
+            else list(ref.pointers)
+        pointers.extend(k for k in keys if k not in pointers)
+    return found
+
+
+def param_value(observer: Observer, file: str, pointer: str) -> Any:
+    from .values import resolve_pointer
+    try:
+        return resolve_pointer(observer.params_file(file), pointer)
+    except KeyError:
+        return ABSENT
+
+
+def stage_reasons(stage: Stage, entry: LockEntry | None, observer: Observer, *,
+                  forced: bool = False, pending: Any = lambda path: False) -> list[Reason]:
+    """The reasons of one stage, in the order of [stale.reasons]; `upstream` is added by
+    `decide`. `pending(path)` tells whether an upstream stage will rewrite a dep."""
+    if entry is None:
+        return [Reason(code="never_run")] + ([Reason(code="forced")] if forced else [])
+    reasons: list[Reason] = []
+    if forced:
+        reasons.append(Reason(code="forced"))
+    if stage.always_run:
+        reasons.append(Reason(code="always_run"))
+    reasons += _definition(stage, entry)
+    if tuple(entry.cmd) != stage.cmd:
+        reasons.append(Reason(code="command_changed", old=list(entry.cmd), new=list(stage.cmd)))
+    reasons += _env(stage, entry, observer)
+    reasons += _deps(stage, entry, observer, pending)
+    reasons += _params(stage, entry, observer)
+    reasons += _outputs(stage, entry, observer)
+    return sorted(reasons, key=Reason.sort_key)
+
+
+def _definition(stage: Stage, entry: LockEntry) -> list[Reason]:
+    out = []
+    if entry.wdir != stage.wdir:
+        out.append(Reason(code="definition_changed", key="wdir", old=entry.wdir,
+                          new=stage.wdir))
+    declared = {o.path: {"cache": o.cache, "persist": o.persist} for o in stage.outputs}
+    locked = {p: {"cache": o.cache, "persist": o.persist} for p, o in entry.outs.items()}
+    for path in sorted(declared.keys() | locked.keys(), key=utf16_key):
+        if declared.get(path) != locked.get(path):
+            out.append(Reason(code="definition_changed", key="outs", path=path,
+                              old=locked.get(path, ABSENT), new=declared.get(path, ABSENT)))
+    return out
+
+
+def _env(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
+    out = []
+    for name in sorted(set(stage.env) | set(entry.env), key=utf16_key):
+        old = entry.env[name] if name in entry.env else ABSENT
+        new = observer.env(name) if name in stage.env else ABSENT
+        if old is ABSENT or new is ABSENT or old != new:
+            out.append(Reason(code="env_changed", key=name, old=old, new=new))
+    return out
+
+
+def _deps(stage: Stage, entry: LockEntry, observer: Observer, pending: Any) -> list[Reason]:
+    out = []
+    declared = [d.path for d in stage.deps]
+    for path in declared:
+        if path not in entry.deps:
+            out.append(Reason(code="dep_added", path=path))
+        elif not pending(path):
+            state = observer.path_state(path)
+            old = entry.deps[path].digest
+            if state is None or state.digest != old:
+                out.append(Reason(code="dep_modified", path=path, old=old,
+                                  new=None if state is None else state.digest))
+    for path in entry.deps:
+        if path not in declared:
+            out.append(Reason(code="dep_removed", path=path))
+    return out
+
+
+def _params(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
+    out = []
+    declared = effective_params(stage, observer)
+    for file, pointers in declared.items():
+        locked = entry.params.get(file, {})
+        for pointer in pointers:
+            new = param_value(observer, file, pointer)
+            if pointer not in locked:
+                out.append(Reason(code="param_added", file=file, key=pointer, new=new))
+            elif new is ABSENT or not canonical_equal(locked[pointer], new):
+                out.append(Reason(code="param_changed", file=file, key=pointer,
+                                  old=locked[pointer], new=new))
+    for file, values in entry.params.items():
+        for pointer, old in values.items():
+            if pointer not in declared.get(file, ()):
+                out.append(Reason(code="param_removed", file=file, key=pointer, old=old))
+    return out
+
+
+def _outputs(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
+    out = []
+    for o in stage.outputs:
+        state = observer.path_state(o.path)
+        if state is None:
+            out.append(Reason(code="output_missing", path=o.path))
+        elif o.path in entry.outs and entry.outs[o.path].state.digest != state.digest:
+            out.append(Reason(code="output_modified", path=o.path,
+                              old=entry.outs[o.path].state.digest, new=state.digest))
+    return out
+
+
+# ---------------------------------------------------------------------------------- recording
+
+class NotRecordable(Exception):
+    """A stage's inputs or outputs are not all there, so no lock entry can say what it ran with."""
+
+
+def record(stage: Stage, observer: Observer) -> LockEntry:
+    """The lock entry of a stage that has just completed ([lock.contents], [exec.record])."""
+    def state(path: str, role: str) -> FileState:
+        found = observer.path_state(path)
+        if found is None:
+            raise NotRecordable(f"{role} {path!r} of stage {stage.name!r} does not exist")
+        return found
+
+    params: dict[str, dict[str, Any]] = {}
+    for file, pointers in effective_params(stage, observer).items():
+        values = params.setdefault(file, {})
+        for pointer in pointers:
+            value = param_value(observer, file, pointer)
+            if value is ABSENT:
+                raise NotRecordable(f"params key {pointer!r} is not in {file!r}")
+            values[pointer] = value
+    return LockEntry(
+        cmd=stage.cmd, wdir=stage.wdir,
+        deps={d.path: state(d.path, "dep") for d in stage.deps},
+        params=params,
+        env={name: observer.env(name) for name in stage.env},
+        outs={o.path: OutState(state=state(o.path, "output"), cache=o.cache, persist=o.persist)
+              for o in stage.outputs},
+    )
+
+
+# ---------------------------------------------------------------------------------- JSON
+
+def reason_dict(r: Reason) -> dict[str, Any]:
+    """A reason as `schemas/plan.schema.json` writes it: param values as typed value trees,
+    env values as {"str": ...} or {"null": null}; absent values are left out."""
+    d: dict[str, Any] = {"code": r.code}
+    for name in ("path", "file", "key"):
+        value = getattr(r, name)
+        if value is not None:
+            d[name] = value
+    for name in ("old", "new"):
+        value = getattr(r, name)
+        if value is ABSENT:
+            continue
+        if r.code.startswith("param_"):
+            d[name] = typed_tree(value)
+        elif r.code == "env_changed":
+            d[name] = {"null": None} if value is None else {"str": value}
+        else:
+            d[name] = value
+    if r.stages:
+        d["stages"] = list(r.stages)
+    return d
+
+
+def plan_dict(plan: Plan) -> dict[str, Any]:
+    from . import __version__
+    from .spec import SPEC_VERSION_TEXT
+    return {
+        "version": SPEC_VERSION_TEXT,
+        "tool": {"name": "reftool", "version": __version__},
+        "summary": {"to_run": len(plan.to_run), "changed": plan.changed,
+                    "downstream": plan.downstream, "up_to_date": len(plan.up_to_date),
+                    "frozen": len(plan.frozen), "text": plan.summary()},
+        "stages": [{"name": d.name, "action": "run", "downstream": d.downstream,
+                    "reasons": [reason_dict(r) for r in d.reasons]} for d in plan.to_run],
+        "up_to_date": list(plan.up_to_date),
+        "frozen": list(plan.frozen),
+    }

@@ -1,0 +1,47 @@
+"""The workspace as the decision sees it: an `Observer` over a project on disk.
+
+Reads params files once each, hashes paths through the `Hasher` (and its cache), and reads
+environment variables from one snapshot taken when it is made.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from .documents import Document
+from .errors import SpecError
+from .hashing import Hasher
+from .model import FileState
+from .spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+
+
+class Workspace:
+    def __init__(self, root: Path, hasher: Hasher, *,
+                 params: Mapping[str, Document | None] | None = None,
+                 environ: Mapping[str, str] | None = None) -> None:
+        self.root = root
+        self.hasher = hasher
+        self._params: dict[str, Any] = {
+            f: d.value for f, d in (params or {}).items() if d is not None}
+        self.environ = dict(os.environ if environ is None else environ)
+
+    def path_state(self, path: str) -> FileState | None:
+        return self.hasher.state(path)
+
+    def params_file(self, file: str) -> Mapping[str, Any]:
+        if file not in self._params:
+            from .documents import load
+            fmt = PARAMS_EXTENSIONS.get(os.path.splitext(file)[1].lower())
+            if fmt is None:
+                raise SpecError([])  # validation reports it: params_format
+            doc = load(self.root / file, display=file, fmt=fmt,  # type: ignore[arg-type]
+                       limit=MAX_TEXT_FILE_BYTES)
+            self._params[file] = doc.value
+        value: Mapping[str, Any] = self._params[file]
+        return value
+
+    def env(self, name: str) -> str | None:
+        return self.environ.get(name)
