@@ -19,7 +19,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .errors import Diagnostic, SpecError, diagnostic
-from .spec import MAX_ALIAS_NODES, MAX_DEPTH
+from .spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
 
 JsonPath = tuple[str | int, ...]
 Loc = tuple[int, int]
@@ -152,6 +152,12 @@ _INF = re.compile(r"[-+]?(\.inf|\.Inf|\.INF)")
 _NAN = re.compile(r"\.nan|\.NaN|\.NAN")
 
 _TAG = "tag:yaml.org,2002:"
+_YAML_DIRECTIVE = re.compile(r"^%YAML[ \t]+([^\s#]+)", re.M)
+_YAML11_BREAKS = re.compile("[\u0085\u2028\u2029]")
+
+
+def _loc_of(text: str, index: int) -> Loc:
+    return text.count("\n", 0, index) + 1, index - text.rfind("\n", 0, index)
 
 
 def resolve_plain(text: str) -> Any:
@@ -161,11 +167,11 @@ def resolve_plain(text: str) -> Any:
     if _BOOL.fullmatch(text):
         return text[0] in "tT"
     if _INT10.fullmatch(text):
-        return int(text, 10)
+        return _int(text.lstrip("+-"), 10, negative=text.startswith("-"))
     if _INT8.fullmatch(text):
-        return int(text[2:], 8)
+        return _int(text[2:], 8)
     if _INT16.fullmatch(text):
-        return int(text[2:], 16)
+        return _int(text[2:], 16)
     if _FLOAT.fullmatch(text):
         return float(text)  # [values.float-parse]: Python's float() rounds correctly
     if _INF.fullmatch(text):
@@ -175,6 +181,18 @@ def resolve_plain(text: str) -> Any:
     return text
 
 
+class IntTooLong(ValueError):
+    pass
+
+
+def _int(digits: str, base: int, *, negative: bool = False) -> int:
+    """[values.int]: an integer of at most MAX_INT_DIGITS digits, exactly."""
+    if len(digits.lstrip("0")) > MAX_INT_DIGITS:
+        raise IntTooLong(f"an integer of {len(digits):,} digits; the limit is {MAX_INT_DIGITS:,}")
+    value = int(digits, base)
+    return -value if negative else value
+
+
 def _resolve_tagged(tag: str, text: str) -> Any:
     """A scalar with an explicit core-schema tag ([read.tags]); raises ValueError if malformed."""
     kind = tag[len(_TAG):]
@@ -182,7 +200,7 @@ def _resolve_tagged(tag: str, text: str) -> Any:
         return text
     value = resolve_plain(text)
     expected = {"int": int, "float": float, "bool": bool, "null": type(None)}[kind]
-    if kind == "float" and type(value) is int:
+    if kind == "float" and type(value) is int and _FLOAT.fullmatch(text):
         return float(value)
     if type(value) is not expected:
         raise ValueError(kind)
@@ -218,6 +236,7 @@ class _YamlBuilder:
             pointer=pointer_of(path), **kw)])
 
     def build(self, text: str) -> tuple[Any, Positions]:
+        self._prescan(text)
         try:
             root = self._consume(_events(text))
         except SpecError:
@@ -227,6 +246,18 @@ class _YamlBuilder:
         if self.problems:
             raise SpecError(self.problems)
         return root, self.positions
+
+    def _prescan(self, text: str) -> None:
+        """[read.yaml]: checks the C parser (YAML 1.1 rules) would get wrong."""
+        m = _YAML_DIRECTIVE.search(text)
+        if m and m.group(1) != "1.2":
+            raise self.fail("yaml_version", f"%YAML {m.group(1)} directive; only YAML 1.2 is "
+                            "read", _loc_of(text, m.start()), anchor="read.yaml")
+        m = _YAML11_BREAKS.search(text)
+        if m:
+            raise self.fail("syntax", f"character U+{ord(m.group()):04X}, a line break in YAML "
+                            "1.1 but not in 1.2; write it as an escape in a double-quoted string",
+                            _loc_of(text, m.start()), anchor="read.yaml")
 
     def _syntax_error(self, e: Exception, text: str) -> SpecError:
         mark = getattr(e, "problem_mark", None) or getattr(e, "context_mark", None)
@@ -338,6 +369,8 @@ class _YamlBuilder:
                 raise self.fail("complex_key", f"mapping key with tag {ev.tag}; keys are strings",
                                 loc, frame.path, anchor="read.keys")
             key = ev.value
+            if ev.anchor is not None:
+                self.anchors[ev.anchor] = (key, 1)
             if key == "<<" and ev.style in ("", None) and ev.tag is None:
                 self.problems.append(diagnostic(
                     "parse", "merge_key", self.display,
@@ -370,6 +403,12 @@ class _YamlBuilder:
                             anchor="read.tags")
 
     def _scalar(self, ev: Any, loc: Loc, path: JsonPath) -> Any:
+        try:
+            return self._scalar_value(ev, loc, path)
+        except IntTooLong as e:
+            raise self.fail("invalid_scalar", str(e), loc, path, anchor="values.int") from None
+
+    def _scalar_value(self, ev: Any, loc: Loc, path: JsonPath) -> Any:
         tag = ev.tag
         if tag is None:
             return resolve_plain(ev.value) if ev.style in ("", None) else ev.value
@@ -382,6 +421,8 @@ class _YamlBuilder:
                             anchor="read.tags")
         try:
             return _resolve_tagged(tag, ev.value)
+        except IntTooLong:
+            raise
         except ValueError:
             raise self.fail("invalid_scalar",
                             f"{ev.value!r} is not a valid !!{tag[len(_TAG):]}", loc, path,
@@ -417,7 +458,8 @@ def _parse_toml(text: str, display: str) -> Any:
         m = _TOML_AT.search(str(e))
         line, column = (int(m.group(1)), int(m.group(2))) if m else (None, None)
         message = _TOML_AT.sub("", str(e)).strip()
-        code = "duplicate_key" if "overwrite" in message or "defined" in message else "syntax"
+        code = "duplicate_key" if any(w in message.lower() for w in (
+            "overwrite", "defined", "duplicate", "twice")) else "syntax"
         raise SpecError([diagnostic("parse", code, display, f"TOML error: {message}",
                                     line=line, column=column, expected="valid TOML 1.0",
                                     anchor="read.toml")]) from None
@@ -425,6 +467,10 @@ def _parse_toml(text: str, display: str) -> Any:
         raise SpecError([diagnostic("parse", "depth_limit", display,
                                     f"nesting deeper than {MAX_DEPTH} levels",
                                     anchor="read.depth")]) from None
+    except ValueError as e:  # an integer beyond CPython's conversion limit
+        raise SpecError([diagnostic("parse", "invalid_scalar", display, f"TOML error: {e}",
+                                    expected=f"integers of at most {MAX_INT_DIGITS:,} digits",
+                                    anchor="values.int")]) from None
     _check_depth(value, display)
     return _toml_times_as_text(value)
 
@@ -464,9 +510,14 @@ def _no_constant(name: str) -> Any:
     raise ValueError(f"{name} is not JSON")
 
 
+def _json_int(text: str) -> int:
+    return _int(text.lstrip("-"), 10, negative=text.startswith("-"))
+
+
 def _parse_json(text: str, display: str) -> Any:
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant)
+        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
+                           parse_int=_json_int)
     except json.JSONDecodeError as e:
         raise SpecError([diagnostic("parse", "syntax", display, f"JSON syntax error: {e.msg}",
                                     line=e.lineno, column=e.colno, expected="valid JSON",
@@ -480,11 +531,15 @@ def _parse_json(text: str, display: str) -> Any:
             for p, k, loc in dups] or [
             diagnostic("parse", "duplicate_key", display, f"duplicate key {e.args[0]!r}",
                        anchor="read.duplicate-keys")]) from None
+    except IntTooLong as e:
+        raise SpecError([diagnostic("parse", "invalid_scalar", display, str(e),
+                                    anchor="values.int")]) from None
     except ValueError as e:  # NaN / Infinity, which json.loads would otherwise accept
         name = str(e).split()[0]
-        index = text.find(name)
-        line = text.count("\n", 0, index) + 1
-        column = index - text.rfind("\n", 0, index)
+        index = next((m.start() for m in _JSON_TOKEN.finditer(text)
+                      if m.lastgroup == "atom" and m.group().lstrip("-") == name.lstrip("-")),
+                     0)
+        line, column = _loc_of(text, index)
         raise SpecError([diagnostic("parse", "syntax", display,
                                     f"JSON syntax error: {name} is not valid JSON",
                                     line=line, column=column, expected="a JSON number",
@@ -494,7 +549,36 @@ def _parse_json(text: str, display: str) -> Any:
                                     f"nesting deeper than {MAX_DEPTH} levels",
                                     anchor="read.depth")]) from None
     _check_depth(value, display)
+    if _SURROGATE_ESCAPE.search(text):
+        _check_scalar_values(value, display, text)
     return value
+
+
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.I)
+
+
+def _check_scalar_values(value: Any, display: str, text: str) -> None:
+    """SPEC section 4: a str is a sequence of Unicode scalar values; a lone surrogate is not."""
+    stack = [value]
+    while stack:
+        v = stack.pop()
+        items = list(v.items()) if isinstance(v, dict) else (
+            [(None, x) for x in v] if isinstance(v, list) else [(None, v)])
+        for k, x in items:
+            for s in (k, x):
+                if isinstance(s, str):
+                    try:
+                        s.encode("utf-8")
+                    except UnicodeEncodeError:
+                        m = _SURROGATE_ESCAPE.search(text)
+                        line, column = _loc_of(text, m.start() if m else 0)
+                        raise SpecError([diagnostic(
+                            "parse", "syntax", display,
+                            "JSON string holds a lone surrogate escape, which is no character",
+                            line=line, column=column, expected="Unicode scalar values",
+                            anchor="read.json")]) from None
+            if isinstance(x, (dict, list)):
+                stack.append(x)
 
 
 def _check_depth(value: Any, display: str) -> None:

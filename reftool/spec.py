@@ -29,6 +29,7 @@ MAX_TEXT_FILE_BYTES: Final = 16 * 1024 * 1024
 MAX_LOCK_FILE_BYTES: Final = 256 * 1024 * 1024
 MAX_ALIAS_NODES: Final = 100_000
 MAX_DEPTH: Final = 64
+MAX_INT_DIGITS: Final = 4300  # [values.int]: CPython's own bound on int/str conversion
 
 # SPEC [errors.phase-code]
 Phase = Literal["io", "parse", "version", "schema", "semantic", "runtime"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 from collections.abc import Mapping
 from typing import Any
 
@@ -174,7 +175,7 @@ def pointer_for(*tokens: str | int) -> str:
     return "".join("/" + str(t).replace("~", "~0").replace("/", "~1") for t in tokens)
 
 
-_MISSING = object()
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # RFC 6901 array-index: ASCII digits only
 
 
 def resolve_pointer(document: Any, pointer: str) -> Any:
@@ -183,8 +184,7 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
     for token in pointer_tokens(pointer):
         if isinstance(value, dict) and token in value:
             value = value[token]
-        elif isinstance(value, list) and token.isdigit() and (
-                token == "0" or not token.startswith("0")) and int(token) < len(value):
+        elif isinstance(value, list) and _INDEX.fullmatch(token) and int(token) < len(value):
             value = value[int(token)]
         else:
             raise KeyError(token)
