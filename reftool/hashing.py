@@ -103,7 +103,7 @@ class Progress:
     total_bytes: int = 0
     files: int = 0
     bytes: int = 0
-    started: float = field(default_factory=time.monotonic)
+    started: float = field(default_factory=lambda: time.monotonic())
     _last: float = 0.0
     _shown: bool = False
 
@@ -239,13 +239,13 @@ class Hasher:
     """States (digest, size, file count) of project paths, as [lock.contents] records them."""
 
     def __init__(self, root: Path, cache: HashCache, *, progress: Progress | None = None,
-                 jobs: int | None = None) -> None:
+                 jobs: int | None = None, now_ns: int | None = None) -> None:
         self.root = root
         self.real_root = os.path.realpath(root)
         self.cache = cache
         self.progress = progress or Progress(enabled=False)
         self.jobs = jobs or min(2, os.cpu_count() or 1)
-        self.now_ns = time.time_ns()
+        self.now_ns = time.time_ns() if now_ns is None else now_ns
         self._memo: dict[str, FileState | None] = {}
 
     def state(self, path: str) -> FileState | None:
@@ -280,7 +280,7 @@ class Hasher:
         return None
 
     def _remember(self, rows: dict[str, list[Any]], key: str, st: _Stat, hexdigest: str) -> None:
-        if st.mtime_ns < self.now_ns - RACY_WINDOW_NS:  # not racy: safe to trust later
+        if max(st.mtime_ns, st.ctime_ns) < self.now_ns - RACY_WINDOW_NS:  # not racy
             rows[key] = st.key() + [hexdigest]
         else:
             rows.pop(key, None)

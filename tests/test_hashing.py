@@ -1,0 +1,273 @@
+"""Digests (SPEC section 8) and the hash cache: only changed files are read, racy files are
+re-read, a corrupt or foreign cache is discarded, and the cache never changes a decision."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from reftool import hashing
+from reftool.hashing import (
+    RACY_WINDOW_NS, HashCache, HashError, Hasher, Progress, file_digest_of_bytes, manifest,
+)
+
+EMPTY = "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855"
+
+
+def make(root: Path, files: dict[str, bytes | str]) -> None:
+    for rel, data in files.items():
+        p = root / rel
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.write_bytes(data if isinstance(data, bytes) else data.encode())
+
+
+def hasher(root: Path, *, later: bool = True, cache: bool = True) -> Hasher:
+    """A hasher whose clock runs ahead, so files just written are not racy (unless asked)."""
+    now = time.time_ns() + (10 * RACY_WINDOW_NS if later else 0)
+    return Hasher(root, HashCache.open(root, enabled=cache), now_ns=now)
+
+
+@pytest.fixture
+def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
+    """Every file the hasher reads."""
+    seen: list[str] = []
+    real = hashing.hash_file
+
+    def spy(path: str | os.PathLike[str]) -> str:
+        seen.append(os.path.basename(path))
+        return real(path)
+    monkeypatch.setattr(hashing, "hash_file", spy)
+    return seen
+
+
+# ---------------------------------------------------------------------------------- digests
+
+def test_file_digest_is_sha256_of_raw_bytes(tmp_path: Path) -> None:
+    # [digest.file], [digest.form]
+    make(tmp_path, {"empty": b"", "abc": b"abc", "lf": b"a\nb\n", "crlf": b"a\r\nb\r\n"})
+    h = hasher(tmp_path)
+    assert h.state("empty").digest == "sha256:" + EMPTY  # type: ignore[union-attr]
+    assert h.state("abc").digest == file_digest_of_bytes(b"abc") == (  # type: ignore[union-attr]
+        "sha256:ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad")
+    assert h.state("lf").digest != h.state("crlf").digest  # type: ignore[union-attr]
+    assert h.state("abc").size == 3 and h.state("abc").files is None  # type: ignore[union-attr]
+    assert h.state("missing") is None
+
+
+def test_directory_manifest_byte_for_byte(tmp_path: Path) -> None:
+    # [digest.directory]
+    make(tmp_path, {"d/b.txt": "b", "d/a/x.sh": "#!/bin/sh\n", "d/B.txt": "B",
+                    "d/é.txt": "e", "d/a b.txt": ""})
+    (tmp_path / "d" / "empty").mkdir()
+    os.chmod(tmp_path / "d/a/x.sh", 0o755)
+    sha = {n: hashlib.sha256(c).hexdigest() for n, c in
+           [("b", b"b"), ("x", b"#!/bin/sh\n"), ("B", b"B"), ("e", b"e"), ("", b"")]}
+    expected = (f"{sha['B']} 1 - B.txt\n"
+                f"{sha['']} 0 - a b.txt\n"
+                f"{sha['x']} 10 x a/x.sh\n"
+                f"{sha['b']} 1 - b.txt\n"
+                f"{sha['e']} 1 - é.txt\n").encode()
+    state = hasher(tmp_path).state("d/")
+    assert state is not None
+    assert state.digest == "sha256:" + hashlib.sha256(expected).hexdigest()
+    assert (state.size, state.files) == (13, 5)
+
+
+def test_manifest_sorts_by_utf8_bytes() -> None:
+    rows = [("\uffff", EMPTY, 0, False), ("\U00010000", EMPTY, 0, False), ("z", EMPTY, 0, True)]
+    assert manifest(rows).split(b"\n")[:3] == [
+        f"{EMPTY} 0 x z".encode(), f"{EMPTY} 0 - \uffff".encode(),
+        f"{EMPTY} 0 - \U00010000".encode()]
+
+
+def test_empty_directory(tmp_path: Path) -> None:
+    (tmp_path / "d").mkdir()
+    state = hasher(tmp_path).state("d/")
+    assert state is not None and state.digest == "sha256:" + EMPTY and state.files == 0
+
+
+def test_symlinks(tmp_path: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
+    # [paths.symlinks]
+    make(tmp_path, {"d/real.txt": "r", "target/x": "x"})
+    os.symlink(tmp_path / "d" / "real.txt", tmp_path / "d" / "link.txt")
+    state = hasher(tmp_path).state("d/")
+    assert state is not None and state.files == 2
+    os.symlink(tmp_path / "target", tmp_path / "d" / "dirlink")
+    with pytest.raises(HashError) as e:
+        hasher(tmp_path).state("d/")
+    assert e.value.code == "symlink_dir"
+    os.remove(tmp_path / "d" / "dirlink")
+    outside = tmp_path_factory.mktemp("outside") / "o.txt"
+    outside.write_text("o")
+    os.symlink(outside, tmp_path / "d" / "out.txt")
+    with pytest.raises(HashError) as e:
+        hasher(tmp_path).state("d/")
+    assert e.value.code == "path_escapes"
+
+
+@pytest.mark.parametrize("name", [b"line\nbreak", b"bad\xffutf8"])
+def test_unrepresentable_names(tmp_path: Path, name: bytes) -> None:
+    (tmp_path / "d").mkdir()
+    with open(os.path.join(os.fsencode(tmp_path / "d"), name), "wb") as f:
+        f.write(b"x")
+    with pytest.raises(HashError) as e:
+        hasher(tmp_path).state("d/")
+    assert e.value.code == "path_unrepresentable"
+
+
+def test_path_kind_mismatch(tmp_path: Path) -> None:
+    make(tmp_path, {"d/x": "x", "f": "f"})
+    with pytest.raises(HashError):
+        hasher(tmp_path).state("d")
+    with pytest.raises(HashError):
+        hasher(tmp_path).state("f/")
+
+
+def test_large_file_streamed(tmp_path: Path) -> None:
+    data = os.urandom(1 << 20) * 5
+    (tmp_path / "big").write_bytes(data)
+    assert hasher(tmp_path).state("big").digest == file_digest_of_bytes(data)  # type: ignore[union-attr]
+
+
+# ---------------------------------------------------------------------------------- the cache
+
+def test_unchanged_files_are_not_read_again(tmp_path: Path, reads: list[str]) -> None:
+    make(tmp_path, {"f.txt": "f", **{f"d/{i}.txt": str(i) for i in range(20)}})
+    first = hasher(tmp_path)
+    a, b = first.state("f.txt"), first.state("d/")
+    first.cache.save()
+    assert len(reads) == 21
+    reads.clear()
+    second = hasher(tmp_path)
+    assert (second.state("f.txt"), second.state("d/")) == (a, b)
+    assert reads == []
+
+
+def test_one_changed_file_in_a_directory_is_the_only_read(tmp_path: Path,
+                                                          reads: list[str]) -> None:
+    make(tmp_path, {f"d/{i}.txt": str(i) for i in range(50)})
+    h = hasher(tmp_path)
+    before = h.state("d/")
+    h.cache.save()
+    reads.clear()
+    (tmp_path / "d" / "7.txt").write_text("seven")
+    h = hasher(tmp_path)
+    after = h.state("d/")
+    h.cache.save()
+    assert reads == ["7.txt"]
+    assert before != after
+    assert after == hasher(tmp_path, cache=False).state("d/")
+
+
+def test_racy_files_are_read_again(tmp_path: Path, reads: list[str]) -> None:
+    make(tmp_path, {"f.txt": "aaaa", "d/x.txt": "x"})
+    h = hasher(tmp_path, later=False)  # hashed at once: racy
+    h.state("f.txt"), h.state("d/")
+    h.cache.save()
+    reads.clear()
+    h = hasher(tmp_path, later=False)
+    h.state("f.txt"), h.state("d/")
+    assert sorted(reads) == ["f.txt", "x.txt"]
+
+
+def test_same_size_edit_with_mtime_restored_is_seen(tmp_path: Path) -> None:
+    make(tmp_path, {"f.txt": "aaaa"})
+    st = os.stat(tmp_path / "f.txt")
+    h = hasher(tmp_path)
+    old = h.state("f.txt")
+    h.cache.save()
+    (tmp_path / "f.txt").write_text("bbbb")
+    os.utime(tmp_path / "f.txt", ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert hasher(tmp_path).state("f.txt") != old
+
+
+@pytest.mark.parametrize("garbage", [
+    "not json", "[]", '{"format": "other"}',
+    '{"format": "reftool-hash-cache", "version": 1, "root": "/elsewhere", "files": {}, '
+    '"dirs": {}}',
+    '{"format": "reftool-hash-cache", "version": 99, "root": "ROOT", "files": {}, "dirs": {}}',
+    '{"format": "reftool-hash-cache", "version": 1, "root": "ROOT", "files": {"f.txt": [1]}, '
+    '"dirs": {}}',
+])
+def test_corrupt_or_foreign_cache_is_discarded(tmp_path: Path, garbage: str) -> None:
+    make(tmp_path, {"f.txt": "real"})
+    folder = tmp_path / ".reftool" / "hashcache"
+    folder.mkdir(parents=True)
+    (folder / "index.json").write_text(garbage.replace("ROOT", os.path.realpath(tmp_path)))
+    assert hasher(tmp_path).state("f.txt").digest == file_digest_of_bytes(b"real")  # type: ignore[union-attr]
+
+
+def test_lying_cache_entry_for_another_stat_is_not_trusted(tmp_path: Path) -> None:
+    make(tmp_path, {"f.txt": "real"})
+    h = hasher(tmp_path)
+    h.state("f.txt")
+    h.cache.save()
+    index = tmp_path / ".reftool" / "hashcache" / "index.json"
+    data = json.loads(index.read_text())
+    data["files"]["f.txt"][5] = "0" * 64  # a forged digest for the same stat is trusted...
+    data["files"]["f.txt"][0] += 1  # ...but not once the stat differs
+    index.write_text(json.dumps(data))
+    assert hasher(tmp_path).state("f.txt").digest == file_digest_of_bytes(b"real")  # type: ignore[union-attr]
+
+
+def test_deleting_the_cache_changes_nothing(tmp_path: Path) -> None:
+    make(tmp_path, {"f.txt": "f", "d/a": "a", "d/b/c": "c"})
+    h = hasher(tmp_path)
+    first = (h.state("f.txt"), h.state("d/"))
+    h.cache.save()
+    import shutil
+    shutil.rmtree(tmp_path / ".reftool")
+    h = hasher(tmp_path)
+    assert (h.state("f.txt"), h.state("d/")) == first
+
+
+def test_cache_folder_ignores_itself(tmp_path: Path) -> None:
+    make(tmp_path, {"f.txt": "f"})
+    h = hasher(tmp_path)
+    h.state("f.txt")
+    h.cache.save()
+    assert (tmp_path / ".reftool" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_unwritable_cache_is_not_an_error(tmp_path: Path) -> None:
+    make(tmp_path, {"f.txt": "f"})
+    (tmp_path / ".reftool").write_text("a file where the folder should be")
+    h = hasher(tmp_path)
+    assert h.state("f.txt") is not None
+    h.cache.save()
+
+
+# ---------------------------------------------------------------------------------- progress
+
+def test_progress_after_a_second(monkeypatch: pytest.MonkeyPatch,
+                                 capsys: pytest.CaptureFixture[str]) -> None:
+    clock = [100.0]
+    monkeypatch.setattr(hashing.time, "monotonic", lambda: clock[0])
+    p = Progress()
+    p.expect(3, 3_000_000)
+    p.advance(1_000_000)
+    assert capsys.readouterr().err == ""  # fast: silent
+    clock[0] += 1.5
+    p.advance(1_000_000)
+    p.advance(1_000_000)
+    p.done()
+    err = capsys.readouterr().err
+    assert "hashing: 2/3 files, 2.0 MB/3.0 MB" in err
+    assert err.rstrip().endswith("hashing: 3/3 files, 3.0 MB/3.0 MB")
+
+
+def test_progress_disabled(monkeypatch: pytest.MonkeyPatch,
+                           capsys: pytest.CaptureFixture[str]) -> None:
+    clock = [0.0]
+    monkeypatch.setattr(hashing.time, "monotonic", lambda: clock[0])
+    p = Progress(enabled=False)
+    p.expect(1, 1)
+    clock[0] = 5
+    p.advance(1)
+    p.done()
+    assert capsys.readouterr().err == ""
