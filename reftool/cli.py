@@ -112,8 +112,10 @@ def _print_problems(diagnostics: list[Any]) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .documents import DocumentCache
     from .errors import diagnostic
     from .hashing import HashError, Progress, hasher_for
+    from .schemas import stamp
     from .plan import decide
     from .report import render_plan_json, render_plan_text
     from .validate import Report, did_you_mean, validate_pipeline
@@ -121,7 +123,11 @@ def cmd_plan(args: argparse.Namespace) -> int:
 
     root = Path(".")
     report = Report()
-    project = validate_pipeline(root, args.file, report, with_metrics=False)
+    cache = None if args.no_hash_cache else DocumentCache.open(root, stamp())
+    project = validate_pipeline(root, args.file, report, with_metrics=False,
+                                lock_warnings=False, cache=cache)
+    if cache is not None:
+        cache.save()
     if report.errors or project.pipeline is None:
         _print_problems(report.errors)
         print(f"reftool: {len(report.errors)} error(s) in the project's files; "

@@ -9,6 +9,7 @@ all under this module's control and bounded ([read.aliases], [read.depth]).
 from __future__ import annotations
 
 import datetime as _dt
+import hashlib
 import json
 import math
 import os
@@ -16,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any, Literal
 
 from .errors import Diagnostic, SpecError, diagnostic
@@ -57,12 +59,17 @@ class Document:
     value: Any
     text: str
     _positions: Positions | None = None
+    digest: str = ""  # sha256 of the file's bytes, when read from a file
 
     @property
     def positions(self) -> Positions:
-        if self._positions is None:  # JSON positions are found only when an error needs one
-            self._positions = _json_positions(self.text)[0] if self.format == "json" \
-                else Positions()
+        if self._positions is None:  # found only when an error needs one
+            if self.format == "json":
+                self._positions = _json_positions(self.text)[0]
+            elif self.format == "yaml":  # a value taken from the document cache
+                self._positions = _YamlBuilder(self.file).build(self.text)[1]
+            else:
+                self._positions = Positions()
         return self._positions
 
     def locate(self, path: JsonPath, *, key: bool = False) -> Loc | None:
@@ -124,10 +131,98 @@ def decode(data: bytes, *, display: str) -> str:
             line=line, column=column, expected="UTF-8 text", anchor="read.encoding")]) from None
 
 
-def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int) -> Document:
-    """Read, decode and parse one file. Raises SpecError with every problem found."""
-    text = decode(read_bytes(path, display=display, limit=limit), display=display)
-    return parse(text, display=display, fmt=fmt)
+def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int,
+         cache: DocumentCache | None = None) -> Document:
+    """Read, decode and parse one file. Raises SpecError with every problem found.
+
+    With a `cache`, a file whose bytes were parsed before is not parsed again.
+    """
+    data = read_bytes(path, display=display, limit=limit)
+    text = decode(data, display=display)
+    digest = hashlib.sha256(data).hexdigest()
+    if cache is not None:
+        found = cache.value(digest, fmt)
+        if found is not _NOT_CACHED:
+            return Document(display, fmt, found, text, None, digest)
+    doc = parse(text, display=display, fmt=fmt)
+    doc.digest = digest
+    if cache is not None:
+        cache.remember(digest, fmt, doc.value)
+    return doc
+
+
+_NOT_CACHED: Any = object()
+
+
+class DocumentCache:
+    """Parsed values and schema verdicts of files, by the SHA-256 of their bytes.
+
+    Kept in `.reftool/documents.json`; only an optimization (it saves `plan` the YAML parse
+    and the schema validation of files that did not change). A corrupt or foreign cache, or
+    one written by another version of the tool or of the schemas, is discarded.
+    """
+
+    FORMAT = "reftool-document-cache"
+    KEEP = 16
+
+    def __init__(self, path: Path | None, stamp: str) -> None:
+        self.path = path
+        self.stamp = stamp
+        self.entries: dict[str, dict[str, Any]] = {}
+        self.dirty = False
+
+    @classmethod
+    def open(cls, root: Path, stamp: str) -> DocumentCache:
+        cache = cls(root / ".reftool" / "documents.json", stamp)
+        try:
+            with open(cache.path, encoding="utf-8") as f:  # type: ignore[arg-type]
+                data = json.load(f)
+            if isinstance(data, dict) and data.get("format") == cls.FORMAT and \
+                    data.get("stamp") == stamp and isinstance(data.get("entries"), dict):
+                cache.entries = {k: v for k, v in data["entries"].items()
+                                 if isinstance(v, dict) and "value" in v and "format" in v
+                                 and isinstance(v.get("valid"), list)}
+        except (OSError, ValueError, RecursionError):
+            pass
+        return cache
+
+    def value(self, digest: str, fmt: str) -> Any:
+        entry = self.entries.get(digest)
+        if entry is None or entry["format"] != fmt:
+            return _NOT_CACHED
+        return entry["value"]
+
+    def remember(self, digest: str, fmt: str, value: Any) -> None:
+        self.entries[digest] = {"format": fmt, "value": value, "valid": []}
+        self.dirty = True
+
+    def is_valid(self, digest: str, schema: str) -> bool:
+        entry = self.entries.get(digest)
+        return entry is not None and schema in entry["valid"]
+
+    def mark_valid(self, digest: str, schema: str) -> None:
+        entry = self.entries.get(digest)
+        if entry is not None and schema not in entry["valid"]:
+            entry["valid"].append(schema)
+            self.dirty = True
+
+    def save(self, keep: set[str] | None = None) -> None:
+        """Write the entries (those in `keep`, when given) atomically; failures are ignored."""
+        if self.path is None or not self.dirty:
+            return
+        entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
+        if len(entries) > self.KEEP:
+            entries = dict(list(entries.items())[-self.KEEP:])
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
+            with open(tmp, "w", encoding="utf-8") as f:
+                json.dump({"format": self.FORMAT, "stamp": self.stamp, "entries": entries}, f,
+                          separators=(",", ":"))
+            os.replace(tmp, self.path)
+        except (OSError, ValueError):
+            pass
+        self.dirty = False
 
 
 def parse(text: str, *, display: str, fmt: Format) -> Document:
@@ -554,7 +649,7 @@ def _parse_json(text: str, display: str) -> Any:
     return value
 
 
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89abAB]", re.I)
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
 def _check_scalar_values(value: Any, display: str, text: str) -> None:

@@ -13,6 +13,7 @@ are hashed again next time). A corrupt or foreign cache is discarded, never trus
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import os
@@ -311,18 +312,18 @@ class Hasher:
             return None
         if not os.path.isdir(full):
             raise HashError("path_kind", path, f"{path!r} is a file; write it without '/'")
-        listing = self._walk(full, path)
-        signature = hashlib.sha256(b"".join(
-            b"%s %d %d %d %d %d\n" % (rel.encode("utf-8"), st.size, st.mtime_ns, st.ctime_ns,
-                                       st.ino, st.executable)
-            for rel, _, st in listing)).hexdigest()
+        listing, signature = self._walk(full, path)
         cached = self.cache.dirs.get(path)
-        if cached is not None and cached[0] == signature:
+        if cached is not None and cached[0] == signature:  # nothing below it changed
             return FileState(digest=cached[1], size=cached[2], files=cached[3])
+        listing.sort(key=lambda t: t[0])  # [digest.directory]: by the UTF-8 bytes of the path
         rows = self.cache.dir_files(path)
         todo: list[tuple[str, str, _Stat]] = []
         digests: dict[str, str] = {}
-        for rel, target, st in listing:
+        stats: list[tuple[str, _Stat]] = []
+        for _, rel, target, raw in listing:
+            st = _Stat.of(raw)
+            stats.append((rel, st))
             known = self._trusted(rows.get(rel), st)
             if known is None:
                 todo.append((rel, target, st))
@@ -333,12 +334,12 @@ class Hasher:
             digests[rel] = hexdigest
         racy = False
         new_rows: dict[str, list[Any]] = {}
-        for rel, _, st in listing:
+        for rel, st in stats:
             self._remember(new_rows, rel, st, digests[rel])
             racy = racy or rel not in new_rows
-        data = manifest((rel, digests[rel], st.size, st.executable) for rel, _, st in listing)
+        data = manifest((rel, digests[rel], st.size, st.executable) for rel, st in stats)
         state = FileState(digest=directory_digest_of_manifest(data),
-                          size=sum(st.size for _, _, st in listing), files=len(listing))
+                          size=sum(st.size for _, st in stats), files=len(stats))
         self.cache.set_dir_files(path, new_rows)
         if racy:
             self.cache.dirs.pop(path, None)
@@ -357,43 +358,72 @@ class Hasher:
         with ThreadPoolExecutor(self.jobs) as pool:
             return list(pool.map(one, todo, chunksize=64))
 
-    def _walk(self, top: str, path: str) -> list[tuple[str, str, _Stat]]:
-        """Regular files below `top`: (relative path, real path, stat), in manifest order."""
-        found: list[tuple[bytes, str, str, _Stat]] = []
+    def _walk(self, top: str, path: str) -> tuple[list[tuple[bytes, str, str, Any]], str]:
+        """Regular files below `top` as (UTF-8 relative path, relative path, real path, stat),
+        and a signature of all their stats: equal signatures mean nothing below changed.
+
+        This runs on every plan over every file of a directory dep, so it does as little as
+        it can per file: one stat, one line of the signature.
+        """
+        found: list[tuple[bytes, str, str, Any]] = []
+        lines: list[bytes] = []
         stack: list[tuple[str, str]] = [(top, "")]
-        while stack:
-            folder, prefix = stack.pop()
-            with os.scandir(folder) as entries:
+        gc_was_enabled = gc.isenabled()
+        gc.disable()  # no cyclic garbage here; collections would only slow a large walk
+        try:
+            while stack:
+                folder, prefix = stack.pop()
+                with os.scandir(folder) as it:
+                    entries = sorted(it, key=_name)
                 for e in entries:
                     rel = prefix + e.name
-                    if "\n" in rel or "\r" in rel:
-                        raise HashError("path_unrepresentable", path + rel,
-                                        f"file name {rel!r} in {path!r} holds a line break")
-                    try:
-                        encoded = rel.encode("utf-8")
-                    except UnicodeEncodeError:
-                        raise HashError("path_unrepresentable", path + rel,
-                                        f"a file name in {path!r} is not valid UTF-8: "
-                                        f"{rel.encode('utf-8', 'surrogateescape')!r}") from None
-                    if e.is_symlink():
-                        real = os.path.realpath(e.path)
-                        if real != self.real_root and not real.startswith(
-                                self.real_root + os.sep):
-                            raise HashError("path_escapes", path + rel,
-                                            f"{path + rel!r} links outside the project")
-                        if os.path.isdir(real):
-                            raise HashError("symlink_dir", path + rel,
-                                            f"{path + rel!r} is a link to a directory")
-                        if not os.path.exists(real):
-                            continue  # a dangling link is no file
-                        found.append((encoded, rel, real, _Stat.of(os.stat(real))))
-                    elif e.is_dir(follow_symlinks=False):
+                    encoded = self._encoded(rel, path)
+                    if e.is_dir(follow_symlinks=False):
                         stack.append((e.path, rel + "/"))
+                        continue
+                    if e.is_symlink():
+                        target = self._link_target(e.path, path + rel)
+                        if target is None:
+                            continue
+                        st = os.stat(target)
                     elif e.is_file(follow_symlinks=False):
-                        st = _Stat.of(e.stat(follow_symlinks=False))
-                        found.append((encoded, rel, e.path, st))
-        found.sort(key=lambda t: t[0])
-        return [(rel, target, st) for _, rel, target, st in found]
+                        target, st = e.path, e.stat(follow_symlinks=False)
+                    else:
+                        continue  # sockets, fifos, devices: no regular file
+                    found.append((encoded, rel, target, st))
+                    lines.append(b"%s %d %d %d %d %d\n" % (
+                        encoded, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                        st.st_mode & stat.S_IXUSR))
+        finally:
+            if gc_was_enabled:
+                gc.enable()
+        return found, hashlib.sha256(b"".join(lines)).hexdigest()
+
+    @staticmethod
+    def _encoded(rel: str, path: str) -> bytes:
+        """[digest.directory]: a path must be representable in the manifest."""
+        if "\n" in rel or "\r" in rel:
+            raise HashError("path_unrepresentable", path + rel,
+                            f"file name {rel!r} in {path!r} holds a line break")
+        try:
+            return rel.encode("utf-8")
+        except UnicodeEncodeError:
+            raise HashError("path_unrepresentable", path + rel,
+                            f"a file name in {path!r} is not valid UTF-8: "
+                            f"{rel.encode('utf-8', 'surrogateescape')!r}") from None
+
+    def _link_target(self, link: str, shown: str) -> str | None:
+        """[paths.symlinks]: the file a link inside a directory names, if any."""
+        real = os.path.realpath(link)
+        if real != self.real_root and not real.startswith(self.real_root + os.sep):
+            raise HashError("path_escapes", shown, f"{shown!r} links outside the project")
+        if os.path.isdir(real):
+            raise HashError("symlink_dir", shown, f"{shown!r} is a link to a directory")
+        return real if os.path.exists(real) else None  # a dangling link is no file
+
+
+def _name(entry: os.DirEntry[str]) -> str:
+    return entry.name
 
 
 def hasher_for(root: Path, *, use_cache: bool = True, progress: Progress | None = None) -> Hasher:

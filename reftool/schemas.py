@@ -43,6 +43,18 @@ def schema(name: str) -> dict[str, Any]:
 
 
 @functools.cache
+def stamp() -> str:
+    """What a cached schema verdict depends on: the tool's version and the schemas' bytes."""
+    import hashlib
+
+    from . import __version__
+    h = hashlib.sha256(__version__.encode())
+    for name in sorted(SCHEMA_FILES):
+        h.update((schema_dir() / SCHEMA_FILES[name]).read_bytes())
+    return h.hexdigest()
+
+
+@functools.cache
 def validator(name: str, pointer: str = "") -> Any:
     """A Draft 2020-12 validator for schema `name`, or for its sub-schema at `pointer`."""
     from jsonschema import Draft202012Validator

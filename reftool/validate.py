@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from . import graph
-from .documents import Document, Format, JsonPath, load, located, parse
+from .documents import Document, DocumentCache, Format, JsonPath, load, located, parse
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_lock_text
@@ -256,9 +256,10 @@ def _best_branch(err: Any) -> list[Any] | None:
 # ---------------------------------------------------------------------------------- one file
 
 def _parse_file(path: Path, display: str, fmt: Format, report: Report,
-                limit: int = MAX_TEXT_FILE_BYTES) -> Document | None:
+                limit: int = MAX_TEXT_FILE_BYTES,
+                cache: DocumentCache | None = None) -> Document | None:
     try:
-        return load(path, display=display, fmt=fmt, limit=limit)
+        return load(path, display=display, fmt=fmt, limit=limit, cache=cache)
     except SpecError as e:
         report.diagnostics.extend(e.diagnostics)
         return None
@@ -269,15 +270,27 @@ def _format_of(path: str) -> Format | None:
     return fmt  # type: ignore[return-value]
 
 
-def _versioned(doc: Document, schema: str, what: str, report: Report) -> bool:
+def _versioned(doc: Document, schema: str, what: str, report: Report,
+               cache: DocumentCache | None = None) -> bool:
     """Version gate, then schema: True when the document passed both."""
     problem = check_version(doc, what=what)
     if problem is not None:
         report.diagnostics.append(problem)
         return False
-    found = schema_diagnostics(doc, schema)
+    found = _schema_check(doc, schema, cache)
     report.diagnostics.extend(found)
     return not found
+
+
+def _schema_check(doc: Document, schema: str, cache: DocumentCache | None) -> list[Diagnostic]:
+    """Schema errors of a whole document; files whose bytes passed before are not checked
+    again (the verdict is a function of the bytes, the schemas and the tool version)."""
+    if cache is not None and doc.digest and cache.is_valid(doc.digest, schema):
+        return []
+    found = schema_diagnostics(doc, schema)
+    if not found and cache is not None and doc.digest:
+        cache.mark_valid(doc.digest, schema)
+    return found
 
 
 def validate_metrics_file(path: Path, display: str, report: Report) -> None:
@@ -339,7 +352,8 @@ def _on_line(d: Diagnostic, line: int) -> Diagnostic:
     return replace(d, line=line, column=d.column if d.column is not None else 1)
 
 
-def validate_params_file(path: Path, display: str, report: Report) -> Document | None:
+def validate_params_file(path: Path, display: str, report: Report,
+                         cache: DocumentCache | None = None) -> Document | None:
     """[files.params-format]: a YAML, JSON or TOML file whose top level is a mapping."""
     report.add_file(display, "params")
     fmt = _format_of(display)
@@ -349,7 +363,7 @@ def validate_params_file(path: Path, display: str, report: Report) -> Document |
             f"unknown params file extension {os.path.splitext(display)[1]!r}",
             expected=".yaml, .yml, .json or .toml", anchor="files.params-format"))
         return None
-    doc = _parse_file(path, display, fmt, report)
+    doc = _parse_file(path, display, fmt, report, cache=cache)
     if doc is not None and not isinstance(doc.value, dict):
         report.diagnostics.append(located(
             doc, "schema", "type", (), f"a params file must be a mapping, not "
@@ -371,6 +385,7 @@ class Project:
     document: Document | None = None
     params: dict[str, Document | None] = field(default_factory=dict)  # None: unreadable
     lock: Lock | None = None
+    cache: DocumentCache | None = None  # parsed values and schema verdicts, for `plan`
     partial: bool = False  # stages with schema errors were left out of `pipeline`
 
 
@@ -394,19 +409,21 @@ def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document 
 
 
 def validate_pipeline(root: Path, name: str, report: Report, *,
-                      with_lock: bool = True, with_metrics: bool = True) -> Project:
+                      with_lock: bool = True, with_metrics: bool = True,
+                      lock_warnings: bool = True,
+                      cache: DocumentCache | None = None) -> Project:
     """The pipeline file `root/name` and, optionally, its lock and metrics files."""
-    project = Project(root=root, pipeline_file=name)
+    project = Project(root=root, pipeline_file=name, cache=cache)
     display = _display(root, name)
     report.add_file(display, "pipeline")
-    doc = _parse_file(root / name, display, "yaml", report)
+    doc = _parse_file(root / name, display, "yaml", report, cache=cache)
     if doc is None:
         return project
     problem = check_version(doc, what="pipeline file")
     if problem is not None:
         report.diagnostics.append(problem)
         return project
-    found = schema_diagnostics(doc, "pipeline")
+    found = _schema_check(doc, "pipeline", cache)
     report.diagnostics.extend(found)
     doc = _without_invalid_stages(doc, found)
     if doc is None:
@@ -428,7 +445,8 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
         lock_name = str(Path(name).with_suffix(".lock"))  # [files.lock-name]
         if (root / lock_name).exists():
             project.lock = validate_lock_file(root / lock_name, _display(root, lock_name),
-                                              report, project=project)
+                                              report, project=project, cache=cache,
+                                              warnings=lock_warnings)
     if with_metrics:
         for stage in pipeline.stages.values():
             for out in stage.outputs:
@@ -451,7 +469,7 @@ def _params_doc(project: Project, file: str, report: Report) -> Document | None:
     """A params file, read and checked once however many stages name it."""
     if file not in project.params:
         project.params[file] = validate_params_file(
-            project.root / file, _display(project.root, file), report)
+            project.root / file, _display(project.root, file), report, cache=project.cache)
     return project.params[file]
 
 
@@ -681,13 +699,16 @@ def _key_hint(document: Any, pointer: str) -> str | None:
 # ---------------------------------------------------------------------------------- the lock
 
 def validate_lock_file(path: Path, display: str, report: Report, *,
-                       project: Project | None = None) -> Lock | None:
+                       project: Project | None = None, cache: DocumentCache | None = None,
+                       warnings: bool = True) -> Lock | None:
     """[lock.contents], [lock.read-canonical], [errors.warnings]"""
     report.add_file(display, "lock")
-    doc = _parse_file(path, display, "json", report, limit=MAX_LOCK_FILE_BYTES)
-    if doc is None or not _versioned(doc, "lock", "lock file", report):
+    doc = _parse_file(path, display, "json", report, limit=MAX_LOCK_FILE_BYTES, cache=cache)
+    if doc is None or not _versioned(doc, "lock", "lock file", report, cache):
         return None
     lock = build_lock(doc)
+    if not warnings:
+        return lock
     if canonical_lock_text(lock) != doc.text:
         report.diagnostics.append(diagnostic(
             "semantic", "lock_not_canonical", display,
