@@ -247,7 +247,9 @@ _INF = re.compile(r"[-+]?(\.inf|\.Inf|\.INF)")
 _NAN = re.compile(r"\.nan|\.NaN|\.NAN")
 
 _TAG = "tag:yaml.org,2002:"
-_YAML_DIRECTIVE = re.compile(r"^%YAML[ \t]+([^\s#]+)", re.M)
+# a %YAML directive: only in the prologue, where only comments, blank lines and other
+# directives may come before it
+_YAML_DIRECTIVE = re.compile(r"(?:(?:[ \t]*(?:#[^\n]*)?|%[^\n]*)\n)*%YAML[ \t]+([^\s#]+)")
 _YAML11_BREAKS = re.compile("[\u0085\u2028\u2029]")
 
 
@@ -284,7 +286,7 @@ def _int(digits: str, base: int, *, negative: bool = False) -> int:
     """[values.int]: an integer of at most MAX_INT_DIGITS digits, exactly."""
     if len(digits.lstrip("0")) > MAX_INT_DIGITS:
         raise IntTooLong(f"an integer of {len(digits):,} digits; the limit is {MAX_INT_DIGITS:,}")
-    value = int(digits, base)
+    value = int(digits.lstrip("0") or "0", base)
     return -value if negative else value
 
 
@@ -320,7 +322,8 @@ class _YamlBuilder:
         self.display = display
         self.positions = Positions()
         self.anchors: dict[str, tuple[Any, int]] = {}
-        self.nodes = 0
+        self.nodes = 0  # values built so far, aliases expanded
+        self.added = 0  # values that aliases added beyond those written
         self.problems: list[Diagnostic] = []
 
     def fail(self, code: str, message: str, loc: Loc | None, path: JsonPath = (),
@@ -344,10 +347,11 @@ class _YamlBuilder:
 
     def _prescan(self, text: str) -> None:
         """[read.yaml]: checks the C parser (YAML 1.1 rules) would get wrong."""
-        m = _YAML_DIRECTIVE.search(text)
+        m = _YAML_DIRECTIVE.match(text)
         if m and m.group(1) != "1.2":
             raise self.fail("yaml_version", f"%YAML {m.group(1)} directive; only YAML 1.2 is "
-                            "read", _loc_of(text, m.start()), anchor="read.yaml")
+                            "read", _loc_of(text, text.rfind("%YAML", 0, m.start(1))),
+                            anchor="read.yaml")
         m = _YAML11_BREAKS.search(text)
         if m:
             raise self.fail("syntax", f"character U+{ord(m.group()):04X}, a line break in YAML "
@@ -370,12 +374,13 @@ class _YamlBuilder:
         return self.fail("syntax", message, loc, expected="valid YAML 1.2", hint=hint,
                          anchor="read.yaml")
 
-    def _count(self, n: int, loc: Loc) -> None:
+    def _count(self, n: int, loc: Loc, *, by_alias: bool = False) -> None:
         self.nodes += n
-        if self.nodes > MAX_ALIAS_NODES:
+        self.added += n if by_alias else 0
+        if self.added > MAX_ALIAS_NODES:
             raise self.fail("alias_limit",
-                            f"document expands to more than {MAX_ALIAS_NODES:,} values "
-                            "(aliases expanded)", loc, anchor="read.aliases")
+                            f"aliases expand the document by more than {MAX_ALIAS_NODES:,} "
+                            "values", loc, anchor="read.aliases")
 
     def _consume(self, events: Iterator[Any]) -> Any:
         stack: list[_Frame] = []
@@ -419,7 +424,7 @@ class _YamlBuilder:
                 if ev.anchor not in self.anchors:
                     raise self.fail("syntax", f"alias *{ev.anchor} names no anchor", loc)
                 value, size = self.anchors[ev.anchor]
-                self._count(size - 1, loc)
+                self._count(size - 1, loc, by_alias=True)
             else:  # MappingStartEvent / SequenceStartEvent
                 self._check_collection_tag(ev, name, loc, path)
                 if len(stack) >= MAX_DEPTH:
@@ -652,6 +657,20 @@ def _parse_json(text: str, display: str) -> Any:
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 
 
+_ESCAPED_PAIR = re.compile(r"\\u[dD][89abAB][0-9a-fA-F]{2}\\u[dD][c-fC-F][0-9a-fA-F]{2}")
+
+
+def _lone_surrogate_at(text: str) -> int:
+    """Index of the first surrogate escape that is not half of a valid pair."""
+    i = 0
+    while (m := _SURROGATE_ESCAPE.search(text, i)) is not None:
+        pair = _ESCAPED_PAIR.match(text, m.start())
+        if pair is None:
+            return m.start()
+        i = pair.end()
+    return 0
+
+
 def _check_scalar_values(value: Any, display: str, text: str) -> None:
     """SPEC section 4: a str is a sequence of Unicode scalar values; a lone surrogate is not."""
     stack = [value]
@@ -665,8 +684,7 @@ def _check_scalar_values(value: Any, display: str, text: str) -> None:
                     try:
                         s.encode("utf-8")
                     except UnicodeEncodeError:
-                        m = _SURROGATE_ESCAPE.search(text)
-                        line, column = _loc_of(text, m.start() if m else 0)
+                        line, column = _loc_of(text, _lone_surrogate_at(text))
                         raise SpecError([diagnostic(
                             "parse", "syntax", display,
                             "JSON string holds a lone surrogate escape, which is no character",

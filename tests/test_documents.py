@@ -312,12 +312,6 @@ def test_values_int_long_float_text_is_still_a_float() -> None:
     assert same(value_of("a: " + "1" * 5000 + ".0\n")["a"], INF)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: a YAML int with 5,000 leading zeros ('000...01', one significant digit) passes "
-    "documents._int's check (which counts digits after lstrip('0')) and then int() of the full "
-    "5,001-character text hits CPython's limit: parse/syntax 'YAML syntax error: Exceeds the "
-    "limit (4300 digits)' with no line or column. Fix in documents._int: convert "
-    "digits.lstrip('0') or '0' (or count all digits and raise IntTooLong)."))
 def test_values_int_leading_zeros_beyond_the_bound() -> None:
     # SPEC [values.int]: either the value 1 (leading zeros are allowed by [values.yaml-core])
     # or parse/invalid_scalar at the scalar; never another code.
@@ -395,10 +389,6 @@ def test_read_json_lone_low_surrogate_escape_rejected(text: str) -> None:
     assert codes(problems(text, "json")) == [("parse", "syntax")]
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the lone-surrogate diagnostic is placed at the first \\uD8xx escape of the text, "
-    "which may be half of a valid pair earlier in the file: here 1:8 instead of 1:29. Fix in "
-    "documents._check_scalar_values: locate the escape that is not followed by a low one."))
 def test_read_json_lone_surrogate_located_after_a_valid_pair() -> None:
     # SPEC [errors.phase-code]: the error carries the line and column at fault.
     found = problems('{"a": "\\ud83d\\ude00", "b": "\\ud800"}', "json")
@@ -700,13 +690,6 @@ def test_read_yaml_other_versions_rejected_as_yaml_version(version: str) -> None
     assert (found[0].line, found[0].column) == (1, 1)
 
 
-@pytest.mark.xfail(strict=True, reason=(
-    "BUG: the %YAML pre-scan (documents._YAML_DIRECTIVE, searched over the whole text with "
-    "re.M) also matches a line of a multi-line quoted scalar that starts with '%YAML': the "
-    "valid one-document file '\"a\\n%YAML 1.1 b\"' (the C parser reads 'a %YAML 1.1 b') is "
-    "rejected as parse/yaml_version. Fix in documents._YamlBuilder._prescan: only look at the "
-    "directive lines before the first document start, or take the version from the "
-    "DocumentStartEvent and map the C parser's 'found incompatible YAML document'."))
 def test_read_yaml_percent_yaml_inside_a_quoted_scalar_is_content() -> None:
     # SPEC [read.yaml]: only a directive is a directive.
     assert value_of('"a\n%YAML 1.1 b"\n') == "a %YAML 1.1 b"
