@@ -112,16 +112,37 @@ def _print_problems(diagnostics: list[Any]) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    from .hashing import Progress, hasher_for
+    from .report import render_plan_json, render_plan_text
+
+    root = Path(".")
+    progress = Progress(enabled=not (args.quiet or args.json))
+    hasher = hasher_for(root, use_cache=not args.no_hash_cache, progress=progress)
+    try:
+        hasher.prefetch()  # large directories are walked while the files are validated
+        plan = _decide(args, root, hasher)
+    finally:
+        hasher.close()
+        progress.done()
+    if isinstance(plan, int):
+        return plan
+    sys.stdout.write(render_plan_json(plan) if args.json
+                     else render_plan_text(plan, verbose=args.verbose))
+    if args.exit_code and plan.to_run:
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+def _decide(args: argparse.Namespace, root: Path, hasher: Any) -> Any:
+    """The plan of the project at `root`, or an exit code when there is none to show."""
     from .documents import DocumentCache
     from .errors import diagnostic
-    from .hashing import HashError, Progress, hasher_for
-    from .schemas import stamp
+    from .hashing import HashError
     from .plan import decide
-    from .report import render_plan_json, render_plan_text
+    from .schemas import stamp
     from .validate import Report, did_you_mean, validate_pipeline
     from .workspace import Workspace
 
-    root = Path(".")
     report = Report()
     cache = None if args.no_hash_cache else DocumentCache.open(root, stamp())
     project = validate_pipeline(root, args.file, report, with_metrics=False,
@@ -141,24 +162,18 @@ def cmd_plan(args: argparse.Namespace) -> int:
             hint = f"; did you mean {guess!r}?" if guess else ""
             print(f"reftool: no stage {name!r} in {args.file}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    progress = Progress(enabled=not (args.quiet or args.json))
-    hasher = hasher_for(root, use_cache=not args.no_hash_cache, progress=progress)
     workspace = Workspace(root, hasher, params=project.params)
     try:
-        plan = decide(pipeline, project.lock, workspace, targets=args.stages,
+        return decide(pipeline, project.lock, workspace, targets=args.stages,
                       force=args.force and not args.stages,
                       force_stages=args.stages if args.force else ())
     except HashError as e:
         _print_problems([diagnostic("semantic", e.code, e.path, str(e))])
         return EXIT_INVALID
     finally:
-        progress.done()
         hasher.cache.save()
-    sys.stdout.write(render_plan_json(plan) if args.json
-                     else render_plan_text(plan, verbose=args.verbose))
-    if args.exit_code and plan.to_run:
-        return EXIT_PENDING
-    return EXIT_OK
+
+
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

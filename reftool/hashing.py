@@ -32,6 +32,8 @@ CACHE_FORMAT = "reftool-hash-cache"
 CACHE_VERSION = 1
 #: A file modified this close to (or after) the moment it was hashed is not cached.
 RACY_WINDOW_NS = 2_000_000_000
+#: Directories that held at least this many files are walked by two processes.
+PARALLEL_WALK_FILES = 20_000
 _BUFFER = 1 << 20
 
 
@@ -65,9 +67,13 @@ class HashError(Exception):
     """A path that cannot be hashed as SPEC.md says; `code` is a `semantic` error code."""
 
     def __init__(self, code: str, path: str, message: str) -> None:
-        super().__init__(message)
+        super().__init__(code, path, message)  # all three, so that it crosses processes
         self.code = code
         self.path = path
+        self.message = message
+
+    def __str__(self) -> str:
+        return self.message
 
 
 # ---------------------------------------------------------------------------------- on disk
@@ -152,6 +158,7 @@ class HashCache:
         self.files: dict[str, list[Any]] = {}  # path -> [size, mtime, ctime, ino, x, hex]
         self.dirs: dict[str, list[Any]] = {}  # path -> [signature, digest, size, files]
         self._dir_files: dict[str, dict[str, list[Any]]] = {}
+        self._dir_subs: dict[str, dict[str, str]] = {}
         self._changed_dirs: set[str] = set()
         self.dirty = False
         self._loaded = False
@@ -181,16 +188,19 @@ class HashCache:
         if data is None:
             return
         files, dirs = data.get("files"), data.get("dirs")
-        if _valid_rows(files, 6) and _valid_rows(dirs, 4):
+        if _valid_rows(files, 6) and _valid_rows(dirs, 5):
             self.files, self.dirs = files, dirs  # type: ignore[assignment]
 
-    def dir_files(self, path: str) -> dict[str, list[Any]]:
-        """Per-file entries of a directory, loaded only when the directory changed."""
+    def dir_files(self, path: str) -> tuple[dict[str, list[Any]], dict[str, str]]:
+        """Per-file entries of a directory, with the subdirectory stat digests they were
+        taken under; loaded only when the directory changed."""
         if path not in self._dir_files:
             data = self._read(_dir_file_name(path))
-            rows = data.get("files") if data and data.get("dir") == path else None
-            self._dir_files[path] = rows if _valid_rows(rows, 6) else {}  # type: ignore[assignment]
-        return self._dir_files[path]
+            ok = data is not None and data.get("dir") == path and \
+                _valid_rows(data.get("files"), 6) and isinstance(data.get("subs"), dict)
+            self._dir_files[path] = data["files"] if ok else {}  # type: ignore[index]
+            self._dir_subs[path] = data["subs"] if ok else {}  # type: ignore[index]
+        return self._dir_files[path], self._dir_subs[path]
 
     def save(self) -> None:
         """Write what changed, atomically; a failure to write is not an error (a cache)."""
@@ -205,7 +215,8 @@ class HashCache:
             for path, rows in self._dir_files.items():
                 if path in self._changed_dirs:
                     _atomic_write(self.folder / _dir_file_name(path),
-                                  json.dumps({**head, "dir": path, "files": rows},
+                                  json.dumps({**head, "dir": path, "files": rows,
+                                              "subs": self._dir_subs[path]},
                                              separators=(",", ":")))
             _atomic_write(self.folder / "index.json",
                           json.dumps({**head, "files": self.files, "dirs": self.dirs},
@@ -214,8 +225,9 @@ class HashCache:
             pass
         self.dirty = False
 
-    def set_dir_files(self, path: str, rows: dict[str, list[Any]]) -> None:
+    def set_dir_files(self, path: str, rows: dict[str, list[Any]], subs: dict[str, str]) -> None:
         self._dir_files[path] = rows
+        self._dir_subs[path] = subs
         self._changed_dirs.add(path)
         self.dirty = True
 
@@ -248,6 +260,34 @@ class Hasher:
         self.jobs = jobs or min(2, os.cpu_count() or 1)
         self.now_ns = time.time_ns() if now_ns is None else now_ns
         self._memo: dict[str, FileState | None] = {}
+        self._pool: Any = None
+        self._prefetched: dict[str, dict[str, Any]] = {}  # dir -> subdir -> async result
+
+    def prefetch(self) -> None:
+        """Start walking, in two worker processes, the large directories hashed last time,
+        so that their walk overlaps with reading and validating the project files. Results
+        are used only if the directory is asked for; otherwise they are dropped."""
+        big = [p for p, row in self.cache.dirs.items() if row[3] >= PARALLEL_WALK_FILES]
+        if self.jobs < 2 or not big or not _can_fork():
+            return
+        import multiprocessing
+        self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        for path in big:
+            full = os.path.join(self.root, path.rstrip("/"))
+            try:
+                subdirs = sorted(e.name for e in os.scandir(full)
+                                 if e.is_dir(follow_symlinks=False))
+            except OSError:
+                continue
+            self._prefetched[path] = {
+                name: self._pool.apply_async(_scan_signature, ((
+                    os.path.join(full, name), name + "/", path, self.real_root),))
+                for name in subdirs}
+
+    def close(self) -> None:
+        if self._pool is not None:
+            self._pool.terminate()
+            self._pool = None
 
     def state(self, path: str) -> FileState | None:
         """The state of a file (`a/b`) or directory (`a/`) path; None when it does not exist.
@@ -307,23 +347,51 @@ class Hasher:
     # -- directories
 
     def _dir_state(self, path: str) -> FileState | None:
+        """[digest.directory], reading only the files whose stat changed.
+
+        A directory's stat signature is built in two levels: one digest per top-level
+        subdirectory (over the stats of every file below it) and the stats of the files at
+        its top. When the signature equals the cached one, nothing is read; otherwise only
+        the subdirectories whose digest changed are walked again, and only their changed
+        files are read. Large directories are walked by two processes.
+        """
         full = self._target(path)
         if full is None:
             return None
         if not os.path.isdir(full):
             raise HashError("path_kind", path, f"{path!r} is a file; write it without '/'")
-        listing, signature = self._walk(full, path)
         cached = self.cache.dirs.get(path)
+        parallel = self.jobs >= 2 and cached is not None and cached[3] >= PARALLEL_WALK_FILES
+        top_found, top_lines, subdirs = _scan_top(full, path, self.real_root)
+        sub_sigs, found_by_sub = self._subtree_signatures(full, path, subdirs, parallel)
+        signature = hashlib.sha256(b"".join(top_lines) + b"".join(
+            b"%s/ %s\n" % (name.encode("utf-8"), sub_sigs[name].encode("ascii"))
+            for name in subdirs)).hexdigest()
         if cached is not None and cached[0] == signature:  # nothing below it changed
             return FileState(digest=cached[1], size=cached[2], files=cached[3])
-        listing.sort(key=lambda t: t[0])  # [digest.directory]: by the UTF-8 bytes of the path
-        rows = self.cache.dir_files(path)
+        rows, old_subs = self.cache.dir_files(path)  # subs as they were when rows were written
+        by_sub = _rows_by_subdir(rows)
+        entries: list[tuple[bytes, str, str | None, _Stat | None, list[Any] | None]] = [
+            (enc, rel, target, _Stat.of(raw), None) for enc, rel, target, raw in top_found]
+        for name in subdirs:
+            reused = by_sub.get(name) if old_subs.get(name) == sub_sigs[name] else None
+            if reused is not None:  # unchanged: its rows are still true, no stat needed
+                entries.extend((rel.encode("utf-8"), rel, None, None, row)
+                               for rel, row in reused)
+                continue
+            found = found_by_sub.get(name)
+            if found is None:
+                found = _scan(os.path.join(full, name), name + "/", path, self.real_root)[0]
+            entries.extend((enc, rel, target, _Stat.of(raw), None)
+                           for enc, rel, target, raw in found)
+        entries.sort(key=lambda t: t[0])  # [digest.directory]: by the UTF-8 bytes of the path
         todo: list[tuple[str, str, _Stat]] = []
         digests: dict[str, str] = {}
-        stats: list[tuple[str, _Stat]] = []
-        for _, rel, target, raw in listing:
-            st = _Stat.of(raw)
-            stats.append((rel, st))
+        for _, rel, target, st, row in entries:
+            if row is not None:
+                digests[rel] = str(row[5])
+                continue
+            assert st is not None and target is not None
             known = self._trusted(rows.get(rel), st)
             if known is None:
                 todo.append((rel, target, st))
@@ -332,20 +400,49 @@ class Hasher:
         self.progress.expect(len(todo), sum(st.size for _, _, st in todo))
         for rel, hexdigest in self._hash_many(todo):
             digests[rel] = hexdigest
-        racy = False
         new_rows: dict[str, list[Any]] = {}
-        for rel, st in stats:
+        lines: list[bytes] = []
+        size = 0
+        racy = False
+        for enc, rel, _, st, row in entries:
+            if row is not None:
+                new_rows[rel] = row
+                size += row[0]
+                lines.append(manifest_line(rel, digests[rel], row[0], bool(row[4])))
+                continue
+            assert st is not None
             self._remember(new_rows, rel, st, digests[rel])
             racy = racy or rel not in new_rows
-        data = manifest((rel, digests[rel], st.size, st.executable) for rel, st in stats)
-        state = FileState(digest=directory_digest_of_manifest(data),
-                          size=sum(st.size for _, st in stats), files=len(stats))
-        self.cache.set_dir_files(path, new_rows)
+            size += st.size
+            lines.append(manifest_line(rel, digests[rel], st.size, st.executable))
+        state = FileState(digest=directory_digest_of_manifest(b"".join(lines)), size=size,
+                          files=len(entries))
+        self.cache.set_dir_files(path, new_rows, {} if racy else sub_sigs)
         if racy:
             self.cache.dirs.pop(path, None)
         else:
-            self.cache.dirs[path] = [signature, state.digest, state.size, state.files]
+            self.cache.dirs[path] = [signature, state.digest, state.size, state.files, sub_sigs]
         return state
+
+    def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool
+                            ) -> tuple[dict[str, str], dict[str, list[_Found]]]:
+        """The stat digest of each top-level subdirectory, and (when walked here) its files."""
+        jobs = [(os.path.join(full, name), name + "/", path, self.real_root) for name in subdirs]
+        ahead = self._prefetched.pop(path, None)
+        if ahead is not None and set(ahead) == set(subdirs):
+            return {name: ahead[name].get() for name in subdirs}, {}
+        if parallel and len(subdirs) >= 2:
+            import multiprocessing
+            with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+                sigs = pool.map(_scan_signature, jobs, chunksize=max(1, len(jobs) // 16))
+            return dict(zip(subdirs, sigs)), {}
+        sub_sigs: dict[str, str] = {}
+        found_by_sub: dict[str, list[_Found]] = {}
+        for name, job in zip(subdirs, jobs):
+            found, lines = _scan(*job)
+            sub_sigs[name] = hashlib.sha256(b"".join(lines)).hexdigest()
+            found_by_sub[name] = found
+        return sub_sigs, found_by_sub
 
     def _hash_many(self, todo: list[tuple[str, str, _Stat]]) -> Iterable[tuple[str, str]]:
         def one(item: tuple[str, str, _Stat]) -> tuple[str, str]:
@@ -358,68 +455,143 @@ class Hasher:
         with ThreadPoolExecutor(self.jobs) as pool:
             return list(pool.map(one, todo, chunksize=64))
 
-    def _walk(self, top: str, path: str) -> tuple[list[tuple[bytes, str, str, Any]], str]:
-        """Regular files below `top` as (UTF-8 relative path, relative path, real path, stat),
-        and a signature of all their stats: equal signatures mean nothing below changed.
 
-        This runs on every plan over every file of a directory dep, so it does as little as
-        it can per file: one stat, one line of the signature.
-        """
-        found: list[tuple[bytes, str, str, Any]] = []
-        lines: list[bytes] = []
-        stack: list[tuple[str, str]] = [(top, "")]
-        gc_was_enabled = gc.isenabled()
-        gc.disable()  # no cyclic garbage here; collections would only slow a large walk
-        try:
-            while stack:
-                folder, prefix = stack.pop()
-                with os.scandir(folder) as it:
-                    entries = sorted(it, key=_name)
-                for e in entries:
-                    rel = prefix + e.name
-                    encoded = self._encoded(rel, path)
-                    if e.is_dir(follow_symlinks=False):
-                        stack.append((e.path, rel + "/"))
-                        continue
-                    if e.is_symlink():
-                        target = self._link_target(e.path, path + rel)
-                        if target is None:
-                            continue
-                        st = os.stat(target)
-                    elif e.is_file(follow_symlinks=False):
-                        target, st = e.path, e.stat(follow_symlinks=False)
-                    else:
-                        continue  # sockets, fifos, devices: no regular file
-                    found.append((encoded, rel, target, st))
-                    lines.append(b"%s %d %d %d %d %d\n" % (
-                        encoded, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                        st.st_mode & stat.S_IXUSR))
-        finally:
-            if gc_was_enabled:
-                gc.enable()
-        return found, hashlib.sha256(b"".join(lines)).hexdigest()
+_Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, real path, stat
 
-    @staticmethod
-    def _encoded(rel: str, path: str) -> bytes:
-        """[digest.directory]: a path must be representable in the manifest."""
-        if "\n" in rel or "\r" in rel:
-            raise HashError("path_unrepresentable", path + rel,
-                            f"file name {rel!r} in {path!r} holds a line break")
-        try:
-            return rel.encode("utf-8")
-        except UnicodeEncodeError:
-            raise HashError("path_unrepresentable", path + rel,
-                            f"a file name in {path!r} is not valid UTF-8: "
-                            f"{rel.encode('utf-8', 'surrogateescape')!r}") from None
 
-    def _link_target(self, link: str, shown: str) -> str | None:
-        """[paths.symlinks]: the file a link inside a directory names, if any."""
-        real = os.path.realpath(link)
-        if real != self.real_root and not real.startswith(self.real_root + os.sep):
-            raise HashError("path_escapes", shown, f"{shown!r} links outside the project")
-        if os.path.isdir(real):
-            raise HashError("symlink_dir", shown, f"{shown!r} is a link to a directory")
-        return real if os.path.exists(real) else None  # a dangling link is no file
+def _scan_top(top: str, path: str, real_root: str) -> tuple[list[_Found], list[bytes], list[str]]:
+    """The files at the top of a directory (with their signature lines) and its subdirectories."""
+    found: list[_Found] = []
+    lines: list[bytes] = []
+    subdirs: list[str] = []
+    with os.scandir(top) as it:
+        entries = sorted(it, key=_name)
+    for e in entries:
+        encoded = _encoded(e.name, path)
+        if e.is_dir(follow_symlinks=False):
+            subdirs.append(e.name)
+            continue
+        item = _file_of(e, e.name, encoded, path, real_root)
+        if item is not None:
+            found.append(item)
+            lines.append(_line(item))
+    return found, lines, subdirs
+
+
+def _scan(top: str, prefix: str, path: str, real_root: str) -> tuple[list[_Found], list[bytes]]:
+    """Every regular file below `top`, depth first in name order, with its signature line.
+
+    This runs on every plan over every file of a directory dep, so it does as little as it
+    can per file: one stat, one line.
+    """
+    found: list[_Found] = []
+    lines: list[bytes] = []
+    stack: list[tuple[str, str]] = [(top, prefix)]
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # no cyclic garbage is made here; collections would only slow a large walk
+    try:
+        while stack:
+            folder, pre = stack.pop()
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=_name)
+            for e in entries:
+                rel = pre + e.name
+                encoded = _encoded(rel, path)
+                if e.is_dir(follow_symlinks=False):
+                    stack.append((e.path, rel + "/"))
+                    continue
+                item = _file_of(e, rel, encoded, path, real_root)
+                if item is not None:
+                    found.append(item)
+                    lines.append(_line(item))
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+    return found, lines
+
+
+def _scan_signature(job: tuple[str, str, str, str]) -> str:
+    """In a worker process: the stat digest of one subtree, the lines `_scan` would give.
+
+    The same walk as `_scan` without collecting the files: this is the whole cost of a
+    no-op plan over a large directory, so each file costs one stat and one line.
+    """
+    top, prefix, path, real_root = job
+    lines: list[bytes] = []
+    append = lines.append
+    stack: list[tuple[str, str]] = [(top, prefix)]
+    while stack:
+        folder, pre = stack.pop()
+        with os.scandir(folder) as it:
+            entries = sorted(it, key=_name)
+        for e in entries:
+            rel = pre + e.name
+            if e.is_dir(follow_symlinks=False):
+                _encoded(rel, path)
+                stack.append((e.path, rel + "/"))
+            elif e.is_file(follow_symlinks=False) and not e.is_symlink():
+                st = e.stat(follow_symlinks=False)
+                append(b"%s %d %d %d %d %d\n" % (_encoded(rel, path), st.st_size,
+                                                 st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                                 st.st_mode & stat.S_IXUSR))
+            else:
+                item = _file_of(e, rel, _encoded(rel, path), path, real_root)
+                if item is not None:
+                    append(_line(item))
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+def _line(item: _Found) -> bytes:
+    encoded, _, _, st = item
+    return b"%s %d %d %d %d %d\n" % (encoded, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
+                                     st.st_ino, st.st_mode & stat.S_IXUSR)
+
+
+def _file_of(e: os.DirEntry[str], rel: str, encoded: bytes, path: str,
+             real_root: str) -> _Found | None:
+    if e.is_symlink():
+        target = _link_target(e.path, path + rel, real_root)
+        return None if target is None else (encoded, rel, target, os.stat(target))
+    if e.is_file(follow_symlinks=False):
+        return encoded, rel, e.path, e.stat(follow_symlinks=False)
+    return None  # sockets, fifos, devices: no regular file
+
+
+def _encoded(rel: str, path: str) -> bytes:
+    """[digest.directory]: a path must be representable in the manifest."""
+    if "\n" in rel or "\r" in rel:
+        raise HashError("path_unrepresentable", path + rel,
+                        f"file name {rel!r} in {path!r} holds a line break")
+    try:
+        return rel.encode("utf-8")
+    except UnicodeEncodeError:
+        raise HashError("path_unrepresentable", path + rel,
+                        f"a file name in {path!r} is not valid UTF-8: "
+                        f"{rel.encode('utf-8', 'surrogateescape')!r}") from None
+
+
+def _link_target(link: str, shown: str, real_root: str) -> str | None:
+    """[paths.symlinks]: the file a link inside a directory names, if any."""
+    real = os.path.realpath(link)
+    if real != real_root and not real.startswith(real_root + os.sep):
+        raise HashError("path_escapes", shown, f"{shown!r} links outside the project")
+    if os.path.isdir(real):
+        raise HashError("symlink_dir", shown, f"{shown!r} is a link to a directory")
+    return real if os.path.exists(real) else None  # a dangling link is no file
+
+
+def _rows_by_subdir(rows: dict[str, list[Any]]) -> dict[str, list[tuple[str, list[Any]]]]:
+    grouped: dict[str, list[tuple[str, list[Any]]]] = {}
+    for rel, row in rows.items():
+        head, sep, _ = rel.partition("/")
+        if sep:
+            grouped.setdefault(head, []).append((rel, row))
+    return grouped
+
+
+def _can_fork() -> bool:
+    import multiprocessing
+    return "fork" in multiprocessing.get_all_start_methods()
 
 
 def _name(entry: os.DirEntry[str]) -> str:

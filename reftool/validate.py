@@ -9,6 +9,7 @@ from __future__ import annotations
 import difflib
 import os
 import re
+import stat
 import unicodedata
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -609,11 +610,52 @@ def _output_overlaps(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
     return out
 
 
+@dataclass(frozen=True, slots=True)
+class _OnDisk:
+    exists: bool  # the path, links followed, exists
+    is_dir: bool
+    real: str | None  # where it resolves, when that lies outside the project
+
+
+class _Disk:
+    """What the disk says of project paths, each asked once ([paths.symlinks])."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = str(root)
+        self.real_root = os.path.realpath(root)
+        self._dirs: dict[str, str] = {}  # parent folder -> its real path
+        self._seen: dict[str, _OnDisk] = {}
+
+    def _real_dir(self, folder: str) -> str:
+        if folder not in self._dirs:
+            self._dirs[folder] = os.path.realpath(os.path.join(self.root, folder))
+        return self._dirs[folder]
+
+    def inspect(self, path: str) -> _OnDisk:
+        if path in self._seen:
+            return self._seen[path]
+        bare = graph.bare(path)
+        folder, _, name = bare.rpartition("/")
+        real_folder = self._real_dir(folder)
+        try:
+            st = os.lstat(os.path.join(real_folder, name))
+        except OSError:
+            found = _OnDisk(False, False, None)
+        else:
+            real = os.path.join(real_folder, name)
+            if stat.S_ISLNK(st.st_mode):
+                real = os.path.realpath(real)
+            inside = real == self.real_root or real.startswith(self.real_root + os.sep)
+            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real)
+        self._seen[path] = found
+        return found
+
+
 def _disk_checks(project: Project) -> list[Diagnostic]:
     """[pipeline.deps-exist], [paths.directory], [paths.symlinks]"""
     assert project.pipeline is not None and project.document is not None
-    pipeline, doc, root = project.pipeline, project.document, project.root
-    real_root = os.path.realpath(root)
+    pipeline, doc = project.pipeline, project.document
+    disk = _Disk(project.root)
     index = graph.output_index(pipeline)
     out = []
     for stage in pipeline.stages.values():
@@ -621,27 +663,23 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
         checks += [(o.path, stage.source + (o.section, o.index), "output")
                    for o in stage.outputs]
         for p, where, role in checks:
-            target = root / graph.bare(p)
-            exists = os.path.lexists(target)
-            if exists:
-                real = os.path.realpath(target)
-                if real != real_root and not real.startswith(real_root + os.sep):
-                    out.append(located(doc, "semantic", "path_escapes", where,
-                                       f"{p!r} resolves outside the project (to {real})",
-                                       anchor="paths.symlinks"))
-                    continue
-                if os.path.exists(target) and target.is_dir() != p.endswith("/"):
-                    is_dir = target.is_dir()
-                    declared = "directory" if p.endswith("/") else "file"
-                    out.append(located(
-                        doc, "semantic", "path_kind", where,
-                        f"{role} {p!r} is declared as a {declared}"
-                        f" but is a {'directory' if is_dir else 'file'}",
-                        hint=f"write it as {graph.bare(p) + '/' if is_dir else graph.bare(p)!r}",
-                        anchor="paths.directory"))
-                    continue
-            if role == "dep" and not project.partial and not index.producers(p) \
-                    and not os.path.exists(target):
+            found = disk.inspect(p)
+            if found.real is not None:
+                out.append(located(doc, "semantic", "path_escapes", where,
+                                   f"{p!r} resolves outside the project (to {found.real})",
+                                   anchor="paths.symlinks"))
+                continue
+            if found.exists and found.is_dir != p.endswith("/"):
+                declared = "directory" if p.endswith("/") else "file"
+                out.append(located(
+                    doc, "semantic", "path_kind", where,
+                    f"{role} {p!r} is declared as a {declared}"
+                    f" but is a {'directory' if found.is_dir else 'file'}",
+                    hint=f"write it as {graph.bare(p) + '/' if found.is_dir else graph.bare(p)!r}",
+                    anchor="paths.directory"))
+                continue
+            if role == "dep" and not found.exists and not project.partial and \
+                    not index.producers(p):
                 out.append(located(doc, "semantic", "dep_missing", where,
                                    f"dep {p!r} of stage {stage.name!r} does not exist and no "
                                    "stage produces it", anchor="pipeline.deps-exist"))
