@@ -25,6 +25,7 @@ def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 
             _write(root / f"data/big/{i // 1000:04d}/{i % 1000:04d}.txt", f"{i}\n".encode())
     if big_file_mb:
         block = rng.randbytes(1 << 20)
+        (root / "data").mkdir(parents=True, exist_ok=True)
         with open(root / "data" / "huge.bin", "wb") as f:
             for i in range(big_file_mb):
                 f.write(block[i % 251:] + block[:i % 251])
@@ -38,7 +39,7 @@ def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 
             deps.append(raw[i % len(raw)] if raw else "")
             if i == 0 and dir_files:
                 deps.append("data/big/")
-            if i == 1 and big_file_mb:
+            if i == 0 and big_file_mb:
                 deps.append("data/huge.bin")
         else:
             prev = range((layer - 1) * width, min(layer * width, stages))

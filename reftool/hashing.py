@@ -34,6 +34,10 @@ CACHE_VERSION = 1
 RACY_WINDOW_NS = 2_000_000_000
 #: Directories that held at least this many files are walked by two processes.
 PARALLEL_WALK_FILES = 20_000
+#: Directories that held at least this many files are rebuilt part by part in two processes.
+PARALLEL_PARTS_FILES = 2_000
+#: At least this many small files to read are read by two processes.
+MANY_SMALL_FILES = 2_000
 _BUFFER = 1 << 20
 
 
@@ -95,10 +99,27 @@ class _Stat:
         return [self.size, self.mtime_ns, self.ctime_ns, self.ino, int(self.executable)]
 
 
+_SMALL = 1 << 20
+
+
 def hash_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, streamed in constant memory."""
+    """Hex SHA-256 of a file: small files in one read, large ones streamed in constant
+    memory (hashlib releases the GIL while it hashes, so threads hash files side by side)."""
     with open(path, "rb") as f:
-        return hashlib.file_digest(f, "sha256").hexdigest()
+        data = f.read(_SMALL + 1)
+        if len(data) <= _SMALL:
+            return hashlib.sha256(data).hexdigest()
+        h = hashlib.sha256(data)
+        buffer = bytearray(_BUFFER)
+        view = memoryview(buffer)
+        while n := f.readinto(buffer):
+            h.update(view[:n])
+        return h.hexdigest()
+
+
+def _hash_paths(paths: list[str]) -> list[str]:
+    """In a worker process: the digests of a batch of (small) files."""
+    return [hash_file(p) for p in paths]
 
 
 @dataclass
@@ -150,18 +171,21 @@ def _size(n: int) -> str:
 
 
 class HashCache:
-    """The stat-keyed cache of digests, for one project root."""
+    """The stat-keyed cache of digests, for one project root.
+
+    `index.json` holds single files and the stat signatures of directories. A directory is
+    cached in *parts*: its top-level files, and each top-level subdirectory. A part keeps the
+    manifest lines it contributes (`.frag`, raw bytes under a header naming the part and the
+    stat digest it was taken under) and its per-file rows (`.rows.json`), so that a change
+    in one part rewrites only that part, and unchanged parts are read as raw bytes.
+    """
 
     def __init__(self, folder: Path | None, root_id: str) -> None:
         self.folder = folder
         self.root_id = root_id
         self.files: dict[str, list[Any]] = {}  # path -> [size, mtime, ctime, ino, x, hex]
         self.dirs: dict[str, list[Any]] = {}  # path -> [signature, digest, size, files]
-        self._dir_files: dict[str, dict[str, list[Any]]] = {}
-        self._dir_subs: dict[str, dict[str, str]] = {}
-        self._changed_dirs: set[str] = set()
         self.dirty = False
-        self._loaded = False
 
     @classmethod
     def open(cls, root: Path, *, enabled: bool = True) -> HashCache:
@@ -169,6 +193,9 @@ class HashCache:
         cache = cls(folder, os.path.realpath(root))
         cache._load()
         return cache
+
+    def _head(self) -> dict[str, Any]:
+        return {"format": CACHE_FORMAT, "version": CACHE_VERSION, "root": self.root_id}
 
     def _read(self, name: str) -> dict[str, Any] | None:
         if self.folder is None:
@@ -178,8 +205,7 @@ class HashCache:
                 data = json.load(f)
         except (OSError, ValueError):
             return None
-        if not isinstance(data, dict) or data.get("format") != CACHE_FORMAT or \
-                data.get("version") != CACHE_VERSION or data.get("root") != self.root_id:
+        if not isinstance(data, dict) or any(data.get(k) != v for k, v in self._head().items()):
             return None  # foreign or from another version: discarded
         return data
 
@@ -188,19 +214,11 @@ class HashCache:
         if data is None:
             return
         files, dirs = data.get("files"), data.get("dirs")
-        if _valid_rows(files, 6) and _valid_rows(dirs, 5):
+        if _valid_rows(files, 6) and _valid_rows(dirs, 4):
             self.files, self.dirs = files, dirs  # type: ignore[assignment]
 
-    def dir_files(self, path: str) -> tuple[dict[str, list[Any]], dict[str, str]]:
-        """Per-file entries of a directory, with the subdirectory stat digests they were
-        taken under; loaded only when the directory changed."""
-        if path not in self._dir_files:
-            data = self._read(_dir_file_name(path))
-            ok = data is not None and data.get("dir") == path and \
-                _valid_rows(data.get("files"), 6) and isinstance(data.get("subs"), dict)
-            self._dir_files[path] = data["files"] if ok else {}  # type: ignore[index]
-            self._dir_subs[path] = data["subs"] if ok else {}  # type: ignore[index]
-        return self._dir_files[path], self._dir_subs[path]
+    def part_store(self) -> PartStore | None:
+        return None if self.folder is None else PartStore(str(self.folder), self.root_id)
 
     def save(self) -> None:
         """Write what changed, atomically; a failure to write is not an error (a cache)."""
@@ -211,25 +229,156 @@ class HashCache:
             ignore = self.folder.parent / ".gitignore"
             if not ignore.exists():
                 _atomic_write(ignore, "# written by reftool: a local cache, never versioned\n*\n")
-            head = {"format": CACHE_FORMAT, "version": CACHE_VERSION, "root": self.root_id}
-            for path, rows in self._dir_files.items():
-                if path in self._changed_dirs:
-                    _atomic_write(self.folder / _dir_file_name(path),
-                                  json.dumps({**head, "dir": path, "files": rows,
-                                              "subs": self._dir_subs[path]},
-                                             separators=(",", ":")))
-            _atomic_write(self.folder / "index.json",
-                          json.dumps({**head, "files": self.files, "dirs": self.dirs},
-                                     separators=(",", ":")))
+            _atomic_write(self.folder / "index.json", json.dumps(
+                {**self._head(), "files": self.files, "dirs": self.dirs},
+                separators=(",", ":")))
         except OSError:
             pass
         self.dirty = False
 
-    def set_dir_files(self, path: str, rows: dict[str, list[Any]], subs: dict[str, str]) -> None:
-        self._dir_files[path] = rows
-        self._dir_subs[path] = subs
-        self._changed_dirs.add(path)
-        self.dirty = True
+
+@dataclass(frozen=True, slots=True)
+class PartStore:
+    """Where the parts of cached directories live; plain data, so worker processes use it.
+
+    A part is the top-level files of a directory (part "") or one top-level subdirectory.
+    `<key>.frag` holds the manifest lines the part contributes, as raw bytes under a header
+    naming the part and the stat digest it was taken under; `<key>.rows.json` its per-file
+    rows [size, mtime, ctime, ino, x, hex], trusted file by file on an equal stat.
+    """
+
+    folder: str
+    root_id: str
+
+    def _key(self, path: str, part: str) -> str:
+        return os.path.join(self.folder, "parts",
+                            hashlib.sha256(f"{path}\0{part}".encode()).hexdigest()[:32])
+
+    def _header(self, path: str, part: str, sig: str, size: int, count: int) -> list[Any]:
+        return [CACHE_FORMAT, CACHE_VERSION, self.root_id, path, part, sig, size, count]
+
+    def lines(self, path: str, part: str, sig: str) -> tuple[bytes, int, int] | None:
+        """The manifest lines, size and file count of a part taken under stat digest `sig`."""
+        try:
+            with open(self._key(path, part) + ".frag", "rb") as f:
+                head, _, body = f.read().partition(b"\n")
+            fields = json.loads(head)
+        except (OSError, ValueError):
+            return None
+        if not isinstance(fields, list) or len(fields) != 8 or \
+                fields[:6] != self._header(path, part, sig, 0, 0)[:6]:
+            return None
+        size, count = fields[6], fields[7]
+        if not isinstance(size, int) or not isinstance(count, int) or \
+                body.count(b"\n") != count:
+            return None
+        return body, size, count
+
+    def rows(self, path: str, part: str) -> dict[str, list[Any]]:
+        try:
+            with open(self._key(path, part) + ".rows.json", encoding="utf-8") as f:
+                data = json.load(f)
+        except (OSError, ValueError):
+            return {}
+        ok = isinstance(data, dict) and data.get("head") == self._header(path, part, "", 0, 0)[:5]
+        rows = data.get("rows") if ok else None
+        return rows if _valid_rows(rows, 6) else {}  # type: ignore[return-value]
+
+    def write(self, path: str, part: str, sig: str | None, body: bytes, size: int, count: int,
+              rows: dict[str, list[Any]]) -> None:
+        """Remember a part; with `sig` None (it held a racy file) only its rows are kept."""
+        key = self._key(path, part)
+        try:
+            os.makedirs(os.path.dirname(key), exist_ok=True)
+            _atomic_write(Path(key + ".rows.json"), json.dumps(
+                {"head": self._header(path, part, "", 0, 0)[:5], "rows": rows},
+                separators=(",", ":")))
+            if sig is None:
+                Path(key + ".frag").unlink(missing_ok=True)
+            else:
+                _atomic_write_bytes(Path(key + ".frag"), json.dumps(
+                    self._header(path, part, sig, size, count),
+                    separators=(",", ":")).encode() + b"\n" + body)
+        except OSError:
+            pass  # a cache: failing to write it is no error
+
+
+@dataclass(frozen=True, slots=True)
+class _PartJob:
+    full: str  # the directory on disk
+    path: str  # the directory as the pipeline names it (`a/b/`)
+    part: str  # "" for its top-level files, else a top-level subdirectory
+    real_root: str
+    store: PartStore | None
+    now_ns: int
+
+
+@dataclass(frozen=True, slots=True)
+class _PartResult:
+    part: str
+    sig: str
+    body: bytes
+    size: int
+    count: int
+    cacheable: bool  # no file in it was racy
+    hashed_files: int
+    hashed_bytes: int
+
+
+def _build_part(job: _PartJob) -> _PartResult:
+    """Walk one part, read only its changed files, and give its manifest lines.
+
+    Runs in the process that asks, or in a worker process: it reads and writes the part
+    store itself, so nothing large crosses between processes.
+    """
+    gc_was_enabled = gc.isenabled()
+    gc.disable()  # many small objects and no cycles: collections would only slow this
+    try:
+        if job.part == "":
+            found, lines, _ = _scan_top(job.full, job.path, job.real_root)
+        else:
+            found, lines = _scan(os.path.join(job.full, job.part), job.part + "/", job.path,
+                                 job.real_root)
+        sig = hashlib.sha256(b"".join(lines)).hexdigest()
+        hit = job.store.lines(job.path, job.part, sig) if job.store else None
+        if hit is not None:
+            return _PartResult(job.part, sig, hit[0], hit[1], hit[2], True, 0, 0)
+        old = job.store.rows(job.path, job.part) if job.store else {}
+        found.sort(key=_first)
+        rows: dict[str, list[Any]] = {}
+        out: list[bytes] = []
+        size = hashed_files = hashed_bytes = 0
+        limit = job.now_ns - RACY_WINDOW_NS
+        for encoded, rel, target, st in found:
+            key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                   1 if st.st_mode & stat.S_IXUSR else 0]
+            row = old.get(rel)
+            if row is not None and row[:5] == key:
+                hexdigest = row[5]
+            else:
+                hexdigest = hash_file(target)
+                hashed_files += 1
+                hashed_bytes += st.st_size
+            if max(st.st_mtime_ns, st.st_ctime_ns) < limit:  # not racy: safe to trust later
+                key.append(hexdigest)
+                rows[rel] = key
+            size += st.st_size
+            out.append(b"%s %d %s %s\n" % (hexdigest.encode("ascii"), st.st_size,
+                                           b"x" if key[4] else b"-", encoded))
+        body = b"".join(out)
+        cacheable = len(rows) == len(found)
+        if job.store is not None:
+            job.store.write(job.path, job.part, sig if cacheable else None, body, size,
+                            len(found), rows)
+        return _PartResult(job.part, sig, body, size, len(found), cacheable, hashed_files,
+                           hashed_bytes)
+    finally:
+        if gc_was_enabled:
+            gc.enable()
+
+
+def _first(t: tuple[Any, ...]) -> Any:
+    return t[0]
 
 
 def _valid_rows(rows: Any, width: int) -> bool:
@@ -237,14 +386,14 @@ def _valid_rows(rows: Any, width: int) -> bool:
         isinstance(v, list) and len(v) == width for v in rows.values())
 
 
-def _dir_file_name(path: str) -> str:
-    return "dir-" + hashlib.sha256(path.encode("utf-8")).hexdigest()[:24] + ".json"
-
-
 def _atomic_write(path: Path, text: str) -> None:
+    _atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "w", encoding="utf-8") as f:
-        f.write(text)
+    with open(tmp, "wb") as f:
+        f.write(data)
     os.replace(tmp, path)
 
 
@@ -349,11 +498,12 @@ class Hasher:
     def _dir_state(self, path: str) -> FileState | None:
         """[digest.directory], reading only the files whose stat changed.
 
-        A directory's stat signature is built in two levels: one digest per top-level
-        subdirectory (over the stats of every file below it) and the stats of the files at
-        its top. When the signature equals the cached one, nothing is read; otherwise only
-        the subdirectories whose digest changed are walked again, and only their changed
-        files are read. Large directories are walked by two processes.
+        The stat signature has two levels: a digest per *part* (the top-level files, and each
+        top-level subdirectory, over the stats of every file in it). When it equals the cached
+        one, nothing is read. Otherwise each part whose stat digest changed is walked again and
+        only its changed files are read; the manifest lines of the other parts come from the
+        cache as they are, since a part's lines are contiguous in manifest order. Large
+        directories are walked and hashed by two processes, part by part.
         """
         full = self._target(path)
         if full is None:
@@ -361,88 +511,70 @@ class Hasher:
         if not os.path.isdir(full):
             raise HashError("path_kind", path, f"{path!r} is a file; write it without '/'")
         cached = self.cache.dirs.get(path)
-        parallel = self.jobs >= 2 and cached is not None and cached[3] >= PARALLEL_WALK_FILES
-        top_found, top_lines, subdirs = _scan_top(full, path, self.real_root)
-        sub_sigs, found_by_sub = self._subtree_signatures(full, path, subdirs, parallel)
-        signature = hashlib.sha256(b"".join(top_lines) + b"".join(
-            b"%s/ %s\n" % (name.encode("utf-8"), sub_sigs[name].encode("ascii"))
-            for name in subdirs)).hexdigest()
-        if cached is not None and cached[0] == signature:  # nothing below it changed
-            return FileState(digest=cached[1], size=cached[2], files=cached[3])
-        rows, old_subs = self.cache.dir_files(path)  # subs as they were when rows were written
-        by_sub = _rows_by_subdir(rows)
-        entries: list[tuple[bytes, str, str | None, _Stat | None, list[Any] | None]] = [
-            (enc, rel, target, _Stat.of(raw), None) for enc, rel, target, raw in top_found]
-        for name in subdirs:
-            reused = by_sub.get(name) if old_subs.get(name) == sub_sigs[name] else None
-            if reused is not None:  # unchanged: its rows are still true, no stat needed
-                entries.extend((rel.encode("utf-8"), rel, None, None, row)
-                               for rel, row in reused)
-                continue
-            found = found_by_sub.get(name)
-            if found is None:
-                found = _scan(os.path.join(full, name), name + "/", path, self.real_root)[0]
-            entries.extend((enc, rel, target, _Stat.of(raw), None)
-                           for enc, rel, target, raw in found)
-        entries.sort(key=lambda t: t[0])  # [digest.directory]: by the UTF-8 bytes of the path
-        todo: list[tuple[str, str, _Stat]] = []
-        digests: dict[str, str] = {}
-        for _, rel, target, st, row in entries:
-            if row is not None:
-                digests[rel] = str(row[5])
-                continue
-            assert st is not None and target is not None
-            known = self._trusted(rows.get(rel), st)
-            if known is None:
-                todo.append((rel, target, st))
-            else:
-                digests[rel] = known
-        self.progress.expect(len(todo), sum(st.size for _, _, st in todo))
-        for rel, hexdigest in self._hash_many(todo):
-            digests[rel] = hexdigest
-        new_rows: dict[str, list[Any]] = {}
-        lines: list[bytes] = []
-        size = 0
-        racy = False
-        for enc, rel, _, st, row in entries:
-            if row is not None:
-                new_rows[rel] = row
-                size += row[0]
-                lines.append(manifest_line(rel, digests[rel], row[0], bool(row[4])))
-                continue
-            assert st is not None
-            self._remember(new_rows, rel, st, digests[rel])
-            racy = racy or rel not in new_rows
-            size += st.size
-            lines.append(manifest_line(rel, digests[rel], st.size, st.executable))
-        state = FileState(digest=directory_digest_of_manifest(b"".join(lines)), size=size,
-                          files=len(entries))
-        self.cache.set_dir_files(path, new_rows, {} if racy else sub_sigs)
-        if racy:
-            self.cache.dirs.pop(path, None)
+        store = self.cache.part_store()
+        _, top_lines, subdirs = _scan_top(full, path, self.real_root)
+        parts = [""] + subdirs
+        results: dict[str, _PartResult] = {}
+        todo = parts
+        if cached is not None:  # is any part changed? (the common case: none)
+            big = self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES
+            sigs = self._subtree_signatures(full, path, subdirs, big)
+            sigs[""] = hashlib.sha256(b"".join(top_lines)).hexdigest()
+            if _signature(sigs, subdirs) == cached[0]:
+                return FileState(digest=cached[1], size=cached[2], files=cached[3])
+            todo = []
+            for part in parts:
+                hit = store.lines(path, part, sigs[part]) if store else None
+                if hit is None:
+                    todo.append(part)
+                else:
+                    results[part] = _PartResult(part, sigs[part], hit[0], hit[1], hit[2],
+                                                True, 0, 0)
+        jobs = [_PartJob(full, path, part, self.real_root, store, self.now_ns) for part in todo]
+        for result in self._run_parts(jobs, parallel=self.jobs >= 2 and len(jobs) >= 2 and (
+                cached is None or cached[3] >= PARALLEL_PARTS_FILES)):
+            results[result.part] = result
+            self.progress.expect(result.hashed_files, result.hashed_bytes)
+            for _ in range(result.hashed_files):
+                self.progress.advance(0)
+        # a subdirectory's lines form one block that sorts as "NAME/" among the top-level
+        # files' own lines ([digest.directory] orders by the UTF-8 bytes of the path)
+        blocks = [(line.split(b" ", 3)[3], line + b"\n")
+                  for line in results[""].body.split(b"\n")[:-1]]
+        blocks += [(name.encode("utf-8") + b"/", results[name].body) for name in subdirs]
+        blocks.sort(key=_first)
+        state = FileState(
+            digest=directory_digest_of_manifest(b"".join(body for _, body in blocks)),
+            size=sum(r.size for r in results.values()),
+            files=sum(r.count for r in results.values()))
+        if all(r.cacheable for r in results.values()):
+            self.cache.dirs[path] = [_signature({p: r.sig for p, r in results.items()}, subdirs),
+                                     state.digest, state.size, state.files]
         else:
-            self.cache.dirs[path] = [signature, state.digest, state.size, state.files, sub_sigs]
+            self.cache.dirs.pop(path, None)
+        self.cache.dirty = True
         return state
 
+    def _run_parts(self, jobs: list[_PartJob], *, parallel: bool) -> Iterable[_PartResult]:
+        if not parallel or not _can_fork():
+            return [_build_part(job) for job in jobs]
+        import multiprocessing
+        with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+            return list(pool.imap_unordered(_build_part, jobs))
+
     def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool
-                            ) -> tuple[dict[str, str], dict[str, list[_Found]]]:
-        """The stat digest of each top-level subdirectory, and (when walked here) its files."""
+                            ) -> dict[str, str]:
+        """The stat digest of each top-level subdirectory."""
         jobs = [(os.path.join(full, name), name + "/", path, self.real_root) for name in subdirs]
         ahead = self._prefetched.pop(path, None)
         if ahead is not None and set(ahead) == set(subdirs):
-            return {name: ahead[name].get() for name in subdirs}, {}
-        if parallel and len(subdirs) >= 2:
+            return {name: ahead[name].get() for name in subdirs}
+        if parallel and len(subdirs) >= 2 and _can_fork():
             import multiprocessing
             with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
                 sigs = pool.map(_scan_signature, jobs, chunksize=max(1, len(jobs) // 16))
-            return dict(zip(subdirs, sigs)), {}
-        sub_sigs: dict[str, str] = {}
-        found_by_sub: dict[str, list[_Found]] = {}
-        for name, job in zip(subdirs, jobs):
-            found, lines = _scan(*job)
-            sub_sigs[name] = hashlib.sha256(b"".join(lines)).hexdigest()
-            found_by_sub[name] = found
-        return sub_sigs, found_by_sub
+            return dict(zip(subdirs, sigs))
+        return {name: _scan_signature(job) for name, job in zip(subdirs, jobs)}
 
     def _hash_many(self, todo: list[tuple[str, str, _Stat]]) -> Iterable[tuple[str, str]]:
         def one(item: tuple[str, str, _Stat]) -> tuple[str, str]:
@@ -452,8 +584,23 @@ class Hasher:
             return rel, hexdigest
         if len(todo) < 8 or self.jobs < 2:
             return [one(t) for t in todo]
+        small = [t for t in todo if t[2].size <= _SMALL]
+        large = [t for t in todo if t[2].size > _SMALL]
+        done: list[tuple[str, str]] = []
+        if len(small) >= MANY_SMALL_FILES and _can_fork():
+            # many small files: the per-file cost is Python's, so use processes
+            import multiprocessing
+            batches = [small[i:i + 256] for i in range(0, len(small), 256)]
+            with multiprocessing.get_context("fork").Pool(self.jobs) as procs:
+                for batch, digests in zip(batches, procs.imap(
+                        _hash_paths, [[t[1] for t in b] for b in batches])):
+                    for (rel, _, st), hexdigest in zip(batch, digests):
+                        self.progress.advance(st.size)
+                        done.append((rel, hexdigest))
+            small = []
         with ThreadPoolExecutor(self.jobs) as pool:
-            return list(pool.map(one, todo, chunksize=64))
+            done.extend(pool.map(one, small + large, chunksize=16))
+        return done
 
 
 _Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, real path, stat
@@ -580,13 +727,11 @@ def _link_target(link: str, shown: str, real_root: str) -> str | None:
     return real if os.path.exists(real) else None  # a dangling link is no file
 
 
-def _rows_by_subdir(rows: dict[str, list[Any]]) -> dict[str, list[tuple[str, list[Any]]]]:
-    grouped: dict[str, list[tuple[str, list[Any]]]] = {}
-    for rel, row in rows.items():
-        head, sep, _ = rel.partition("/")
-        if sep:
-            grouped.setdefault(head, []).append((rel, row))
-    return grouped
+def _signature(sigs: dict[str, str], subdirs: list[str]) -> str:
+    """A directory's stat signature from the stat digests of its parts."""
+    return hashlib.sha256(sigs[""].encode() + b"".join(
+        b"%s/ %s\n" % (name.encode("utf-8"), sigs[name].encode("ascii"))
+        for name in subdirs)).hexdigest()
 
 
 def _can_fork() -> bool:

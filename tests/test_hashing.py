@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,7 +35,8 @@ def hasher(root: Path, *, later: bool = True, cache: bool = True) -> Hasher:
 
 @pytest.fixture
 def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
-    """Every file the hasher reads."""
+    """Every file the hasher reads (all in this process, so that the spy sees them)."""
+    monkeypatch.setattr(hashing, "_can_fork", lambda: False)
     seen: list[str] = []
     real = hashing.hash_file
 
@@ -271,3 +273,93 @@ def test_progress_disabled(monkeypatch: pytest.MonkeyPatch,
     p.advance(1)
     p.done()
     assert capsys.readouterr().err == ""
+
+
+# ---------------------------------------------------------------------------------- parts
+
+TREE = {f"d/{s}/{i}.txt": f"{s}{i}" for s in ("a", "b", "c c", "é") for i in range(30)} | {
+    "d/top.txt": "t", "d/b.txt": "between", "d/a-b/x": "x", "d/z/deep/er/f": "f"}
+
+
+def _steps(tmp_path: Path) -> list[tuple[Callable[[], None], list[str]]]:
+    return [
+        (lambda: (tmp_path / "d/b/7.txt").write_text("changed"), ["7.txt"]),
+        (lambda: (tmp_path / "d/top.txt").write_text("top!"), ["top.txt"]),
+        (lambda: make(tmp_path, {"d/new/n.txt": "n"}), ["n.txt"]),
+        (lambda: os.remove(tmp_path / "d/c c/3.txt"), []),
+        (lambda: __import__("shutil").rmtree(tmp_path / "d/a"), []),
+        (lambda: make(tmp_path, {"d/z/deep/er/g": "g"}), ["g"]),
+    ]
+
+
+def test_parts_walked_and_hashed_by_two_processes(tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+    monkeypatch.setattr(hashing, "PARALLEL_PARTS_FILES", 0)
+    make(tmp_path, TREE)
+    h = hasher(tmp_path)
+    previous = h.state("d/")
+    h.cache.save()
+    assert previous == hasher(tmp_path, cache=False).state("d/")
+    for change, _ in _steps(tmp_path):
+        change()
+        h = hasher(tmp_path)
+        state = h.state("d/")
+        h.cache.save()
+        assert state != previous
+        assert state == hasher(tmp_path, cache=False).state("d/")
+        previous = state
+
+
+def test_changes_in_parts_read_only_the_changed_files(tmp_path: Path,
+                                                      reads: list[str]) -> None:
+    make(tmp_path, TREE)
+    h = hasher(tmp_path)
+    first = h.state("d/")
+    h.cache.save()
+    assert first == hasher(tmp_path, cache=False).state("d/")
+    previous = first
+    for change, expected in _steps(tmp_path):
+        change()
+        reads.clear()
+        h = hasher(tmp_path)
+        state = h.state("d/")
+        h.cache.save()
+        assert sorted(reads) == expected
+        assert state != previous
+        assert state == hasher(tmp_path, cache=False).state("d/")
+        previous = state
+    reads.clear()
+    assert hasher(tmp_path).state("d/") == previous and reads == []
+
+
+def test_a_racy_file_rereads_only_its_part(tmp_path: Path, reads: list[str],
+                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(hashing, "RACY_WINDOW_NS", 200_000_000)  # 0.2 s
+    make(tmp_path, TREE)
+    time.sleep(0.4)
+    h = hasher(tmp_path, later=False)
+    h.state("d/")
+    h.cache.save()
+    (tmp_path / "d/b/7.txt").write_text("racy")
+    h = hasher(tmp_path, later=False)  # hashed at once: that file is racy, no other
+    h.state("d/")
+    h.cache.save()
+    reads.clear()
+    h = hasher(tmp_path, later=False)
+    h.state("d/")
+    assert reads == ["7.txt"]
+
+
+def test_a_corrupt_part_is_not_trusted(tmp_path: Path) -> None:
+    make(tmp_path, TREE)
+    h = hasher(tmp_path)
+    good = h.state("d/")
+    h.cache.save()
+    index = tmp_path / ".reftool/hashcache/index.json"
+    data = json.loads(index.read_text())
+    data["dirs"] = {}  # force the part path
+    index.write_text(json.dumps(data))
+    for frag in (tmp_path / ".reftool/hashcache/parts").glob("*.frag"):
+        frag.write_bytes(b"garbage")
+    assert hasher(tmp_path).state("d/") == good
