@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import os
 import sys
+import time
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from .spec import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_INVALID,
+    EXIT_BUSY,
     EXIT_OK,
     EXIT_PENDING,
     EXIT_USAGE,
@@ -79,6 +81,28 @@ def main_parser() -> argparse.ArgumentParser:
                    help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
     p.set_defaults(handler=cmd_plan)
 
+    r = sub.add_parser("run", help="run the stale stages, and only those",
+                       description="Run the stages the plan names, in order, recording each "
+                       "in the lock as it completes (SPEC section 11).")
+    r.add_argument("stages", nargs="*", metavar="STAGE",
+                   help="run only these stages and what they need")
+    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="run up to N independent stages at once (default: 1)")
+    r.add_argument("--keep-going", action="store_true",
+                   help="after a failure, go on with the stages that do not depend on it")
+    r.add_argument("--force", action="store_true",
+                   help="run the named stages (all, when none is named) even if up to date")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    r.add_argument("--no-cache", action="store_true",
+                   help="never restore outputs from the cache, always run")
+    r.add_argument("-q", "--quiet", action="store_true",
+                   help="write each stage's output to .reftool/logs/STAGE.log, not here")
+    r.add_argument("--no-wait", action="store_true",
+                   help=f"if another run holds the project, exit {EXIT_BUSY} at once")
+    r.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE",
+                   help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
+    r.set_defaults(handler=cmd_run)
+
     s = sub.add_parser("schema", help="print a JSON Schema of the spec, or its path",
                        description="Print one of the spec's JSON Schemas (for editors: "
                        "`# yaml-language-server: $schema=<path>`).")
@@ -133,18 +157,16 @@ def cmd_plan(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
-def _decide(args: argparse.Namespace, root: Path, hasher: Any) -> Any:
-    """The plan of the project at `root`, or an exit code when there is none to show."""
+def _load_project(args: argparse.Namespace, root: Path) -> Any:
+    """The validated project, its lock with any unfinished run's journal applied, or an
+    exit code after saying what is wrong."""
     from .documents import DocumentCache
-    from .errors import diagnostic
-    from .hashing import HashError
-    from .plan import decide
+    from .lockfile import replay
     from .schemas import stamp
     from .validate import Report, did_you_mean, validate_pipeline
-    from .workspace import Workspace
 
     report = Report()
-    cache = None if args.no_hash_cache else DocumentCache.open(root, stamp())
+    cache = None if getattr(args, "no_hash_cache", False) else DocumentCache.open(root, stamp())
     project = validate_pipeline(root, args.file, report, with_metrics=False,
                                 lock_warnings=False, cache=cache)
     if cache is not None:
@@ -162,11 +184,32 @@ def _decide(args: argparse.Namespace, root: Path, hasher: Any) -> Any:
             hint = f"; did you mean {guess!r}?" if guess else ""
             print(f"reftool: no stage {name!r} in {args.file}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    workspace = Workspace(root, hasher, params=project.params)
+    project.lock, project.recovered = replay(root, root / _lock_name(args.file), project.lock)
+    return project
+
+
+def _lock_name(pipeline_file: str) -> str:
+    return str(Path(pipeline_file).with_suffix(".lock"))  # [files.lock-name]
+
+
+def _decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = None) -> Any:
+    """The plan of the project at `root`, or an exit code when there is none to show."""
+    from .errors import diagnostic
+    from .hashing import HashError
+    from .plan import decide
+    from .store import Store
+    from .workspace import CachingWorkspace
+
+    if project is None:
+        project = _load_project(args, root)
+        if isinstance(project, int):
+            return project
+    use_cache = not getattr(args, "no_cache", False)
+    workspace = CachingWorkspace(root, hasher, Store(root), params=project.params)
     try:
-        return decide(pipeline, project.lock, workspace, targets=args.stages,
+        return decide(project.pipeline, project.lock, workspace, targets=args.stages,
                       force=args.force and not args.stages,
-                      force_stages=args.stages if args.force else ())
+                      force_stages=args.stages if args.force else (), use_cache=use_cache)
     except HashError as e:
         _print_problems([diagnostic("semantic", e.code, e.path, str(e))])
         return EXIT_INVALID
@@ -174,6 +217,73 @@ def _decide(args: argparse.Namespace, root: Path, hasher: Any) -> Any:
         hasher.cache.save()
 
 
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """[tool.run]"""
+    from .execute import Options, Runner
+    from .hashing import Progress, hasher_for
+    from .lockfile import Journal, pruned, write_lock
+    from .report import render_plan_text
+    from .runlock import Busy, RunLock
+    from .store import Store
+    from .workspace import CachingWorkspace
+
+    if args.jobs < 1:
+        print("reftool: -j needs a number of at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path(".")
+
+    def say(text: str) -> None:
+        print(f"reftool: {text}", file=sys.stderr, flush=True)
+
+    run_lock = RunLock(root)
+    if not args.dry_run:
+        try:
+            run_lock.acquire(wait=not args.no_wait, say=say)
+        except Busy as e:
+            say(f"another run ({e.holder}) is running in this project; not waiting "
+                "(--no-wait)")
+            return EXIT_BUSY
+    progress = Progress(enabled=not args.quiet)
+    hasher = hasher_for(root, progress=progress)
+    try:
+        project = _load_project(args, root)
+        if isinstance(project, int):
+            return project
+        lock_path = root / _lock_name(args.file)
+        if project.recovered and not args.dry_run:
+            say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
+            write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
+            (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
+        plan = _decide(args, root, hasher, project)
+        progress.done()
+        progress.enabled = False  # from here on, each stage says what it does
+        if isinstance(plan, int):
+            return plan
+        if args.dry_run or not plan.to_run:
+            sys.stdout.write(render_plan_text(plan))
+            return EXIT_OK
+        started = time.monotonic()
+        journal = Journal(root, lock_path)
+        journal.start()
+        runner = Runner(root=root, pipeline=project.pipeline, lock=project.lock,
+                        workspace=CachingWorkspace(root, hasher, Store(root),
+                                                   params=project.params),
+                        journal=journal, store=None if args.no_cache else Store(root),
+                        options=Options(jobs=args.jobs, keep_going=args.keep_going,
+                                        use_cache=not args.no_cache, quiet=args.quiet),
+                        out=sys.stdout, err=sys.stderr)
+        summary = runner.run(plan)
+        journal.finish(runner.lock())
+        print(summary.line(time.monotonic() - started), flush=True)
+        if summary.interrupted:
+            return EXIT_INTERRUPTED
+        return EXIT_INVALID if summary.failed else EXIT_OK
+    finally:
+        hasher.close()
+        hasher.cache.save()
+        run_lock.release()
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

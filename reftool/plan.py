@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from . import graph
 from .model import FileState, Lock, LockEntry, OutState, Pipeline, Stage
@@ -54,6 +54,7 @@ class Reason:
 class StageDecision:
     name: str
     reasons: tuple[Reason, ...]
+    action: Literal["run", "restore"] = "run"  # restore: its outputs are in the cache
 
     @property
     def downstream(self) -> bool:
@@ -80,14 +81,19 @@ class Plan:
     def downstream(self) -> int:
         return sum(d.downstream for d in self.to_run)
 
+    @property
+    def restore(self) -> int:
+        return sum(d.action == "restore" for d in self.to_run)
+
     def summary(self) -> str:
         """One line, in the manner of Terraform's plan."""
         n = len(self.to_run)
         frozen = f", {len(self.frozen)} frozen" if self.frozen else ""
         if n == 0:
             return f"Nothing to run: {_count(len(self.up_to_date), 'stage')} up to date{frozen}."
+        cached = f"; {self.restore} from the cache" if self.restore else ""
         return (f"{_count(n, 'stage')} to run ({self.changed} changed, {self.downstream} "
-                f"downstream), {len(self.up_to_date)} up to date{frozen}.")
+                f"downstream{cached}), {len(self.up_to_date)} up to date{frozen}.")
 
 
 def _count(n: int, word: str) -> str:
@@ -96,12 +102,15 @@ def _count(n: int, word: str) -> str:
 
 def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
            targets: Collection[str] = (), force: bool = False,
-           force_stages: Collection[str] = ()) -> Plan:
+           force_stages: Collection[str] = (), use_cache: bool = True) -> Plan:
     """[stale.decision]: the stages to run, in order, each with its ordered reasons.
 
     `targets` restricts the plan to those stages and what they need ([stale.selection]);
     `force` forces every selected stage, `force_stages` those named ([stale.force]).
+    A stage whose outputs the cache holds for its input signature is to be restored, when
+    the observer can tell (`has_outputs`) and `use_cache` ([exec.cache]).
     """
+    has_outputs = getattr(observer, "has_outputs", None) if use_cache else None
     deps = graph.dependencies(pipeline)
     names = graph.upstream_closure(deps, targets) if targets else set(pipeline.stages)
     order = graph.topological_order(deps, names)
@@ -128,7 +137,13 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
             reasons.append(Reason(code="upstream", stages=tuple(upstream)))
         if reasons:
             running.add(name)
-            to_run.append(StageDecision(name=name, reasons=tuple(reasons)))
+            action: Literal["run", "restore"] = "run"
+            if has_outputs is not None and not forced and not upstream and cacheable(stage) \
+                    and not any(pending(d.path) for d in stage.deps):
+                inputs = inputs_of(stage, observer)
+                if inputs is not None and has_outputs(input_signature(stage, inputs)):
+                    action = "restore"
+            to_run.append(StageDecision(name=name, reasons=tuple(reasons), action=action))
         else:
             up_to_date.append(name)
     return Plan(to_run=tuple(to_run), up_to_date=tuple(up_to_date), frozen=tuple(frozen),
@@ -281,6 +296,41 @@ def record(stage: Stage, observer: Observer) -> LockEntry:
     )
 
 
+def input_signature(stage: Stage, entry: LockEntry) -> str:
+    """[digest.signature]: the key of a stage's outputs in the cache, from what it ran with."""
+    from .values import params_digest
+    return params_digest({
+        "cmd": list(entry.cmd), "wdir": entry.wdir,
+        "deps": {p: s.digest for p, s in entry.deps.items()},
+        "params": {f: dict(v) for f, v in entry.params.items()},
+        "env": dict(entry.env),
+        "outs": {o.path: {"cache": o.cache, "persist": o.persist} for o in stage.outputs},
+    })
+
+
+def cacheable(stage: Stage) -> bool:
+    """[exec.cache]: whether a stage's outputs may be restored from the cache instead of run."""
+    return not stage.always_run and bool(stage.outputs) and all(
+        o.cache and not o.persist for o in stage.outputs)
+
+
+def inputs_of(stage: Stage, observer: Observer) -> LockEntry | None:
+    """What a stage would run with now (outputs left empty); None when a dep is missing."""
+    deps = {}
+    for d in stage.deps:
+        state = observer.path_state(d.path)
+        if state is None:
+            return None
+        deps[d.path] = state
+    params: dict[str, dict[str, Any]] = {}
+    for file, pointers in effective_params(stage, observer).items():
+        params[file] = {p: param_value(observer, file, p) for p in pointers}
+        if any(v is ABSENT for v in params[file].values()):
+            return None
+    return LockEntry(cmd=stage.cmd, wdir=stage.wdir, deps=deps, params=params,
+                     env={n: observer.env(n) for n in stage.env}, outs={})
+
+
 # ---------------------------------------------------------------------------------- JSON
 
 def reason_dict(r: Reason) -> dict[str, Any]:
@@ -313,9 +363,10 @@ def plan_dict(plan: Plan) -> dict[str, Any]:
         "version": SPEC_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "summary": {"to_run": len(plan.to_run), "changed": plan.changed,
-                    "downstream": plan.downstream, "up_to_date": len(plan.up_to_date),
+                    "downstream": plan.downstream, "restore": plan.restore,
+                    "up_to_date": len(plan.up_to_date),
                     "frozen": len(plan.frozen), "text": plan.summary()},
-        "stages": [{"name": d.name, "action": "run", "downstream": d.downstream,
+        "stages": [{"name": d.name, "action": d.action, "downstream": d.downstream,
                     "reasons": [reason_dict(r) for r in d.reasons]} for d in plan.to_run],
         "up_to_date": list(plan.up_to_date),
         "frozen": list(plan.frozen),

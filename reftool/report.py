@@ -152,7 +152,9 @@ def render_plan_text(plan: Any, *, verbose: bool = False) -> str:
         if d.downstream:
             lines.append(f"{d.name}: run, downstream (early cutoff may skip it)")
         else:
-            lines.append(f"{d.name}: run")
+            lines.append(f"{d.name}: {d.action}" + (
+                " (its outputs for these inputs are in the cache)" if d.action == "restore"
+                else ""))
         lines.extend("    " + reason_text(r) for r in d.reasons)
     if verbose:
         lines.extend(f"{name}: up to date" for name in plan.up_to_date)

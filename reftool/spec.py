@@ -88,4 +88,4 @@ EXIT_INTERRUPTED: Final = 130
 # SPEC [pipeline.stage-keys], [pipeline.outputs]: the defaults that the schema also states.
 OutputSection = Literal["outs", "metrics", "plots"]
 OUTPUT_SECTIONS: Final[tuple[OutputSection, ...]] = ("outs", "metrics", "plots")
-DEFAULT_CACHE: Final[dict[OutputSection, bool]] = {"outs": True, "metrics": False, "plots": False}
+DEFAULT_CACHE: Final[dict[OutputSection, bool]] = {"outs": True, "metrics": True, "plots": True}

@@ -387,7 +387,8 @@ class Project:
     params: dict[str, Document | None] = field(default_factory=dict)  # None: unreadable
     lock: Lock | None = None
     cache: DocumentCache | None = None  # parsed values and schema verdicts, for `plan`
-    partial: bool = False  # stages with schema errors were left out of `pipeline`
+    partial: bool = False
+    recovered: int = 0  # lock entries taken from an unfinished run's journal  # stages with schema errors were left out of `pipeline`
 
 
 def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document | None:

@@ -45,3 +45,14 @@ class Workspace:
 
     def env(self, name: str) -> str | None:
         return self.environ.get(name)
+
+
+class CachingWorkspace(Workspace):
+    """A workspace that also knows the cache of outputs, so the plan can say "restore"."""
+
+    def __init__(self, root: Path, hasher: Hasher, store: Any, **kw: Any) -> None:
+        super().__init__(root, hasher, **kw)
+        self.store = store
+
+    def has_outputs(self, signature: str) -> bool:
+        return self.store.lookup(signature) is not None

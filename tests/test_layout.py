@@ -16,7 +16,8 @@ from conftest import REPO, Project
 # style.md: model -> loading/validation -> hashing -> planning -> executing -> reporting -> CLI
 LAYERS = [
     {"spec"}, {"errors"}, {"values"}, {"documents"}, {"model"}, {"load"}, {"graph"},
-    {"schemas"}, {"validate"}, {"hashing"}, {"plan"}, {"workspace"}, {"report"}, {"cli"},
+    {"schemas"}, {"validate"}, {"hashing"}, {"plan"}, {"workspace"},
+    {"lockfile", "store", "runlock"}, {"execute"}, {"report"}, {"cli"},
     {"__main__"},
 ]
 

@@ -329,7 +329,8 @@ def test_cli_json_follows_the_schema(done: Project, monkeypatch: pytest.MonkeyPa
     doc = json.loads(r.out)
     assert list(validator("plan").iter_errors(doc)) == []
     assert doc["version"] == "1.0"
-    assert doc["summary"] == {"to_run": 3, "changed": 2, "downstream": 1, "up_to_date": 1,
+    assert doc["summary"] == {"to_run": 3, "changed": 2, "downstream": 1, "restore": 0,
+                              "up_to_date": 1,
                               "frozen": 0, "text": "3 stages to run (2 changed, 1 downstream)"
                               ", 1 up to date."}
     train = doc["stages"][1]

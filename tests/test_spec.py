@@ -137,8 +137,8 @@ def test_defaults_applied_by_loader(project: Project) -> None:
     assert p is not None
     s = p.stages["s"]
     assert [(o.section, o.cache, o.persist, o.kind) for o in s.outputs] == [
-        ("outs", True, False, None), ("metrics", False, False, "summary"),
-        ("metrics", False, False, "series"), ("plots", False, False, None)]
+        ("outs", True, False, None), ("metrics", True, False, "summary"),
+        ("metrics", True, False, "series"), ("plots", True, False, None)]
     assert (s.wdir, s.always_run, s.frozen, s.env, s.deps) == (".", False, False, (), ())
 
 

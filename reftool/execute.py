@@ -1,0 +1,375 @@
+"""Running a plan: SPEC section 11. The only module, with the CLI, that changes the world.
+
+`Runner.run` executes the stages of the plan that `plan.decide` made, in its order, up to
+`jobs` at a time. For each stage: its non-persistent outputs are removed; its outputs are
+restored from the cache when its input signature is there, or its command is run through
+`/bin/sh -c` in its working directory; every declared output must then exist; outputs are
+hashed and the lock entry is appended to the journal and flushed to stable storage before any
+stage that depends on it starts ([exec.record]). A failed or interrupted stage is not
+recorded, and its dependents do not run ([exec.failure]).
+
+A stage that the plan marked *downstream* is decided again when its upstream stages are done:
+if their outputs came out byte-identical, it is up to date and skipped ([stale.early-cutoff]).
+"""
+
+from __future__ import annotations
+
+import collections
+import os
+import queue
+import signal
+import subprocess
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Any, Literal
+
+from . import graph
+from .hashing import HashError
+from .lockfile import Journal, pruned
+from .model import Lock, LockEntry, Pipeline, Stage
+from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
+from .plan import stage_reasons
+from .store import CorruptCache, Store, remove_output
+from .workspace import Workspace
+
+Status = Literal["ran", "restored", "skipped", "failed", "blocked", "interrupted"]
+TAIL_LINES = 20
+
+
+@dataclass
+class Options:
+    jobs: int = 1
+    keep_going: bool = False
+    use_cache: bool = True
+    quiet: bool = False  # stage output to per-stage logs instead of the terminal
+
+
+@dataclass
+class Outcome:
+    name: str
+    status: Status
+    seconds: float = 0.0
+    message: str = ""
+
+
+@dataclass
+class Summary:
+    outcomes: list[Outcome] = field(default_factory=list)
+    up_to_date: int = 0
+    interrupted: bool = False
+
+    def count(self, status: Status) -> int:
+        return sum(o.status == status for o in self.outcomes)
+
+    @property
+    def failed(self) -> bool:
+        return any(o.status in ("failed", "blocked") for o in self.outcomes)
+
+    def line(self, seconds: float) -> str:
+        parts = [f"ran {self.count('ran')}", f"restored from cache {self.count('restored')}",
+                 f"skipped by early cutoff {self.count('skipped')}",
+                 f"failed {self.count('failed')}"]
+        if self.count("blocked"):
+            parts.append(f"not run after a failure {self.count('blocked')}")
+        if self.interrupted:
+            parts.append(f"interrupted {self.count('interrupted')}")
+        parts.append(f"up to date {self.up_to_date}")
+        return ", ".join(parts) + f" ({seconds:.1f} s)"
+
+
+class _Printer:
+    """Serializes what stages print: one line at a time, each with its stage's prefix."""
+
+    def __init__(self, out: IO[str]) -> None:
+        self.out = out
+        self.lock = threading.Lock()
+
+    def say(self, text: str) -> None:
+        with self.lock:
+            self.out.write(text + "\n")
+            self.out.flush()
+
+
+@dataclass
+class _Running:
+    stage: Stage
+    process: subprocess.Popen[bytes] | None = None
+    started: float = field(default_factory=time.monotonic)
+    tail: collections.deque[str] = field(default_factory=lambda: collections.deque(
+        maxlen=TAIL_LINES))
+    inputs: LockEntry | None = None
+
+
+class Runner:
+    def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
+                 workspace: Workspace, journal: Journal, store: Store | None, options: Options,
+                 out: IO[str], err: IO[str]) -> None:
+        self.root = root
+        self.pipeline = pipeline
+        self.entries: dict[str, LockEntry] = dict(lock.stages) if lock else {}
+        self.workspace = workspace
+        self.journal = journal
+        self.store = store
+        self.options = options
+        self.printer = _Printer(out)
+        self.err = err
+        self.events: queue.Queue[tuple[str, int | None, str]] = queue.Queue()
+        self.running: dict[str, _Running] = {}
+        self.interrupts = 0
+        self.index = graph.output_index(pipeline)
+        self.deps = graph.dependencies(pipeline, self.index)
+
+    # ------------------------------------------------------------------------------ the loop
+
+    def run(self, plan: Plan) -> Summary:
+        summary = Summary(up_to_date=len(plan.up_to_date))
+        decisions = {d.name: d for d in plan.to_run}
+        waits_on = {n: {u for u in self.deps[n] if u in decisions} for n in decisions}
+        todo = [d.name for d in plan.to_run]
+        finished: dict[str, Status] = {}
+        stop = False
+        previous = self._install_signals()
+        try:
+            while todo or self.running:
+                if not stop and not self.interrupts:
+                    for name in list(todo):
+                        if len(self.running) >= max(1, self.options.jobs):
+                            break
+                        ups = waits_on[name]
+                        if any(finished.get(u) in ("failed", "blocked") for u in ups):
+                            todo.remove(name)
+                            finished[name] = "blocked"
+                            summary.outcomes.append(Outcome(name, "blocked", 0.0,
+                                                            "an upstream stage failed"))
+                            continue
+                        if not all(u in finished for u in ups):
+                            continue
+                        todo.remove(name)
+                        outcome = self._start(name, decisions[name].downstream,
+                                              decisions[name].action)
+                        if outcome is not None:
+                            finished[name] = outcome.status
+                            summary.outcomes.append(outcome)
+                            if outcome.status == "failed" and not self.options.keep_going:
+                                stop = True
+                if not self.running:
+                    if stop or self.interrupts or not todo:
+                        break
+                    continue
+                try:
+                    name, code, error = self.events.get(timeout=0.2)
+                except queue.Empty:
+                    continue
+                outcome = self._finish(name, code, error)
+                finished[name] = outcome.status
+                summary.outcomes.append(outcome)
+                if outcome.status == "failed" and not self.options.keep_going:
+                    stop = True
+        finally:
+            self._restore_signals(previous)
+        for name in todo:
+            if name not in finished:
+                summary.outcomes.append(Outcome(name, "interrupted" if self.interrupts
+                                                else "blocked", 0.0, "not started"))
+        summary.interrupted = bool(self.interrupts)
+        return summary
+
+    def lock(self) -> Lock:
+        """The lock with everything recorded, pruned to the pipeline's stages."""
+        return pruned(Lock(version="1.0", stages=self.entries), set(self.pipeline.stages))
+
+    # ------------------------------------------------------------------------------ a stage
+
+    def _start(self, name: str, downstream: bool, action: str) -> Outcome | None:
+        """Start a stage; an Outcome when it finished at once (skipped, restored, failed)."""
+        stage = self.pipeline.stages[name]
+        started = time.monotonic()
+        for o in stage.outputs:  # what the stage writes is not known until it has run
+            self.workspace.hasher.forget(o.path)
+        try:
+            if downstream and not stage_reasons(stage, self.entries.get(name), self.workspace):
+                self.printer.say(f"{name}: skipped, its inputs came out unchanged "
+                                 "(early cutoff)")
+                return Outcome(name, "skipped", time.monotonic() - started)
+            inputs = inputs_of(stage, self.workspace)
+        except (HashError, OSError) as e:
+            return self._failed(name, started, f"cannot hash its inputs: {e}")
+        if inputs is None:
+            return self._failed(name, started, "a dep or params key is missing")
+        for o in stage.outputs:  # [exec.outputs-before]
+            if not o.persist:
+                remove_output(self.root, o.path)
+        restored = self._restore(stage, inputs, started) if action == "restore" or (
+            self.options.use_cache and self.store is not None and cacheable(stage)) else None
+        if restored is not None:
+            return restored
+        for o in stage.outputs:
+            (self.root / o.path.rstrip("/")).parent.mkdir(parents=True, exist_ok=True)
+        wdir = self.root / stage.wdir
+        if not wdir.is_dir():
+            return self._failed(name, started, f"working directory {stage.wdir!r} does not exist")
+        self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
+        running = _Running(stage=stage, inputs=inputs, started=started)
+        self.running[name] = running
+        threading.Thread(target=self._execute, args=(running,), daemon=True).start()
+        return None
+
+    def _restore(self, stage: Stage, inputs: LockEntry, started: float) -> Outcome | None:
+        """[exec.cache]: the outputs of these inputs, from the cache, verified."""
+        if self.store is None or not self.options.use_cache or not cacheable(stage):
+            return None
+        signature = input_signature(stage, inputs)
+        outs = self.store.lookup(signature)
+        if outs is None or set(outs) != {o.path for o in stage.outputs}:
+            return None
+        try:
+            self.store.restore(outs)
+        except (CorruptCache, OSError) as e:
+            self.err.write(f"reftool: {stage.name}: the cache entry is unusable ({e}); "
+                           "running the stage instead\n")
+            for o in stage.outputs:
+                remove_output(self.root, o.path)
+            return None
+        for o in stage.outputs:
+            self.workspace.hasher.forget(o.path)
+        try:
+            entry = record(stage, self.workspace)
+        except (NotRecordable, HashError, OSError) as e:
+            return self._failed(stage.name, started, f"restored outputs are not right: {e}")
+        if {p: o.state for p, o in entry.outs.items()} != {p: o.state for p, o in outs.items()}:
+            return self._failed(stage.name, started, "restored outputs differ from the cache")
+        self._commit(stage.name, inputs, entry)
+        self.printer.say(f"{stage.name}: restored from the cache")
+        return Outcome(stage.name, "restored", time.monotonic() - started)
+
+    def _execute(self, running: _Running) -> None:
+        """In a thread: run the stage's commands one after another, streaming their output."""
+        stage = running.stage
+        env = dict(self.workspace.environ)
+        env.update(REFTOOL_STAGE=stage.name, REFTOOL_PROJECT=str(self.root.resolve()))
+        log = None
+        if self.options.quiet:
+            log_path = self.root / ".reftool" / "logs" / f"{stage.name}.log"
+            log_path.parent.mkdir(parents=True, exist_ok=True)
+            log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+        code: int | None = 0
+        error = ""
+        try:
+            for command in stage.cmd:  # [exec.shell]
+                if self.interrupts:
+                    code = None
+                    break
+                running.process = subprocess.Popen(
+                    ["/bin/sh", "-c", command], cwd=self.root / stage.wdir, env=env,
+                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                    start_new_session=True)
+                assert running.process.stdout is not None
+                for raw in running.process.stdout:
+                    line = raw.decode("utf-8", "replace").rstrip("\n")
+                    running.tail.append(line)
+                    if log is not None:
+                        log.write(line + "\n")
+                    else:
+                        self.printer.say(f"[{stage.name}] {line}")
+                code = running.process.wait()
+                if code != 0:
+                    break
+        except OSError as e:
+            code, error = 127, f"cannot start the command: {e}"
+        finally:
+            if log is not None:
+                log.close()
+        self.events.put((stage.name, code, error))
+
+    def _finish(self, name: str, code: int | None, error: str) -> Outcome:
+        running = self.running.pop(name)
+        stage = running.stage
+        if code is None or (code != 0 and self.interrupts):
+            return Outcome(name, "interrupted", time.monotonic() - running.started,
+                           "interrupted; not recorded")
+        if code != 0:
+            return self._failed(name, running.started, error or (
+                f"exit code {code}" if code > 0 else f"killed by signal {-code}"), running.tail)
+        missing = [o.path for o in stage.outputs
+                   if not os.path.lexists(self.root / o.path.rstrip("/"))]
+        if missing:  # [exec.record]: every declared output must exist
+            return self._failed(name, running.started, "declared output"
+                                f"{'s' if len(missing) > 1 else ''} not created: "
+                                + ", ".join(missing), running.tail)
+        for o in stage.outputs:
+            self.workspace.hasher.forget(o.path)
+        try:
+            entry = record(stage, self.workspace)
+        except (NotRecordable, HashError, OSError) as e:
+            return self._failed(name, running.started, f"cannot record it: {e}", running.tail)
+        assert running.inputs is not None
+        entry = LockEntry(cmd=entry.cmd, wdir=entry.wdir, deps=running.inputs.deps,
+                          params=running.inputs.params, env=running.inputs.env, outs=entry.outs)
+        self._commit(name, running.inputs, entry)
+        if self.store is not None and self.options.use_cache and cacheable(stage):
+            try:
+                self.store.save(input_signature(stage, running.inputs),
+                                {p: o for p, o in entry.outs.items()})
+            except (CorruptCache, OSError) as e:
+                self.err.write(f"reftool: {name}: outputs not cached: {e}\n")
+        seconds = time.monotonic() - running.started
+        self.printer.say(f"{name}: done in {seconds:.1f} s")
+        return Outcome(name, "ran", seconds)
+
+    def _commit(self, name: str, inputs: LockEntry, entry: LockEntry) -> None:
+        """[exec.record]: durable before anything that depends on it starts."""
+        self.journal.append(name, entry)
+        self.entries[name] = entry
+
+    def _failed(self, name: str, started: float, message: str,
+                tail: collections.deque[str] | None = None) -> Outcome:
+        self.printer.say(f"{name}: FAILED: {message}")
+        if tail:
+            shown = "\n".join(f"    {line}" for line in tail)
+            self.printer.say(f"{name}: last {len(tail)} lines of its output:\n{shown}")
+        if self.options.quiet:
+            self.printer.say(f"{name}: full output in .reftool/logs/{name}.log")
+        return Outcome(name, "failed", time.monotonic() - started, message)
+
+    # ------------------------------------------------------------------------------ signals
+
+    def _install_signals(self) -> dict[int, Any]:
+        if threading.current_thread() is not threading.main_thread():
+            return {}
+        previous: dict[int, Any] = {}
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            previous[sig] = signal.signal(sig, self._on_signal)
+        return previous
+
+    def _restore_signals(self, previous: dict[int, Any]) -> None:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+
+    def _on_signal(self, signum: int, _frame: Any) -> None:
+        """First Ctrl-C or SIGTERM: stop the running stages' process groups and record no
+        more. Second: kill them and leave at once (what was recorded stays in the journal)."""
+        self.interrupts += 1
+        if self.interrupts == 1:
+            self.err.write(f"\nreftool: interrupted; stopping {len(self.running)} running "
+                           "stage(s) (Ctrl-C again to stop at once)\n")
+            self._signal_all(signal.SIGTERM)
+            threading.Timer(10.0, self._signal_all, args=(signal.SIGKILL,)).start()
+        else:
+            self._signal_all(signal.SIGKILL)
+            self.err.write("reftool: stopped\n")
+            self.journal.close()
+            os._exit(130)
+
+    def _signal_all(self, sig: int) -> None:
+        for running in list(self.running.values()):
+            process = running.process
+            if process is not None and process.poll() is None:
+                try:
+                    os.killpg(process.pid, sig)
+                except (ProcessLookupError, PermissionError):
+                    pass
+
+
+__all__ = ["Options", "Outcome", "Runner", "Summary"]

@@ -1,0 +1,160 @@
+"""Writing the lock: atomic canonical replacement, and a journal that makes each finished stage
+durable at a cost that does not grow with the pipeline. SPEC [files.machine], [exec.record].
+
+A run appends one line per finished stage to `.reftool/lock-journal.jsonl` and flushes it to
+stable storage: that is the moment the stage is recorded. The lock file itself is replaced
+atomically, in canonical form, when the run ends (and now and then during a long run), so that
+it is at every moment a valid lock. Rewriting the whole lock after each stage, as DVC does,
+makes a run quadratic in the number of stages.
+
+The journal starts with a header naming the digest of the lock it extends. Readers (`plan`,
+the next `run`) apply its entries to that lock; a journal whose lock has changed since (a git
+checkout, another tool) is stale and ignored, so no entry is ever applied to the wrong lock.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any
+
+from .model import Lock, LockEntry, canonical_lock_text, entry_from_dict, entry_to_dict
+
+JOURNAL = os.path.join(".reftool", "lock-journal.jsonl")
+JOURNAL_FORMAT = "reftool-lock-journal"
+JOURNAL_VERSION = 1
+
+
+def _fsync_dir(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def atomic_write_text(path: Path, text: str) -> None:
+    """[files.machine]: write beside, flush to stable storage, rename over."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    try:
+        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
+            f.write(text)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    finally:
+        if tmp.exists():
+            tmp.unlink()
+    _fsync_dir(path.parent)
+
+
+def lock_digest(path: Path) -> str:
+    """The SHA-256 of the lock file's bytes; `none` when there is no lock file."""
+    try:
+        return hashlib.sha256(path.read_bytes()).hexdigest()
+    except FileNotFoundError:
+        return "none"
+
+
+def write_lock(path: Path, lock: Lock) -> None:
+    atomic_write_text(path, canonical_lock_text(lock))
+
+
+class Journal:
+    """The journal of one run; `append` returns once the entry is on stable storage."""
+
+    def __init__(self, root: Path, lock_path: Path) -> None:
+        self.path = root / JOURNAL
+        self.lock_path = lock_path
+        self._file: Any = None
+        self.entries = 0
+
+    def start(self) -> None:
+        """Begin a journal over the lock as it is now (after any older journal was applied)."""
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION,
+                  "lock": self.lock_path.name, "base": lock_digest(self.lock_path)}
+        tmp = self.path.with_name(self.path.name + ".tmp")
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(json.dumps(header, separators=(",", ":")) + "\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, self.path)
+        _fsync_dir(self.path.parent)
+        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
+        self.entries = 0
+
+    def append(self, stage: str, entry: LockEntry) -> None:
+        """[exec.record]: the stage is recorded when this returns."""
+        line = json.dumps({"stage": stage, "entry": entry_to_dict(entry)},
+                          ensure_ascii=False, separators=(",", ":"))
+        self._file.write(line + "\n")
+        self._file.flush()
+        os.fsync(self._file.fileno())
+        self.entries += 1
+
+    def close(self) -> None:
+        if self._file is not None:
+            self._file.close()
+            self._file = None
+
+    def finish(self, lock: Lock) -> None:
+        """Replace the lock with everything recorded, then drop the journal."""
+        write_lock(self.lock_path, lock)
+        self.close()
+        try:
+            self.path.unlink()
+        except FileNotFoundError:
+            pass
+        _fsync_dir(self.path.parent)
+
+
+def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None, int]:
+    """The lock with the entries of an unfinished run's journal applied, and how many.
+
+    A journal over another lock (its base digest differs) is ignored. A torn last line (the
+    run was killed while writing it) is ignored: that stage was not recorded.
+    """
+    path = root / JOURNAL
+    try:
+        with open(path, encoding="utf-8") as f:
+            lines = f.read().split("\n")
+    except (FileNotFoundError, UnicodeDecodeError):
+        return lock, 0
+    try:
+        header = json.loads(lines[0])
+    except ValueError:
+        return lock, 0
+    if not isinstance(header, dict) or header.get("format") != JOURNAL_FORMAT or \
+            header.get("version") != JOURNAL_VERSION or header.get("lock") != lock_path.name \
+            or header.get("base") != lock_digest(lock_path):
+        return lock, 0
+    from .schemas import validator
+    check = validator("lock", "/$defs/entry")
+    stages = dict(lock.stages) if lock is not None else {}
+    applied = 0
+    for line in lines[1:-1]:  # the text after the last LF was never completed
+        try:
+            record = json.loads(line)
+            entry = record["entry"]
+            if not isinstance(record["stage"], str) or any(check.iter_errors(entry)):
+                break
+            stages[record["stage"]] = entry_from_dict(entry)
+            applied += 1
+        except (ValueError, KeyError, TypeError):
+            break
+    if not applied:
+        return lock, 0
+    return Lock(version=lock.version if lock else "1.0", stages=stages), applied
+
+
+def pruned(lock: Lock, stages: set[str]) -> Lock:
+    """[lock.prune]: without the entries of stages no longer in the pipeline."""
+    return Lock(version="1.0", stages={n: e for n, e in lock.stages.items() if n in stages})

@@ -1,0 +1,190 @@
+"""The local content-addressed cache of outputs, keyed by input signature. SPEC [exec.cache].
+
+    .reftool/cache/objects/ab/cdef...   file contents, and directory manifests, by SHA-256
+    .reftool/cache/runs/<signature>.json  what a stage with that input signature produced
+
+Objects are written beside their final name and renamed into place once their digest was
+verified, so a partial object is never visible. Everything read back is verified again: a
+corrupt object is reported, deleted and never restored.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import stat
+from collections.abc import Mapping
+from pathlib import Path
+
+from .model import FileState, OutState
+
+RUNS_FORMAT = "reftool-run-cache"
+
+
+class CorruptCache(Exception):
+    """An object of the cache does not hold what its name says."""
+
+
+def _hex(digest: str) -> str:
+    return digest.split(":", 1)[1]
+
+
+class Store:
+    def __init__(self, root: Path) -> None:
+        self.root = root
+        self.folder = root / ".reftool" / "cache"
+
+    def _object(self, hexdigest: str) -> Path:
+        return self.folder / "objects" / hexdigest[:2] / hexdigest[2:]
+
+    def _run(self, signature: str) -> Path:
+        return self.folder / "runs" / (_hex(signature) + ".json")
+
+    # ------------------------------------------------------------------------------ lookups
+
+    def lookup(self, signature: str) -> dict[str, OutState] | None:
+        """The outputs recorded under an input signature, when all their objects are there."""
+        try:
+            data = json.loads(self._run(signature).read_text(encoding="utf-8"))
+            if data.get("format") != RUNS_FORMAT or data.get("signature") != signature:
+                return None
+            outs = {p: OutState(state=FileState(digest=o["digest"], size=o["size"],
+                                                files=o.get("files")),
+                                cache=o["cache"], persist=o["persist"])
+                    for p, o in data["outs"].items()}
+        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            return None
+        if not all(self._object(_hex(o.state.digest)).is_file() for o in outs.values()):
+            return None
+        return outs
+
+    # ------------------------------------------------------------------------------ saving
+
+    def save(self, signature: str, outs: Mapping[str, OutState]) -> None:
+        """Store the outputs of a stage that just ran, then the entry naming them."""
+        for path, out in outs.items():
+            target = self.root / path.rstrip("/")
+            if path.endswith("/"):
+                self._save_dir(target, out.state.digest)
+            else:
+                self._save_file(target, out.state.digest)
+        entry = {"format": RUNS_FORMAT, "signature": signature, "outs": {
+            p: {"digest": o.state.digest, "size": o.state.size, "cache": o.cache,
+                "persist": o.persist, **({"files": o.state.files}
+                                         if o.state.files is not None else {})}
+            for p, o in outs.items()}}
+        self._write(self._run(signature), json.dumps(entry, sort_keys=True).encode())
+
+    def _write(self, final: Path, data: bytes) -> None:
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, final)
+
+    def _save_file(self, source: Path, digest: str) -> None:
+        final = self._object(_hex(digest))
+        if final.is_file():
+            return
+        final.parent.mkdir(parents=True, exist_ok=True)
+        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+        got = _copy_hashing(source, tmp)
+        if got != _hex(digest):  # it changed after it was hashed: do not keep it
+            tmp.unlink()
+            raise CorruptCache(f"{source} changed while it was stored")
+        os.replace(tmp, final)
+
+    def _save_dir(self, source: Path, digest: str) -> None:
+        from .hashing import manifest
+        rows = []
+        for folder, _, files in os.walk(source):
+            for name in files:
+                full = Path(folder) / name
+                real = full.resolve() if full.is_symlink() else full
+                rel = full.relative_to(source).as_posix()
+                st = os.stat(real)
+                hexdigest = _file_hex(real)
+                self._save_file(real, "sha256:" + hexdigest)
+                rows.append((rel, hexdigest, st.st_size, bool(st.st_mode & stat.S_IXUSR)))
+        data = manifest(rows)
+        if hashlib.sha256(data).hexdigest() != _hex(digest):
+            raise CorruptCache(f"{source} changed while it was stored")
+        self._write(self._object(_hex(digest)), data)
+
+    # ------------------------------------------------------------------------------ restoring
+
+    def restore(self, outs: Mapping[str, OutState]) -> None:
+        """Put each output in place from the cache, verified; raises CorruptCache (after
+        deleting the bad object) when an object does not hold what its name says."""
+        for path, out in outs.items():
+            target = self.root / path.rstrip("/")
+            if path.endswith("/"):
+                self._restore_dir(target, _hex(out.state.digest))
+            else:
+                self._restore_file(target, _hex(out.state.digest), executable=False)
+
+    def _checked_object(self, hexdigest: str) -> Path:
+        obj = self._object(hexdigest)
+        if _file_hex(obj) != hexdigest:
+            obj.unlink(missing_ok=True)
+            raise CorruptCache(f"cache object {hexdigest[:12]} is corrupt (removed)")
+        return obj
+
+    def _restore_file(self, target: Path, hexdigest: str, *, executable: bool) -> None:
+        obj = self._object(hexdigest)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.restore")
+        got = _copy_hashing(obj, tmp)
+        if got != hexdigest:
+            tmp.unlink()
+            obj.unlink(missing_ok=True)
+            raise CorruptCache(f"cache object {hexdigest[:12]} is corrupt (removed)")
+        if executable:
+            os.chmod(tmp, os.stat(tmp).st_mode | stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH)
+        _remove(target)
+        os.replace(tmp, target)
+
+    def _restore_dir(self, target: Path, hexdigest: str) -> None:
+        manifest = self._checked_object(hexdigest).read_bytes()
+        staging = target.with_name(f".{target.name}.{os.getpid()}.restore")
+        _remove(staging)
+        staging.mkdir(parents=True)
+        try:
+            for line in manifest.decode("utf-8").split("\n")[:-1]:
+                file_hex, _, mode, rel = line.split(" ", 3)
+                self._restore_file(staging / rel, file_hex, executable=mode == "x")
+        except BaseException:
+            _remove(staging)
+            raise
+        _remove(target)
+        os.replace(staging, target)
+
+
+def _file_hex(path: Path) -> str:
+    from .hashing import hash_file
+    return hash_file(path)
+
+
+def _copy_hashing(source: Path, dest: Path) -> str:
+    h = hashlib.sha256()
+    with open(source, "rb") as src, open(dest, "wb") as out:
+        while chunk := src.read(1 << 20):
+            h.update(chunk)
+            out.write(chunk)
+    shutil.copymode(source, dest)
+    return h.hexdigest()
+
+
+def _remove(path: Path) -> None:
+    """Remove a file, link or directory, if there."""
+    if path.is_symlink() or path.is_file():
+        path.unlink()
+    elif path.is_dir():
+        shutil.rmtree(path)
+
+
+def remove_output(root: Path, path: str) -> None:
+    """[exec.outputs-before]"""
+    _remove(root / path.rstrip("/"))
