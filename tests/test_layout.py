@@ -80,7 +80,7 @@ def test_there_are_examples() -> None:
 def test_every_example_validates(example: object) -> None:
     from reftool.validate import validate_project
     report = validate_project(example, "pipeline.yaml")  # type: ignore[arg-type]
-    assert [d.message for d in report.diagnostics] == []
+    assert [d.message for d in report.errors] == []
 
 
 def _hook() -> dict[str, object]:
