@@ -148,7 +148,7 @@ class Runner:
                             continue
                         todo.remove(name)
                         outcome = self._start(name, decisions[name].downstream,
-                                              decisions[name].action)
+                                              "forced" in decisions[name].codes)
                         if outcome is not None:
                             finished[name] = outcome.status
                             summary.outcomes.append(outcome)
@@ -182,7 +182,7 @@ class Runner:
 
     # ------------------------------------------------------------------------------ a stage
 
-    def _start(self, name: str, downstream: bool, action: str) -> Outcome | None:
+    def _start(self, name: str, downstream: bool, forced: bool) -> Outcome | None:
         """Start a stage; an Outcome when it finished at once (skipped, restored, failed)."""
         stage = self.pipeline.stages[name]
         started = time.monotonic()
@@ -201,8 +201,7 @@ class Runner:
         for o in stage.outputs:  # [exec.outputs-before]
             if not o.persist:
                 remove_output(self.root, o.path)
-        restored = self._restore(stage, inputs, started) if action == "restore" or (
-            self.options.use_cache and self.store is not None and cacheable(stage)) else None
+        restored = None if forced else self._restore(stage, inputs, started)
         if restored is not None:
             return restored
         for o in stage.outputs:

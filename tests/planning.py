@@ -7,10 +7,12 @@ from pathlib import Path
 from typing import Any
 
 from reftool.hashing import hasher_for
+from reftool.lockfile import replay
 from reftool.model import Lock, canonical_lock_text
 from reftool.plan import Plan, decide, record
 from reftool.validate import Project, Report, validate_pipeline
-from reftool.workspace import Workspace
+from reftool.store import Store
+from reftool.workspace import CachingWorkspace, Workspace
 
 
 def load(root: Path) -> Project:
@@ -18,11 +20,15 @@ def load(root: Path) -> Project:
     project = validate_pipeline(root, "pipeline.yaml", report, with_metrics=False)
     assert report.errors == [], [d.message for d in report.errors]
     assert project.pipeline is not None
+    # as the CLI does: an unfinished run's journal counts
+    project.lock, project.recovered = replay(root, root / "pipeline.lock", project.lock)
     return project
 
 
 def workspace(root: Path, project: Project, env: Mapping[str, str] | None = None) -> Workspace:
-    return Workspace(root, hasher_for(root), params=project.params, environ=env or {})
+    """The workspace as `plan` sees it: with the cache of outputs, so it can say "restore"."""
+    return CachingWorkspace(root, hasher_for(root), Store(root), params=project.params,
+                            environ=env or {})
 
 
 def plan(root: Path, env: Mapping[str, str] | None = None, **kw: Any) -> Plan:

@@ -1,0 +1,366 @@
+"""`reftool run` with real processes: SPEC section 11 and [tool.run]."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+from planning import plan
+from reftool.lockfile import JOURNAL, replay
+from reftool.model import canonical_lock_text, lock_from_dict
+
+PIPELINE = """\
+version: "1.0"
+stages:
+  a:
+    cmd: echo "a from $REFTOOL_STAGE" && cat in.txt > a.txt
+    deps: [in.txt]
+    params:
+      params.yaml: [/a]
+    outs: [a.txt]
+  b:
+    cmd: cat a.txt a.txt > b.txt
+    deps: [a.txt]
+    outs: [b.txt]
+  c:
+    cmd: echo c > c.txt
+    deps: [in2.txt]
+    outs: [c.txt]
+"""
+FILES = {"in.txt": "one\n", "in2.txt": "two\n", "params.yaml": "a: 1\nb: 2\n"}
+
+
+def run(root: Path, *args: str, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, "-m", "reftool", "run", *args], cwd=root,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def lock_of(root: Path) -> dict:
+    text = (root / "pipeline.lock").read_text()
+    lock = json.loads(text)
+    assert canonical_lock_text(lock_from_dict(lock)) == text  # [lock.canonical]
+    return lock
+
+
+@pytest.fixture
+def proj(project: Project) -> Project:
+    project.base(PIPELINE, **FILES)
+    return project
+
+
+def test_run_from_scratch_records_every_stage(proj: Project) -> None:
+    r = run(proj.root)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "[a] a from a\n" in r.stdout  # streamed with a prefix; REFTOOL_STAGE set
+    assert r.stdout.splitlines()[-1].startswith(
+        "ran 3, restored from cache 0, skipped by early cutoff 0, failed 0, up to date 0")
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b", "c"}
+    assert (proj.root / "b.txt").read_text() == "one\none\n"
+    assert plan(proj.root).to_run == ()
+    assert not (proj.root / JOURNAL).exists()
+    r = run(proj.root)
+    assert r.stdout == "Nothing to run: 3 stages up to date.\n"
+
+
+def test_quiet_writes_logs(proj: Project) -> None:
+    r = run(proj.root, "-q")
+    assert "[a]" not in r.stdout
+    assert (proj.root / ".reftool/logs/a.log").read_text() == "a from a\n"
+
+
+def test_outputs_removed_before_run_unless_persist(proj: Project) -> None:
+    # [exec.outputs-before]
+    proj.write("pipeline.yaml", PIPELINE + "  d:\n    cmd: test ! -e d.txt && echo d > d.txt\n"
+               "    outs: [d.txt]\n  e:\n    cmd: echo more >> e.txt\n"
+               "    outs: [{path: e.txt, persist: true}]\n")
+    proj.write("d.txt", "stale\n")
+    proj.write("e.txt", "kept\n")
+    assert run(proj.root).returncode == 0
+    assert (proj.root / "d.txt").read_text() == "d\n"
+    assert (proj.root / "e.txt").read_text() == "kept\nmore\n"
+
+
+def test_declared_output_not_created_fails(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace("echo c > c.txt", "echo c > other.txt"))
+    r = run(proj.root)
+    assert r.returncode == 1
+    assert "c: FAILED: declared output not created: c.txt" in r.stdout
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b"}
+
+
+def test_stage_that_deletes_its_output_fails(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace("echo c > c.txt", "echo c > c.txt; rm c.txt"))
+    r = run(proj.root)
+    assert r.returncode == 1 and "declared output not created: c.txt" in r.stdout
+
+
+def test_failed_stage_not_recorded_and_dependents_not_run(proj: Project) -> None:
+    # [exec.failure]
+    assert run(proj.root).returncode == 0
+    before = lock_of(proj.root)
+    proj.write("params.yaml", "a: 5\nb: 2\n")
+    proj.write("pipeline.yaml", PIPELINE.replace(
+        'echo "a from $REFTOOL_STAGE" && cat in.txt > a.txt',
+        'for i in 1 2 3 4 5 6 7 8 9 10 11 12 13 14 15 16 17 18 19 20 21 22; do echo line$i; '
+        'done; exit 3').replace("echo c > c.txt", "echo c2 > c.txt"))
+    r = run(proj.root)
+    assert r.returncode == 1
+    assert "a: FAILED: exit code 3" in r.stdout
+    assert "a: last 20 lines of its output:\n    line3\n" in r.stdout
+    assert "    line22\n" in r.stdout
+    after = lock_of(proj.root)
+    assert after["stages"]["a"] == before["stages"]["a"]  # nothing recorded for it
+    assert after["stages"]["b"] == before["stages"]["b"]
+    assert "b: running" not in r.stdout
+    # without --keep-going, c (independent, after a in run order) did not start either
+    assert after["stages"]["c"] == before["stages"]["c"]
+
+
+def test_keep_going(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace("cat in.txt > a.txt", "exit 1"))
+    r = run(proj.root, "--keep-going")
+    assert r.returncode == 1
+    assert set(lock_of(proj.root)["stages"]) == {"c"}
+    assert "not run after a failure 1" in r.stdout
+
+
+def test_early_cutoff(proj: Project) -> None:
+    # [stale.early-cutoff]
+    assert run(proj.root).returncode == 0
+    proj.write("pipeline.yaml", PIPELINE.replace("cat in.txt > a.txt", "cat in.txt > a.txt && true"))
+    r = run(proj.root)
+    assert "b: skipped, its inputs came out unchanged (early cutoff)" in r.stdout
+    assert "ran 1, restored from cache 0, skipped by early cutoff 1" in r.stdout
+    assert plan(proj.root).to_run == ()
+
+
+def test_restore_from_cache_when_inputs_seen_before(proj: Project) -> None:
+    # [exec.cache], [digest.signature]
+    assert run(proj.root).returncode == 0
+    proj.write("params.yaml", "a: 2\nb: 2\n")
+    assert run(proj.root).returncode == 0
+    proj.write("params.yaml", "a: 1\nb: 2\n")  # set back: a's outputs are in the cache
+    p = plan(proj.root)
+    assert [(d.name, d.action) for d in p.to_run] == [("a", "restore"), ("b", "run")]
+    r = subprocess.run([sys.executable, "-m", "reftool", "plan"], cwd=proj.root,
+                       capture_output=True, text=True)
+    assert "a: restore (its outputs for these inputs are in the cache)" in r.stdout
+    r = run(proj.root)
+    assert "a: restored from the cache" in r.stdout
+    assert "restored from cache 1" in r.stdout
+    assert "[a]" not in r.stdout  # not executed
+    assert plan(proj.root).to_run == ()
+
+
+def test_no_cache_forces_execution(proj: Project) -> None:
+    assert run(proj.root).returncode == 0
+    proj.write("params.yaml", "a: 2\nb: 2\n")
+    run(proj.root)
+    proj.write("params.yaml", "a: 1\nb: 2\n")
+    r = run(proj.root, "--no-cache")
+    assert "[a] a from a" in r.stdout and "restored from cache 0" in r.stdout
+
+
+@pytest.mark.parametrize("flag", ["always_run: true", "outs: [{path: a.txt, persist: true}]"])
+def test_never_restored(proj: Project, flag: str) -> None:
+    text = PIPELINE.replace("    outs: [a.txt]\n", f"    outs: [a.txt]\n    {flag}\n") \
+        if "always" in flag else PIPELINE.replace("outs: [a.txt]", flag)
+    proj.write("pipeline.yaml", text)
+    run(proj.root)
+    proj.write("params.yaml", "a: 2\nb: 2\n")
+    run(proj.root)
+    proj.write("params.yaml", "a: 1\nb: 2\n")
+    assert "[a] a from a" in run(proj.root).stdout
+
+
+def test_corrupt_cache_object_detected_and_ignored(proj: Project) -> None:
+    assert run(proj.root).returncode == 0
+    proj.write("params.yaml", "a: 2\nb: 2\n")
+    run(proj.root)
+    proj.write("params.yaml", "a: 1\nb: 2\n")
+    digest = lock_of(proj.root)["stages"]["a"]["outs"]["a.txt"]["digest"]
+    # the lock now holds a's entry for a: 2; find the object of the first run's a.txt
+    import hashlib
+    hexdigest = hashlib.sha256(b"one\n").hexdigest()
+    obj = proj.root / ".reftool/cache/objects" / hexdigest[:2] / hexdigest[2:]
+    assert obj.is_file() and digest.endswith(hexdigest)
+    obj.write_bytes(b"tampered\n")
+    r = run(proj.root)
+    assert r.returncode == 0
+    assert "the cache entry is unusable (cache object" in r.stderr and "corrupt" in r.stderr
+    assert "[a] a from a" in r.stdout
+    assert (proj.root / "a.txt").read_text() == "one\n"
+    assert plan(proj.root).to_run == ()
+
+
+def test_parallel_jobs_overlap(project: Project) -> None:
+    stages = "".join(
+        f"  s{i}:\n    cmd: date +%s.%N > s{i}.start && sleep 0.4 && date +%s.%N > s{i}.end\n"
+        f"    outs: [s{i}.start, s{i}.end]\n" for i in range(4))
+    project.base('version: "1.0"\nstages:\n' + stages)
+
+    def spans() -> list[tuple[float, float]]:
+        return sorted((float((project.root / f"s{i}.start").read_text()),
+                       float((project.root / f"s{i}.end").read_text())) for i in range(4))
+
+    assert run(project.root, "-j", "1").returncode == 0
+    s = spans()
+    assert all(s[i][1] <= s[i + 1][0] for i in range(3))  # one at a time
+    assert run(project.root, "-j", "2", "--force").returncode == 0
+    s = spans()
+    overlapping = sum(s[i + 1][0] < s[i][1] for i in range(3))
+    assert overlapping >= 1
+    assert max(sum(a <= t[0] < b for a, b in s) for t in s) <= 2  # never more than 2 at once
+
+
+def test_force_and_dry_run(proj: Project) -> None:
+    assert run(proj.root).returncode == 0
+    before = (proj.root / "pipeline.lock").read_bytes()
+    r = run(proj.root, "--dry-run", "--force", "b")
+    assert r.stdout.startswith("b: run\n    forced\n")
+    assert (proj.root / "pipeline.lock").read_bytes() == before
+    r = run(proj.root, "--force", "b")
+    assert "[a]" not in r.stdout and "b: done" in r.stdout
+
+
+def test_named_stages_run_what_they_need(proj: Project) -> None:
+    r = run(proj.root, "b")
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b"}
+    assert "c:" not in r.stdout
+
+
+def test_wdir_and_env(project: Project) -> None:
+    project.base('version: "1.0"\nstages:\n  s:\n    wdir: sub\n    cmd: pwd > here.txt && '
+                 'echo "$REFTOOL_PROJECT" > root.txt\n    outs: [sub/here.txt, sub/root.txt]\n',
+                 **{"sub/.keep": ""})
+    assert run(project.root).returncode == 0
+    assert (project.root / "sub/here.txt").read_text().strip() == str(
+        (project.root / "sub").resolve())
+    assert (project.root / "sub/root.txt").read_text().strip() == str(project.root.resolve())
+
+
+def test_lock_prunes_removed_stages(proj: Project) -> None:
+    # [lock.prune]
+    assert run(proj.root).returncode == 0
+    proj.write("pipeline.yaml", PIPELINE.split("  c:")[0].replace("cat in.txt", "cat ./in.txt"))
+    assert run(proj.root).returncode == 0
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b"}
+
+
+# ---------------------------------------------------------------------------------- one run
+
+SLOW = PIPELINE.replace("echo c > c.txt", "sleep 3 && echo c > c.txt")
+
+
+def test_second_run_waits_or_declines(proj: Project) -> None:
+    proj.write("pipeline.yaml", SLOW)
+    first = subprocess.Popen([sys.executable, "-m", "reftool", "run"], cwd=proj.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        for _ in range(100):
+            if (proj.root / ".reftool/run.lock").exists() and \
+                    (proj.root / ".reftool/run.lock").read_text():
+                break
+            time.sleep(0.05)
+        r = run(proj.root, "--no-wait")
+        assert r.returncode == 4
+        assert "another run (pid" in r.stderr and "not waiting" in r.stderr
+        r = run(proj.root)
+        assert "waiting for another run (pid" in r.stderr
+        assert r.returncode == 0
+        assert r.stdout == "Nothing to run: 3 stages up to date.\n"
+    finally:
+        first.wait(timeout=60)
+    assert first.returncode == 0
+
+
+def test_lock_left_by_a_dead_process_is_taken_over(proj: Project) -> None:
+    dead = subprocess.Popen(["true"])
+    dead.wait()
+    (proj.root / ".reftool").mkdir()
+    (proj.root / ".reftool/run.lock").write_text(json.dumps(
+        {"pid": dead.pid, "host": os.uname().nodename, "started": time.time()}))
+    r = run(proj.root)
+    assert r.returncode == 0
+    assert f"taking over the run lock left by pid {dead.pid}" in r.stderr
+
+
+def test_plan_takes_no_lock_beside_a_run(proj: Project) -> None:
+    proj.write("pipeline.yaml", SLOW)
+    first = subprocess.Popen([sys.executable, "-m", "reftool", "run"], cwd=proj.root,
+                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        time.sleep(1.0)
+        r = subprocess.run([sys.executable, "-m", "reftool", "plan"], cwd=proj.root,
+                           capture_output=True, text=True, timeout=30)
+        assert r.returncode == 0
+    finally:
+        first.wait(timeout=60)
+
+
+# ---------------------------------------------------------------------------------- signals
+
+def _wait_for(path: Path, timeout: float = 30) -> None:
+    end = time.monotonic() + timeout
+    while not path.exists():
+        if time.monotonic() > end:
+            raise AssertionError(f"{path} never appeared")
+        time.sleep(0.02)
+
+
+def test_ctrl_c_stops_the_process_group_and_keeps_what_finished(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace(
+        "echo c > c.txt", "(sleep 60; echo never > late.txt) & echo $! > child.pid; "
+        "touch started; sleep 60; echo c > c.txt"))
+    p = subprocess.Popen([sys.executable, "-m", "reftool", "run"], cwd=proj.root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(proj.root / "started")
+    p.send_signal(signal.SIGINT)
+    out, err = p.communicate(timeout=30)
+    assert p.returncode == 130, out + err
+    assert "interrupted; stopping 1 running stage(s)" in err
+    lock = lock_of(proj.root)
+    assert set(lock["stages"]) == {"a", "b"}  # finished before: recorded; c: not
+    child = int((proj.root / "child.pid").read_text())
+    time.sleep(0.2)
+    with pytest.raises(ProcessLookupError):
+        os.kill(child, 0)  # the stage's whole process group was stopped
+    r = run(proj.root, "a", "b")
+    assert r.stdout == "Nothing to run: 2 stages up to date.\n"
+
+
+def test_sigterm_is_an_interrupt(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace("echo c > c.txt", "touch started; sleep 60"))
+    p = subprocess.Popen([sys.executable, "-m", "reftool", "run"], cwd=proj.root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    _wait_for(proj.root / "started")
+    p.terminate()
+    p.communicate(timeout=30)
+    assert p.returncode == 130
+    assert "c" not in lock_of(proj.root)["stages"]
+
+
+def test_journal_of_an_unfinished_run_is_replayed(proj: Project) -> None:
+    proj.write("pipeline.yaml", PIPELINE.replace("echo c > c.txt", "touch started; sleep 60"))
+    p = subprocess.Popen([sys.executable, "-m", "reftool", "run"], cwd=proj.root,
+                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    _wait_for(proj.root / "started")
+    p.kill()  # SIGKILL: no chance to write the lock
+    p.wait()
+    assert not (proj.root / "pipeline.lock").exists()
+    lock, applied = replay(proj.root, proj.root / "pipeline.lock", None)
+    assert applied == 2 and lock is not None and set(lock.stages) == {"a", "b"}
+    proj.write("pipeline.yaml", PIPELINE)
+    assert [d.name for d in plan(proj.root).to_run] == ["c"]  # a and b: recorded
+    r = run(proj.root)
+    assert "recovered 2 stage(s) recorded by a run that did not finish" in r.stderr
+    assert "ran 1," in r.stdout
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b", "c"}
