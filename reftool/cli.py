@@ -184,7 +184,8 @@ def _load_project(args: argparse.Namespace, root: Path) -> Any:
             hint = f"; did you mean {guess!r}?" if guess else ""
             print(f"reftool: no stage {name!r} in {args.file}{hint}", file=sys.stderr)
         return EXIT_USAGE
-    project.lock, project.recovered = replay(root, root / _lock_name(args.file), project.lock)
+    project.lock, project.replayed, project.recovered = replay(
+        root, root / _lock_name(args.file), project.lock)
     return project
 
 
@@ -252,8 +253,10 @@ def cmd_run(args: argparse.Namespace) -> int:
         if isinstance(project, int):
             return project
         lock_path = root / _lock_name(args.file)
-        if project.recovered and not args.dry_run:
-            say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
+        if project.replayed and not args.dry_run:  # make the journal's changes the lock's
+            if project.recovered:
+                say(f"recovered {project.recovered} stage(s) recorded by a run that did not "
+                    "finish")
             write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
             (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
         plan = _decide(args, root, hasher, project)

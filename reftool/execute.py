@@ -198,6 +198,9 @@ class Runner:
             return self._failed(name, started, f"cannot hash its inputs: {e}")
         if inputs is None:
             return self._failed(name, started, "a dep or params key is missing")
+        if name in self.entries:  # from here on, the old entry no longer holds
+            self.journal.append(name, None)
+            del self.entries[name]
         for o in stage.outputs:  # [exec.outputs-before]
             if not o.persist:
                 remove_output(self.root, o.path)

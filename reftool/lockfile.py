@@ -91,9 +91,12 @@ class Journal:
         self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
         self.entries = 0
 
-    def append(self, stage: str, entry: LockEntry) -> None:
-        """[exec.record]: the stage is recorded when this returns."""
-        line = json.dumps({"stage": stage, "entry": entry_to_dict(entry)},
+    def append(self, stage: str, entry: LockEntry | None) -> None:
+        """[exec.record]: the stage is recorded when this returns. With `entry` None, the
+        stage's entry is dropped: its outputs are about to be removed and rewritten, so the
+        old entry no longer describes the workspace."""
+        line = json.dumps({"stage": stage,
+                           "entry": None if entry is None else entry_to_dict(entry)},
                           ensure_ascii=False, separators=(",", ":"))
         self._file.write(line + "\n")
         self._file.flush()
@@ -116,8 +119,9 @@ class Journal:
         _fsync_dir(self.path.parent)
 
 
-def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None, int]:
-    """The lock with the entries of an unfinished run's journal applied, and how many.
+def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None, int, int]:
+    """The lock with an unfinished run's journal applied; how many journal lines were applied,
+    and how many of them recorded a stage (the others dropped a stage's entry).
 
     A journal over another lock (its base digest differs) is ignored. A torn last line (the
     run was killed while writing it) is ignored: that stage was not recorded.
@@ -127,15 +131,15 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
         with open(path, encoding="utf-8") as f:
             lines = f.read().split("\n")
     except (FileNotFoundError, UnicodeDecodeError):
-        return lock, 0
+        return lock, 0, 0
     try:
         header = json.loads(lines[0])
     except ValueError:
-        return lock, 0
+        return lock, 0, 0
     if not isinstance(header, dict) or header.get("format") != JOURNAL_FORMAT or \
             header.get("version") != JOURNAL_VERSION or header.get("lock") != lock_path.name \
             or header.get("base") != lock_digest(lock_path):
-        return lock, 0
+        return lock, 0, 0
     from .schemas import validator
     check = validator("lock", "/$defs/entry")
     stages = dict(lock.stages) if lock is not None else {}
@@ -144,15 +148,21 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
         try:
             record = json.loads(line)
             entry = record["entry"]
-            if not isinstance(record["stage"], str) or any(check.iter_errors(entry)):
+            if not isinstance(record["stage"], str):
                 break
-            stages[record["stage"]] = entry_from_dict(entry)
+            if entry is None:
+                stages.pop(record["stage"], None)
+            elif any(check.iter_errors(entry)):
+                break
+            else:
+                stages[record["stage"]] = entry_from_dict(entry)
             applied += 1
         except (ValueError, KeyError, TypeError):
             break
     if not applied:
-        return lock, 0
-    return Lock(version=lock.version if lock else "1.0", stages=stages), applied
+        return lock, 0, 0
+    recorded = sum(1 for line in lines[1:1 + applied] if '"entry":null' not in line)
+    return Lock(version=lock.version if lock else "1.0", stages=stages), applied, recorded
 
 
 def pruned(lock: Lock, stages: set[str]) -> Lock:

@@ -388,7 +388,8 @@ class Project:
     lock: Lock | None = None
     cache: DocumentCache | None = None  # parsed values and schema verdicts, for `plan`
     partial: bool = False
-    recovered: int = 0  # lock entries taken from an unfinished run's journal  # stages with schema errors were left out of `pipeline`
+    replayed: int = 0  # journal lines of an unfinished run applied to `lock`
+    recovered: int = 0  # of those, the ones that recorded a stage  # stages with schema errors were left out of `pipeline`
 
 
 def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document | None:

@@ -21,7 +21,8 @@ def load(root: Path) -> Project:
     assert report.errors == [], [d.message for d in report.errors]
     assert project.pipeline is not None
     # as the CLI does: an unfinished run's journal counts
-    project.lock, project.recovered = replay(root, root / "pipeline.lock", project.lock)
+    project.lock, project.replayed, project.recovered = replay(
+        root, root / "pipeline.lock", project.lock)
     return project
 
 

@@ -117,7 +117,7 @@ def test_failed_stage_not_recorded_and_dependents_not_run(proj: Project) -> None
     assert "a: last 20 lines of its output:\n    line3\n" in r.stdout
     assert "    line22\n" in r.stdout
     after = lock_of(proj.root)
-    assert after["stages"]["a"] == before["stages"]["a"]  # nothing recorded for it
+    assert "a" not in after["stages"]  # nothing recorded for it; its old outputs are gone
     assert after["stages"]["b"] == before["stages"]["b"]
     assert "b: running" not in r.stdout
     # without --keep-going, c (independent, after a in run order) did not start either
@@ -356,8 +356,8 @@ def test_journal_of_an_unfinished_run_is_replayed(proj: Project) -> None:
     p.kill()  # SIGKILL: no chance to write the lock
     p.wait()
     assert not (proj.root / "pipeline.lock").exists()
-    lock, applied = replay(proj.root, proj.root / "pipeline.lock", None)
-    assert applied == 2 and lock is not None and set(lock.stages) == {"a", "b"}
+    lock, applied, recorded = replay(proj.root, proj.root / "pipeline.lock", None)
+    assert (applied, recorded) == (2, 2) and lock is not None and set(lock.stages) == {"a", "b"}
     proj.write("pipeline.yaml", PIPELINE)
     assert [d.name for d in plan(proj.root).to_run] == ["c"]  # a and b: recorded
     r = run(proj.root)
