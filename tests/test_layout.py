@@ -65,8 +65,8 @@ def test_readme_quickstart_is_two_commands_and_ci_runs_the_second() -> None:
 
 def test_quickstart_example_exists() -> None:
     first = _readme_commands()[0]
-    assert "examples/classifier" in first and "run.sh" in first
-    assert (REPO / "examples" / "classifier" / "run.sh").is_file()
+    assert "reftool -C examples/classifier run" in first
+    assert (REPO / "examples" / "classifier" / "pipeline.yaml").is_file()
 
 
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/pipeline.yaml"))
