@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 from .model import FileState
 
@@ -104,17 +104,57 @@ _SMALL = 1 << 20
 
 def hash_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file: small files in one read, large ones streamed in constant
-    memory (hashlib releases the GIL while it hashes, so threads hash files side by side)."""
+    memory, read by a second thread while this one hashes (both release the GIL), so that a
+    large file is hashed at close to the speed of SHA-256 itself."""
     with open(path, "rb") as f:
         data = f.read(_SMALL + 1)
         if len(data) <= _SMALL:
             return hashlib.sha256(data).hexdigest()
         h = hashlib.sha256(data)
-        buffer = bytearray(_BUFFER)
-        view = memoryview(buffer)
-        while n := f.readinto(buffer):
-            h.update(view[:n])
+        _hash_rest(f, h)
         return h.hexdigest()
+
+
+def _hash_rest(f: IO[bytes], h: Any) -> None:
+    """Feed the rest of `f` to `h`: a reader thread fills buffers, this thread hashes them."""
+    import queue
+    import threading
+    free: queue.Queue[bytearray] = queue.Queue()
+    full: queue.Queue[tuple[bytearray, int] | BaseException] = queue.Queue()
+    for _ in range(3):
+        free.put(bytearray(_BUFFER * 4))
+
+    def read() -> None:
+        try:
+            while True:
+                buffer = free.get()
+                if buffer is _STOP:
+                    return
+                n = f.readinto(buffer)  # type: ignore[attr-defined]
+                full.put((buffer, n))
+                if not n:
+                    return
+        except BaseException as e:  # handed to the hashing thread, which raises it
+            full.put(e)
+
+    reader = threading.Thread(target=read, daemon=True)
+    reader.start()
+    try:
+        while True:
+            item = full.get()
+            if isinstance(item, BaseException):
+                raise item
+            buffer, n = item
+            if not n:
+                break
+            h.update(memoryview(buffer)[:n])
+            free.put(buffer)
+    finally:
+        free.put(_STOP)
+        reader.join()
+
+
+_STOP = bytearray()
 
 
 def _hash_paths(paths: list[str]) -> list[str]:
