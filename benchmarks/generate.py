@@ -73,7 +73,8 @@ def record_everything(root: Path) -> None:
     assert not report.errors and project.pipeline is not None, report.errors[:3]
     hasher = hasher_for(root)
     ws = Workspace(root, hasher, params=project.params)
-    lock = Lock(version="1.0", stages={n: record(s, ws) for n, s in project.pipeline.stages.items()})
+    stages = project.pipeline.stages
+    lock = Lock(version="1.0", stages={n: record(s, ws) for n, s in stages.items()})
     (root / "pipeline.lock").write_text(canonical_lock_text(lock), encoding="utf-8")
     hasher.cache.save()
 

@@ -564,9 +564,7 @@ def _parse_toml(text: str, display: str) -> Any:
                                     line=line, column=column, expected="valid TOML 1.0",
                                     anchor="read.toml")]) from None
     except RecursionError:
-        raise SpecError([diagnostic("parse", "depth_limit", display,
-                                    f"nesting deeper than {MAX_DEPTH} levels",
-                                    anchor="read.depth")]) from None
+        raise _too_deep(display) from None
     except ValueError as e:  # an integer beyond CPython's conversion limit
         raise SpecError([diagnostic("parse", "invalid_scalar", display, f"TOML error: {e}",
                                     expected=f"integers of at most {MAX_INT_DIGITS:,} digits",
@@ -645,9 +643,7 @@ def _parse_json(text: str, display: str) -> Any:
                                     line=line, column=column, expected="a JSON number",
                                     anchor="read.json")]) from None
     except RecursionError:
-        raise SpecError([diagnostic("parse", "depth_limit", display,
-                                    f"nesting deeper than {MAX_DEPTH} levels",
-                                    anchor="read.depth")]) from None
+        raise _too_deep(display) from None
     _check_depth(value, display)
     if _SURROGATE_ESCAPE.search(text):
         _check_scalar_values(value, display, text)
@@ -694,15 +690,19 @@ def _check_scalar_values(value: Any, display: str, text: str) -> None:
                 stack.append(x)
 
 
+def _too_deep(display: str) -> SpecError:
+    """[read.depth]"""
+    return SpecError([diagnostic("parse", "depth_limit", display,
+                                 f"nesting deeper than {MAX_DEPTH} levels", anchor="read.depth")])
+
+
 def _check_depth(value: Any, display: str) -> None:
     stack: list[tuple[Any, int]] = [(value, 0)]
     while stack:
         v, depth = stack.pop()
         if isinstance(v, (dict, list)):
             if depth >= MAX_DEPTH:
-                raise SpecError([diagnostic("parse", "depth_limit", display,
-                                            f"nesting deeper than {MAX_DEPTH} levels",
-                                            anchor="read.depth")])
+                raise _too_deep(display)
             children = v.values() if isinstance(v, dict) else v
             stack.extend((c, depth + 1) for c in children)
 

@@ -387,9 +387,9 @@ class Project:
     params: dict[str, Document | None] = field(default_factory=dict)  # None: unreadable
     lock: Lock | None = None
     cache: DocumentCache | None = None  # parsed values and schema verdicts, for `plan`
-    partial: bool = False
+    partial: bool = False  # stages with schema errors were left out of `pipeline`
     replayed: int = 0  # journal lines of an unfinished run applied to `lock`
-    recovered: int = 0  # of those, the ones that recorded a stage  # stages with schema errors were left out of `pipeline`
+    recovered: int = 0  # of those, the ones that recorded a stage
 
 
 def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document | None:
