@@ -103,6 +103,67 @@ def main_parser() -> argparse.ArgumentParser:
                    help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
     r.set_defaults(handler=cmd_run)
 
+    r.add_argument("--name", help="name of the experiment record this run writes")
+    r.add_argument("--no-record", action="store_true",
+                   help="write no experiment record for this run")
+
+    e = sub.add_parser("exp", help="experiments: show them, save one").add_subparsers(
+        dest="exp_command", metavar="COMMAND", parser_class=_Parser)
+    e.required = True
+    es = e.add_parser("show", help="one row per experiment: params that differ, metrics",
+                      description="Compare experiments: one row per experiment record (and "
+                      "per --rev), columns for the params that differ between rows and for "
+                      "every metric.")
+    es.add_argument("--rev", action="append", default=[], metavar="REV",
+                    help="add a row for a git revision or branch (read through git)")
+    es.add_argument("--all-params", action="store_true", help="show params that are equal too")
+    es.add_argument("--no-workspace", action="store_true", help="leave out the workspace row")
+    es.add_argument("--sort", metavar="COLUMN", help="sort by a column")
+    es.add_argument("--desc", action="store_true", help="sort in descending order")
+    es.add_argument("--filter", action="append", default=[], metavar="EXPR",
+                    help="keep rows where COLUMN OP VALUE holds, e.g. 'accuracy>0.9'")
+    _formats(es, ("md", "json", "csv"))
+    es.set_defaults(handler=cmd_exp_show)
+    ev = e.add_parser("save", help="record the workspace's params and metrics as an experiment")
+    ev.add_argument("name", help="a name for the experiment")
+    ev.set_defaults(handler=cmd_exp_save)
+
+    for kind in ("metrics", "params"):
+        k = sub.add_parser(kind, help=f"{kind}: diff").add_subparsers(
+            dest=f"{kind}_command", metavar="COMMAND", parser_class=_Parser)
+        k.required = True
+        d = k.add_parser("diff", help=f"what {kind} changed between two experiments",
+                         description=f"The {kind} that differ between A and B. A and B are "
+                         "'workspace', an experiment's id or name, or a git revision; A "
+                         "defaults to HEAD (or the last experiment), B to the workspace.")
+        d.add_argument("a", nargs="?", metavar="A")
+        d.add_argument("b", nargs="?", metavar="B", default="workspace")
+        d.add_argument("--all", action="store_true", help="show unchanged rows too")
+        _formats(d, ("md", "json"))
+        d.set_defaults(handler=cmd_diff, kind=kind)
+
+    pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars",
+                        description="Plot series metrics step by step, one panel per metric, "
+                        "experiments overlaid; and summary metrics as bars.")
+    pl.add_argument("refs", nargs="*", metavar="REF",
+                    help="workspace, experiment ids or names, git revisions "
+                    "(default: every experiment and the workspace)")
+    pl.add_argument("--out", default="reftool-plots", metavar="DIR",
+                    help="folder for the images (default: reftool-plots)")
+    pl.add_argument("--format", choices=("png", "svg"), default="png")
+    pl.add_argument("--metric", action="append", default=[], metavar="NAME",
+                    help="plot only these metrics")
+    pl.set_defaults(handler=cmd_plot)
+
+    rp = sub.add_parser("report", help="a markdown report for a pull request",
+                        description="Write DIR/report.md: params and metrics diff against "
+                        "a base (better/worse marked) and plots beside it; under 65,536 "
+                        "characters.")
+    rp.add_argument("--base", metavar="REV", help="git revision or experiment to compare with "
+                    "(default: HEAD, or the last experiment)")
+    rp.add_argument("--out", default="reftool-report", metavar="DIR")
+    rp.set_defaults(handler=cmd_report)
+
     s = sub.add_parser("schema", help="print a JSON Schema of the spec, or its path",
                        description="Print one of the spec's JSON Schemas (for editors: "
                        "`# yaml-language-server: $schema=<path>`).")
@@ -112,6 +173,14 @@ def main_parser() -> argparse.ArgumentParser:
     s.add_argument("--path", action="store_true", help="print the file's path instead")
     s.set_defaults(handler=cmd_schema)
     return parser
+
+
+def _formats(parser: argparse.ArgumentParser, styles: tuple[str, ...]) -> None:
+    group = parser.add_mutually_exclusive_group()
+    for style in styles:
+        group.add_argument(f"--{style}", dest="style", action="store_const", const=style,
+                           help=f"print {style.upper() if style != 'md' else 'markdown'}")
+    parser.set_defaults(style="text")
 
 
 def cmd_validate(args: argparse.Namespace) -> int:
@@ -280,6 +349,9 @@ def cmd_run(args: argparse.Namespace) -> int:
         summary = runner.run(plan)
         journal.finish(runner.lock())
         print(summary.line(time.monotonic() - started), flush=True)
+        if not (summary.failed or summary.interrupted or args.no_record) and (
+                summary.count("ran") or summary.count("restored")):
+            _record_experiment(root, args, project.pipeline)
         if summary.interrupted:
             return EXIT_INTERRUPTED
         return EXIT_INVALID if summary.failed else EXIT_OK
@@ -287,6 +359,153 @@ def cmd_run(args: argparse.Namespace) -> int:
         hasher.close()
         hasher.cache.save()
         run_lock.release()
+
+
+def _declarations(root: Path) -> Any:
+    from .experiments import read_pipeline, workspace_reader
+    pipeline = read_pipeline(workspace_reader(root), "workspace")
+    return dict(pipeline.metrics) if pipeline is not None else {}
+
+
+def _default_base(root: Path) -> str | None:
+    from .experiments import git, records
+    if git(root, "rev-parse", "--verify", "--quiet", "HEAD"):
+        return "HEAD"
+    found = list(records(root))
+    return str(found[-1]["id"]) if found else None
+
+
+def cmd_exp_show(args: argparse.Namespace) -> int:
+    from .compare import filter_rows, render_table, sort_rows, table
+    from .experiments import SourceError, record_snapshot, records, resolve
+
+    root = Path(".")
+    declarations = _declarations(root)
+    snaps = [record_snapshot(r, declarations) for r in records(root)]
+    try:
+        snaps += [resolve(root, rev, declarations) for rev in args.rev]
+        if not args.no_workspace:
+            snaps.append(resolve(root, "workspace", declarations))
+    except SourceError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if not snaps:
+        print("reftool: no experiments yet (reftool run writes one)", file=sys.stderr)
+        return EXIT_OK
+    t = table(snaps, all_params=args.all_params)
+    try:
+        t = filter_rows(t, args.filter)
+        if args.sort:
+            t = sort_rows(t, args.sort, descending=args.desc)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    sys.stdout.write(render_table(t, args.style))
+    return EXIT_OK
+
+
+def cmd_exp_save(args: argparse.Namespace) -> int:
+    from .experiments import SourceError, build_record, write_record
+    root = Path(".")
+    try:
+        path = write_record(root, build_record(root, args.name, pipeline_file=DEFAULT_PIPELINE))
+    except SourceError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"saved experiment {args.name!r} as {path}")
+    return EXIT_OK
+
+
+def cmd_diff(args: argparse.Namespace) -> int:
+    from .compare import diff, param_label, render_diff
+    from .experiments import SourceError, resolve
+
+    root = Path(".")
+    a = args.a or _default_base(root)
+    if a is None:
+        print("reftool: nothing to compare with: name A (no git HEAD, no experiment)",
+              file=sys.stderr)
+        return EXIT_USAGE
+    declarations = _declarations(root)
+    try:
+        old, new = resolve(root, a, declarations), resolve(root, args.b, declarations)
+    except SourceError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if args.kind == "metrics":
+        changes = diff(old.metrics, new.metrics, declarations=declarations, all_rows=args.all)
+        label: Any = str
+    else:
+        changes = diff(old.params, new.params, all_rows=args.all)
+        label = param_label(old.params.keys() | new.params.keys())
+    sys.stdout.write(render_diff(changes, args.style, old_label=old.label,
+                                 new_label=new.label, kind=args.kind, label=label))
+    return EXIT_OK
+
+
+def _sources(root: Path, refs: list[str]) -> Any:
+    from .experiments import record_snapshot, records, resolve
+    declarations = _declarations(root)
+    if refs:
+        return [resolve(root, ref, declarations) for ref in refs]
+    snaps = [record_snapshot(r, declarations) for r in records(root)][-10:]
+    return snaps + [resolve(root, "workspace", declarations)]
+
+
+def cmd_plot(args: argparse.Namespace) -> int:
+    from .experiments import SourceError
+    from .plot import bars, curves, save
+
+    root = Path(".")
+    try:
+        snaps = _sources(root, args.refs)
+    except SourceError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    out = Path(args.out)
+    written = []
+    for name, draw in (("curves", curves), ("summary", bars)):
+        try:
+            fig = draw(snaps, args.metric or None)
+        except ValueError as e:
+            print(f"reftool: {name}: {e}", file=sys.stderr)
+            continue
+        written.append(save(fig, out / f"{name}.{args.format}"))
+    for path in written:
+        print(path)
+    return EXIT_OK if written else EXIT_INVALID
+
+
+def cmd_report(args: argparse.Namespace) -> int:
+    from .experiments import SourceError, resolve
+    from .report import pr_report
+
+    root = Path(".")
+    base = args.base or _default_base(root)
+    declarations = _declarations(root)
+    try:
+        old = resolve(root, base, declarations) if base else None
+        new = resolve(root, "workspace", declarations)
+    except SourceError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    path = pr_report(old, new, declarations, Path(args.out))
+    print(path)
+    return EXIT_OK
+
+
+def _record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> None:
+    """[experiments.record]: every completed run that produced metrics leaves a record."""
+    from .experiments import SourceError, build_record, write_record
+    if not any(o.section == "metrics" for s in pipeline.stages.values() for o in s.outputs):
+        return
+    try:
+        path = write_record(root, build_record(root, args.name, pipeline_file=args.file,
+                                               lock_file=_lock_name(args.file)))
+    except (SourceError, OSError) as e:
+        print(f"reftool: no experiment record written: {e}", file=sys.stderr)
+        return
+    print(f"experiment recorded in {path}")
 
 
 def cmd_schema(args: argparse.Namespace) -> int:

@@ -17,7 +17,8 @@ from conftest import REPO, Project
 LAYERS = [
     {"spec"}, {"errors"}, {"values"}, {"documents"}, {"model"}, {"load"}, {"graph"},
     {"schemas"}, {"validate"}, {"hashing"}, {"plan"}, {"workspace"},
-    {"lockfile", "store", "runlock"}, {"execute"}, {"report"}, {"cli"},
+    {"lockfile", "store", "runlock"}, {"execute"}, {"track"}, {"experiments"}, {"compare"},
+    {"plot"}, {"report"}, {"cli"},
     {"__main__"},
 ]
 

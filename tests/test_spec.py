@@ -15,6 +15,7 @@ from reftool import spec
 from reftool.schemas import SCHEMA_FILES, schema, schema_dir
 
 SPEC = (REPO / "SPEC.md").read_text(encoding="utf-8")
+AREAS = {a.split(".")[0] for a in re.findall(r'<a id="([a-z0-9.-]+)"></a>', SPEC)}
 ANCHORS = re.findall(r'<a id="([a-z0-9.-]+)"></a>\*\*\[([a-z0-9.-]+)\]\*\*', SPEC)
 
 
@@ -36,7 +37,8 @@ def _cited_anchors() -> set[str]:
         text = path.read_text(encoding="utf-8")
         cited |= set(re.findall(r'anchor="([a-z0-9.-]+)"', text))
         cited |= set(re.findall(r"SPEC \[([a-z0-9.-]+)\]", text))
-        cited |= set(re.findall(r"(?:^|[\s(\"'])\[([a-z]+\.[a-z0-9-]+)\]", text, re.M))
+        cited |= {a for a in re.findall(r"(?:^|[\s(\"'])\[([a-z]+\.[a-z0-9-]+)\]", text, re.M)
+                  if a.split(".")[0] in AREAS}
     for path in (REPO / "schemas").glob("*.json"):
         cited |= set(re.findall(r"SPEC \[([a-z0-9.-]+)\]", path.read_text(encoding="utf-8")))
     return cited

@@ -10,7 +10,8 @@ import os
 
 import numpy as np
 
-from common import load_npz, write_summary
+from common import load_npz
+from reftool import track
 from model import forward, loss_and_accuracy
 
 MODEL = "model/model.npz"
@@ -38,7 +39,7 @@ def main():
         recall = tp / actual_k if actual_k else float("nan")
         f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
         per_class[str(k)] = {"precision": float(precision), "recall": float(recall), "f1": float(f1)}
-    write_summary(METRICS, {"accuracy": accuracy, "loss": loss, "per_class": per_class})
+    track.summary(METRICS, accuracy=accuracy, loss=loss, per_class=per_class)
 
     os.makedirs(os.path.dirname(CONFUSION), exist_ok=True)
     rows = [

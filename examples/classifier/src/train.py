@@ -8,7 +8,8 @@ weights to model/model.npz. `/train/hidden: 0` trains plain softmax regression.
 
 import numpy as np
 
-from common import SeriesWriter, load_npz, param, save_npz
+from common import load_npz, param, save_npz
+from reftool import track
 from model import init, loss_and_accuracy, sgd_step
 
 FEATURES = "data/features/train.npz"
@@ -35,7 +36,7 @@ def main():
     x_val, y_val, x_fit, y_fit = x[val], y[val], x[fit], y[fit]
 
     w = init(rng, x.shape[1], hidden, n_classes)
-    with SeriesWriter(SERIES) as series:
+    with track.Series(SERIES, resume=False) as series:
         for epoch in range(1, epochs + 1):
             batches = rng.permutation(len(y_fit))
             for start in range(0, len(batches), batch_size):
@@ -43,7 +44,7 @@ def main():
                 sgd_step(w, x_fit[idx], y_fit[idx], lr, weight_decay)
             train_loss, _ = loss_and_accuracy(w, x_fit, y_fit)
             val_loss, val_accuracy = loss_and_accuracy(w, x_val, y_val)
-            series.log(epoch, {"train_loss": train_loss, "val_loss": val_loss, "val_accuracy": val_accuracy})
+            series.log(epoch, train_loss=train_loss, val_loss=val_loss, val_accuracy=val_accuracy)
     save_npz(MODEL, **w)
     print(f"train: {epochs} epochs, val_loss {val_loss:.4f}, val_accuracy {val_accuracy:.4f} -> {MODEL}")
 

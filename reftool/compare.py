@@ -1,0 +1,241 @@
+"""Comparisons of experiments: tables and diffs (pure), and their text, markdown, CSV and JSON.
+
+Numbers are shown with significant digits, never rounded to zero (`1e-07`, not `0.0`).
+Whether a change is better or worse follows the metric's declared direction.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+import operator
+import re
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from .experiments import Snapshot
+from .model import MetricDeclaration
+
+DIGITS = 4
+
+
+def fmt(value: Any, digits: int = DIGITS) -> str:
+    """A value for people: numbers with significant digits, other values as JSON."""
+    if value is None:
+        return "-"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isnan(value):
+            return "NaN"
+        if math.isinf(value):
+            return "Infinity" if value > 0 else "-Infinity"
+        text = f"{value:.{digits}g}"
+        return text.replace("e-0", "e-").replace("e+0", "e+")
+    if isinstance(value, str):
+        return value
+    return json.dumps(value, ensure_ascii=False, sort_keys=True)
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    return value
+
+
+# ---------------------------------------------------------------------------------- tables
+
+@dataclass(frozen=True)
+class Table:
+    columns: list[str]  # "experiment", then params, then metrics
+    kinds: list[str]  # per column: "name", "param", "metric"
+    rows: list[list[Any]]
+
+
+def param_label(columns: Iterable[str]) -> Callable[[str], str]:
+    """Params columns are `file:/pointer`; show the pointer alone when one file is used."""
+    files = {c.partition(":")[0] for c in columns}
+    if len(files) <= 1:
+        return lambda c: c.partition(":")[2]
+    return lambda c: c
+
+
+def table(snaps: Sequence[Snapshot], *, all_params: bool = False) -> Table:
+    """One row per snapshot; params that are the same in every row are left out unless
+    `all_params`."""
+    params = sorted({p for s in snaps for p in s.params})
+    label = param_label(params)  # from every param, so a column's name does not depend on rows
+    if not all_params and len(snaps) > 1:
+        params = [p for p in params
+                  if len({json.dumps(s.params.get(p), sort_keys=True, default=str)
+                          for s in snaps}) > 1]
+    metrics = sorted({m for s in snaps for m in s.metrics})
+    columns = ["experiment"] + [label(p) for p in params] + metrics
+    kinds = ["name"] + ["param"] * len(params) + ["metric"] * len(metrics)
+    rows = [[s.label] + [s.params.get(p) for p in params] + [s.metrics.get(m) for m in metrics]
+            for s in snaps]
+    return Table(columns, kinds, rows)
+
+
+_FILTER = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
+_OPS: dict[str, Callable[[Any, Any], bool]] = {
+    "==": operator.eq, "!=": operator.ne, "<": operator.lt, "<=": operator.le,
+    ">": operator.gt, ">=": operator.ge}
+
+
+def filter_rows(t: Table, expressions: Sequence[str]) -> Table:
+    """Keep the rows where every `COLUMN OP VALUE` holds (OP one of == != < <= > >=)."""
+    rows = t.rows
+    for expression in expressions:
+        m = _FILTER.match(expression)
+        if not m:
+            raise ValueError(f"filter {expression!r}: expected COLUMN OP VALUE, "
+                             "OP one of == != < <= > >=")
+        column, op, raw = m.groups()
+        if column not in t.columns:
+            raise ValueError(f"filter {expression!r}: no column {column!r}")
+        i = t.columns.index(column)
+        try:
+            wanted: Any = json.loads(raw)
+        except ValueError:
+            wanted = raw
+        kept = []
+        for row in rows:
+            try:
+                if row[i] is not None and _OPS[op](row[i], wanted):
+                    kept.append(row)
+            except TypeError:
+                continue
+        rows = kept
+    return Table(t.columns, t.kinds, rows)
+
+
+def sort_rows(t: Table, column: str, *, descending: bool = False) -> Table:
+    if column not in t.columns:
+        raise ValueError(f"no column {column!r} to sort by")
+    i = t.columns.index(column)
+
+    def key(row: list[Any]) -> tuple[int, Any]:
+        v = row[i]
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return (0, -math.inf if math.isnan(v) else v)
+        return (1, fmt(v))
+    present = sorted((r for r in t.rows if r[i] is not None), key=key, reverse=descending)
+    return Table(t.columns, t.kinds, present + [r for r in t.rows if r[i] is None])
+
+
+def render_table(t: Table, style: str) -> str:
+    if style == "json":
+        return json.dumps([{c: _jsonable(v) for c, v in zip(t.columns, row)} for row in t.rows],
+                          indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    if style == "csv":
+        buf = io.StringIO()
+        writer = csv.writer(buf, lineterminator="\n")
+        writer.writerow(t.columns)
+        writer.writerows([["" if v is None else repr(v) if isinstance(v, float) and
+                           math.isfinite(v) else v if isinstance(v, str) else fmt(v)
+                           for v in row] for row in t.rows])
+        return buf.getvalue()
+    cells = [t.columns] + [[fmt(v) for v in row] for row in t.rows]
+    if style == "md":
+        def line(values: list[str]) -> str:
+            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+        aligns = ["---" if k == "name" else "---:" for k in t.kinds]
+        return "\n".join([line(cells[0]), "| " + " | ".join(aligns) + " |"]
+                         + [line(r) for r in cells[1:]]) + "\n"
+    widths = [max(len(r[i]) for r in cells) for i in range(len(t.columns))]
+    out = []
+    for r in cells:
+        out.append("  ".join(v.ljust(w) if k == "name" else v.rjust(w)
+                             for v, w, k in zip(r, widths, t.kinds)).rstrip())
+    return "\n".join(out) + "\n"
+
+
+# ---------------------------------------------------------------------------------- diffs
+
+@dataclass(frozen=True)
+class Change:
+    name: str
+    old: Any
+    new: Any
+    delta: float | None  # new - old, for numbers
+    relative: float | None  # delta / |old|
+    verdict: str  # "better", "worse", "" (same, unknown direction, or not numbers)
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _same(a: Any, b: Any) -> bool:
+    if isinstance(a, float) and isinstance(b, float) and math.isnan(a) and math.isnan(b):
+        return True
+    return type(a) is type(b) and a == b
+
+
+def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
+         declarations: Mapping[str, MetricDeclaration] | None = None,
+         all_rows: bool = False) -> list[Change]:
+    """Rows that differ between two mappings (all rows with `all_rows`), in name order."""
+    out = []
+    for name in sorted(old.keys() | new.keys()):
+        a: Any = old.get(name)
+        b: Any = new.get(name)
+        if _same(a, b) and not all_rows:
+            continue
+        delta = relative = None
+        verdict = ""
+        if _number(a) and _number(b):
+            delta = b - a
+            relative = delta / abs(a) if a not in (0, 0.0) and math.isfinite(a) else None
+            decl = (declarations or {}).get(name)
+            if decl is not None and decl.direction and delta and not math.isnan(delta):
+                better = delta < 0 if decl.direction == "lower" else delta > 0
+                verdict = "better" if better else "worse"
+        out.append(Change(name, a, b, delta, relative, verdict))
+    return out
+
+
+def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_label: str,
+                kind: str, label: Callable[[str], str] = lambda s: s) -> str:
+    if style == "json":
+        return json.dumps({"old": old_label, "new": new_label, kind: [
+            {"name": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new),
+             "change": _jsonable(c.delta), "relative": _jsonable(c.relative),
+             **({"verdict": c.verdict} if kind == "metrics" else {})}
+            for c in changes]}, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+    header = [kind[:-1] if kind.endswith("s") else kind, old_label, new_label, "change"]
+    if kind == "metrics":
+        header.append("")
+    rows = []
+    for c in changes:
+        change = "" if c.delta is None else (("+" if c.delta > 0 else "") + fmt(c.delta))
+        if c.relative is not None and math.isfinite(c.relative):
+            change += f" ({'+' if c.relative > 0 else ''}{c.relative * 100:.3g}%)"
+        row = [label(c.name), fmt(c.old), fmt(c.new), change]
+        if kind == "metrics":
+            row.append({"better": "better", "worse": "worse"}.get(c.verdict, ""))
+        rows.append(row)
+    if not rows:
+        return f"no {kind} changed between {old_label} and {new_label}\n"
+    if style == "md":
+        marks = {"better": "✅ better", "worse": "❌ worse"}
+        md_rows = [r[:4] + ([marks.get(r[4], "")] if kind == "metrics" else []) for r in rows]
+        lines = ["| " + " | ".join(header) + " |",
+                 "| --- | ---: | ---: | ---: |" + (" --- |" if kind == "metrics" else "")]
+        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in md_rows]
+        return "\n".join(lines) + "\n"
+    cells = [header] + rows
+    widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
+    return "\n".join("  ".join(v.ljust(w) if i == 0 else v.rjust(w)
+                               for i, (v, w) in enumerate(zip(r, widths))).rstrip()
+                     for r in cells) + "\n"
+
+
+__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "render_diff", "render_table",
+           "sort_rows", "table"]

@@ -1,0 +1,341 @@
+"""Experiments: snapshots of params and metrics from the workspace, a git revision or an
+experiment record, and the records themselves. SPEC section 12 and [experiments.record].
+
+A *snapshot* is what comparisons work on: every param of every stage (`file:/pointer`), the
+summary metrics flattened to names (`accuracy`, `per_class/a/f1`), and the series. Snapshots are
+read through a *source* that returns file bytes: the working tree, `git show REV:PATH` (nothing
+is checked out), or the contents kept in a record.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import hashlib
+import json
+import math
+import os
+import secrets
+import subprocess
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+from .documents import Document, Format, decode, parse
+from .errors import SpecError
+from .load import VarsContext, build_pipeline
+from .model import MetricDeclaration, Pipeline, canonical_json
+from .spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+from .values import from_typed_tree, pointer_for, resolve_pointer, typed_tree
+
+EXPERIMENTS = "experiments"
+Reader = Callable[[str], bytes | None]
+
+
+class SourceError(Exception):
+    """A revision, experiment or file that cannot be read; the message says which."""
+
+
+@dataclass
+class Snapshot:
+    label: str
+    kind: Literal["workspace", "rev", "experiment"]
+    params: dict[str, Any] = field(default_factory=dict)  # "file:/pointer" -> value
+    metrics: dict[str, Any] = field(default_factory=dict)  # "name" -> number
+    series: dict[str, dict[str, list[tuple[int, float]]]] = field(default_factory=dict)
+    declarations: dict[str, MetricDeclaration] = field(default_factory=dict)
+    created: str | None = None
+    commit: str | None = None
+    id: str | None = None
+
+
+# ---------------------------------------------------------------------------------- sources
+
+def workspace_reader(root: Path) -> Reader:
+    def read(path: str) -> bytes | None:
+        try:
+            with open(root / path, "rb") as f:
+                return f.read(MAX_TEXT_FILE_BYTES + 1)
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+            return None
+    return read
+
+
+def git(root: Path, *args: str) -> str | None:
+    """Output of a git command in `root`, or None when it fails (no git, no repository)."""
+    try:
+        r = subprocess.run(["git", *args], cwd=root, capture_output=True, timeout=60)
+    except (OSError, subprocess.TimeoutExpired):
+        return None
+    return r.stdout.decode("utf-8", "replace") if r.returncode == 0 else None
+
+
+def git_reader(root: Path, rev: str) -> Reader:
+    """Files as they are at a revision, read through git without touching the working tree."""
+    commit = git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}")
+    if not commit:
+        raise SourceError(f"{rev!r} is not a git revision here")
+    prefix = (git(root, "rev-parse", "--show-prefix") or "").strip()
+
+    def read(path: str) -> bytes | None:
+        try:
+            r = subprocess.run(["git", "show", f"{commit.strip()}:{prefix}{path}"], cwd=root,
+                               capture_output=True, timeout=60)
+        except (OSError, subprocess.TimeoutExpired):
+            return None
+        return r.stdout if r.returncode == 0 else None
+    return read
+
+
+# ---------------------------------------------------------------------------------- reading
+
+def _doc(read: Reader, path: str, fmt: Format, label: str) -> Document | None:
+    data = read(path)
+    if data is None:
+        return None
+    try:
+        return parse(decode(data, display=f"{label}:{path}"), display=f"{label}:{path}", fmt=fmt)
+    except SpecError:
+        return None
+
+
+def read_pipeline(read: Reader, label: str, pipeline_file: str = "pipeline.yaml"
+                  ) -> Pipeline | None:
+    doc = _doc(read, pipeline_file, "yaml", label)
+    if doc is None or not isinstance(doc.value, dict) or not isinstance(
+            doc.value.get("stages"), dict):
+        return None
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for file in doc.value.get("vars", []) if isinstance(doc.value.get("vars"), list) else []:
+        fmt = PARAMS_EXTENSIONS.get(os.path.splitext(file)[1].lower())
+        vdoc = _doc(read, file, fmt, label) if fmt else None  # type: ignore[arg-type]
+        if vdoc is not None and isinstance(vdoc.value, dict):
+            for k, v in vdoc.value.items():
+                values.setdefault(k, v)
+                source.setdefault(k, file)
+    try:
+        pipeline, _ = build_pipeline(doc, VarsContext(values, source))
+    except (KeyError, TypeError, ValueError):
+        return None
+    return pipeline
+
+
+def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """[metrics.declarations]: nested metric keys joined by `/`."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flatten(value, name + "/"))
+        else:
+            out[name] = metric_value(value)
+    return out
+
+
+def metric_value(value: Any) -> Any:
+    """[metrics.nonfinite]: the strings NaN / Infinity / -Infinity read as floats."""
+    if isinstance(value, str):
+        return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+    return value
+
+
+def read_series(data: bytes) -> dict[str, list[tuple[int, float]]]:
+    """[metrics.series]: records by metric name; a torn last line, and lines that are not
+    records, are passed over (a file being written is read as far as it is complete)."""
+    lines = data.decode("utf-8", "replace").split("\n")[:-1]
+    out: dict[str, list[tuple[int, float]]] = {}
+    for line in lines[1:]:
+        try:
+            record = json.loads(line)
+            step = record["step"]
+            metrics = record["metrics"]
+        except (ValueError, KeyError, TypeError):
+            continue
+        if not isinstance(step, int) or not isinstance(metrics, dict):
+            continue
+        for name, value in metrics.items():
+            value = metric_value(value)
+            if isinstance(value, (int, float)) and not isinstance(value, bool):
+                out.setdefault(name, []).append((step, float(value)))
+    return out
+
+
+def summarize(points: list[tuple[int, float]], rule: str, direction: str | None) -> float:
+    """[metrics.declarations]: one value for a series: last, min, max or best."""
+    values = [v for _, v in points]
+    if rule == "best":
+        rule = "min" if direction == "lower" else "max"
+    if rule == "min":
+        return min(values, key=lambda v: (math.isnan(v), v))
+    if rule == "max":
+        return max(values, key=lambda v: (not math.isnan(v), v))
+    return points[-1][1]
+
+
+def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
+             pipeline_file: str = "pipeline.yaml") -> Snapshot:
+    pipeline = read_pipeline(read, label, pipeline_file)
+    if pipeline is None:
+        raise SourceError(f"no readable {pipeline_file} in {label}")
+    snap = Snapshot(label=label, kind=kind, declarations=dict(pipeline.metrics))
+    params_docs: dict[str, Any] = {}
+    for stage in pipeline.stages.values():
+        for ref in stage.params:
+            if ref.file not in params_docs:
+                fmt = PARAMS_EXTENSIONS.get(os.path.splitext(ref.file)[1].lower())
+                pdoc = _doc(read, ref.file, fmt, label) if fmt else None  # type: ignore[arg-type]
+                params_docs[ref.file] = pdoc.value if pdoc is not None and isinstance(
+                    pdoc.value, dict) else {}
+            document = params_docs[ref.file]
+            pointers = [pointer_for(k) for k in document] if ref.whole else ref.pointers
+            for pointer in pointers:
+                try:
+                    snap.params[f"{ref.file}:{pointer}"] = resolve_pointer(document, pointer)
+                except KeyError:
+                    continue
+        for out in stage.outputs:
+            if out.section != "metrics":
+                continue
+            data = read(out.path)
+            if data is None:
+                continue
+            if out.kind == "series":
+                snap.series[out.path] = read_series(data)
+                continue
+            try:
+                tree = json.loads(data).get("metrics", {})
+            except (ValueError, AttributeError):
+                continue
+            for name, value in flatten(tree).items():
+                snap.metrics.setdefault(name, value)
+    _add_series_summaries(snap)
+    return snap
+
+
+def _add_series_summaries(snap: Snapshot) -> None:
+    """Declared metrics found only in a series get the value their `summary` rule says."""
+    for name, decl in snap.declarations.items():
+        if name in snap.metrics:
+            continue
+        for series in snap.series.values():
+            if series.get(name):
+                snap.metrics[name] = summarize(series[name], decl.summary, decl.direction)
+                break
+
+
+# ---------------------------------------------------------------------------------- records
+
+def new_id(now: _dt.datetime) -> str:
+    return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
+
+
+def build_record(root: Path, name: str | None, *, pipeline_file: str = "pipeline.yaml",
+                 lock_file: str = "pipeline.lock") -> dict[str, Any]:
+    """[experiments.record] of the workspace as it is now."""
+    snap = snapshot(workspace_reader(root), "workspace", "workspace", pipeline_file)
+    now = _dt.datetime.now(_dt.timezone.utc)
+    ident = new_id(now)
+    params: dict[str, dict[str, Any]] = {}
+    for column, value in snap.params.items():
+        file, _, pointer = column.partition(":")
+        params.setdefault(file, {})[pointer] = typed_tree(value)
+    series = {}
+    for path in snap.series:
+        data = (root / path).read_bytes()
+        lines = data.decode("utf-8", "replace").split("\n")[:-1]
+        records = []
+        for line in lines[1:]:
+            try:
+                records.append(json.loads(line))
+            except ValueError:
+                continue
+        series[path] = {"digest": "sha256:" + hashlib.sha256(data).hexdigest(),
+                        "records": records}
+    commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD")
+    lock = root / lock_file
+    return {
+        "version": "1.0", "id": ident, "name": name or ident,
+        "created": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
+        "git_commit": commit.strip() if commit else None,
+        "params": params,
+        "metrics": _unflatten_metrics(snap.metrics),
+        "series": series,
+        "lock_digest": "sha256:" + hashlib.sha256(lock.read_bytes()).hexdigest()
+        if lock.is_file() else None,
+    }
+
+
+def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
+    tree: dict[str, Any] = {}
+    for name, value in flat.items():
+        node = tree
+        *parents, leaf = name.split("/")
+        for p in parents:
+            child = node.setdefault(p, {})
+            if not isinstance(child, dict):
+                break
+            node = child
+        else:
+            if isinstance(value, float) and not math.isfinite(value):
+                value = "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+            node.setdefault(leaf, value)
+    return tree
+
+
+def write_record(root: Path, record: Mapping[str, Any]) -> Path:
+    """Write a record once, atomically, canonically ([experiments.record])."""
+    from .lockfile import atomic_write_text
+    folder = root / EXPERIMENTS
+    folder.mkdir(exist_ok=True)
+    path = folder / f"{record['id']}.json"
+    if path.exists():
+        raise FileExistsError(path)
+    atomic_write_text(path, canonical_json(record))
+    return path
+
+
+def records(root: Path) -> Iterator[dict[str, Any]]:
+    """The experiment records of a project, oldest first; unreadable ones are passed over."""
+    folder = root / EXPERIMENTS
+    if not folder.is_dir():
+        return
+    found = []
+    for path in folder.glob("*.json"):
+        try:
+            data = json.loads(path.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if isinstance(data, dict) and isinstance(data.get("id"), str):
+            found.append(data)
+    yield from sorted(found, key=lambda r: (str(r.get("created")), str(r.get("id"))))
+
+
+def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, MetricDeclaration]
+                    ) -> Snapshot:
+    snap = Snapshot(label=str(record.get("name") or record["id"]), kind="experiment",
+                    declarations=dict(declarations), created=record.get("created"),
+                    commit=record.get("git_commit"), id=record["id"])
+    for file, values in (record.get("params") or {}).items():
+        for pointer, tree in values.items():
+            try:
+                snap.params[f"{file}:{pointer}"] = from_typed_tree(tree)
+            except (ValueError, TypeError, KeyError):
+                continue
+    snap.metrics = flatten(record.get("metrics") or {})
+    for path, entry in (record.get("series") or {}).items():
+        lines = [json.dumps({"version": "1.0", "kind": "series"})] + [
+            json.dumps(r) for r in entry.get("records", [])]
+        snap.series[path] = read_series(("\n".join(lines) + "\n").encode())
+    return snap
+
+
+def resolve(root: Path, ref: str, declarations: Mapping[str, MetricDeclaration],
+            pipeline_file: str = "pipeline.yaml") -> Snapshot:
+    """A snapshot by reference: `workspace`, an experiment's id or name, or a git revision."""
+    if ref in ("workspace", "ws", "."):
+        return snapshot(workspace_reader(root), "workspace", "workspace", pipeline_file)
+    matches = [r for r in records(root) if ref in (r.get("id"), r.get("name"))]
+    if matches:
+        return record_snapshot(matches[-1], declarations)
+    return snapshot(git_reader(root, ref), ref, "rev", pipeline_file)

@@ -1,0 +1,84 @@
+"""Plots of metrics with matplotlib, headless: epoch-wise curves and summary bars.
+
+matplotlib is imported inside the functions that draw, never at module level, so that the
+commands that do not plot start fast.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from .experiments import Snapshot
+
+
+def _pyplot() -> Any:
+    import matplotlib
+    matplotlib.use("Agg")  # headless: no display, no network
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def series_names(snaps: Sequence[Snapshot]) -> list[str]:
+    return sorted({name for s in snaps for series in s.series.values() for name in series})
+
+
+def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
+    """A figure with one panel per metric, each source's series overlaid, step on x."""
+    plt = _pyplot()
+    names = list(names or series_names(snaps))
+    if not names:
+        raise ValueError("no series metrics to plot")
+    columns = min(2, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 3.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for snap in snaps:
+            for series in snap.series.values():
+                points = series.get(name)
+                if points:
+                    ax.plot([p[0] for p in points], [p[1] for p in points], label=snap.label)
+        decl = snaps[0].declarations.get(name) if snaps else None
+        better = f" ({decl.direction} is better)" if decl is not None and decl.direction else ""
+        ax.set_title(name + better)
+        ax.set_xlabel("step")
+        ax.set_ylabel(name)
+        ax.grid(True, alpha=0.3)
+        if ax.lines:
+            ax.legend(fontsize="small")
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
+    """A figure with one panel per summary metric, one bar per source."""
+    plt = _pyplot()
+    names = list(names or sorted({m for s in snaps for m, v in s.metrics.items()
+                                  if isinstance(v, (int, float)) and not isinstance(v, bool)}))
+    if not names:
+        raise ValueError("no summary metrics to plot")
+    columns = min(3, len(names))
+    rows = math.ceil(len(names) / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.6 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        labels = [s.label for s in snaps if name in s.metrics]
+        values = [float(s.metrics[name]) for s in snaps if name in s.metrics]
+        ax.bar(range(len(values)), values, color="tab:blue")
+        ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
+        ax.set_title(name)
+        ax.set_ylabel(name)
+    for ax in list(axes.flat)[len(names):]:
+        ax.set_visible(False)
+    fig.tight_layout()
+    return fig
+
+
+def save(fig: Any, path: Path) -> Path:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=100)
+    _pyplot().close(fig)
+    return path
