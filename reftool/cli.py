@@ -164,6 +164,31 @@ def main_parser() -> argparse.ArgumentParser:
     rp.add_argument("--out", default="reftool-report", metavar="DIR")
     rp.set_defaults(handler=cmd_report)
 
+    m = sub.add_parser("merge-lock", help="git merge driver for the lock file",
+                       description="Merge three versions of a lock stage by stage, as a git "
+                       "merge driver (%%O %%A %%B): writes the result over OURS. A stage changed "
+                       "on both sides to different entries is left out, so the next plan runs "
+                       "it (SPEC [lock.merge]).")
+    m.add_argument("base", metavar="BASE")
+    m.add_argument("ours", metavar="OURS")
+    m.add_argument("theirs", metavar="THEIRS")
+    m.set_defaults(handler=cmd_merge_lock)
+
+    g = sub.add_parser("git", help="git integration").add_subparsers(
+        dest="git_command", metavar="COMMAND", parser_class=_Parser)
+    g.required = True
+    gi = g.add_parser("install", help="register the lock merge driver in this repository",
+                      description="Register `reftool merge-lock` as the merge driver of "
+                      "pipeline.lock (.gitattributes and the repository's git config), and "
+                      "make .reftool/ ignore itself.")
+    gi.set_defaults(handler=cmd_git_install)
+
+    dg = sub.add_parser("dag", help="the stage graph as text, Mermaid or Graphviz dot")
+    dg.add_argument("--format", choices=("text", "mermaid", "dot"), default="text")
+    dg.add_argument("--plan", action="store_true", help="mark the stages that would run")
+    dg.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE")
+    dg.set_defaults(handler=cmd_dag, stages=[], force=False)
+
     s = sub.add_parser("schema", help="print a JSON Schema of the spec, or its path",
                        description="Print one of the spec's JSON Schemas (for editors: "
                        "`# yaml-language-server: $schema=<path>`).")
@@ -506,6 +531,60 @@ def _record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> N
         print(f"reftool: no experiment record written: {e}", file=sys.stderr)
         return
     print(f"experiment recorded in {path}")
+
+
+def cmd_merge_lock(args: argparse.Namespace) -> int:
+    """[lock.merge]"""
+    from .gitmerge import merge_files
+    from .lockfile import atomic_write_text
+
+    ours = Path(args.ours)
+    try:
+        text, merged = merge_files(Path(args.base), ours, Path(args.theirs))
+    except (ValueError, OSError) as e:
+        print(f"reftool merge-lock: cannot merge the lock: {e}; left as it was",
+              file=sys.stderr)
+        return EXIT_INVALID
+    atomic_write_text(ours, text)
+    for name in merged.dropped:
+        print(f"reftool merge-lock: stage {name!r} was run on both branches with different "
+              "results; it is left out of the merged lock, so the next plan runs it again",
+              file=sys.stderr)
+    return EXIT_OK
+
+
+def cmd_git_install(args: argparse.Namespace) -> int:
+    from .gitmerge import install
+    try:
+        done = install(Path("."))
+    except RuntimeError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    for line in done or ["already installed"]:
+        print(line)
+    return EXIT_OK
+
+
+def cmd_dag(args: argparse.Namespace) -> int:
+    from .dag import render
+    from .hashing import hasher_for
+
+    root = Path(".")
+    project = _load_project(args, root)
+    if isinstance(project, int):
+        return project
+    plan = None
+    if args.plan:
+        hasher = hasher_for(root)
+        try:
+            plan = _decide(args, root, hasher, project)
+        finally:
+            hasher.close()
+            hasher.cache.save()
+        if isinstance(plan, int):
+            return plan
+    sys.stdout.write(render(project.pipeline, args.format, plan))
+    return EXIT_OK
 
 
 def cmd_schema(args: argparse.Namespace) -> int:
