@@ -75,6 +75,9 @@ def main_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true",
                    help="list up-to-date and frozen stages too")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--committed-only", action="store_true",
+                   help="judge only the files that are there: a missing dep or output counts "
+                   "as the lock records it (for CI, where outputs are not checked out)")
     p.add_argument("--no-hash-cache", action="store_true",
                    help="hash every file again, ignoring the local hash cache")
     p.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE",
@@ -189,6 +192,14 @@ def main_parser() -> argparse.ArgumentParser:
     dg.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE")
     dg.set_defaults(handler=cmd_dag, stages=[], force=False)
 
+    im = sub.add_parser("import-dvc", help="convert a DVC project's dvc.yaml",
+                        description="Write pipeline.yaml from dvc.yaml, and list every DVC "
+                        "feature that could not be carried over, with its line. The lock is "
+                        "not converted: DVC's md5 digests are not this spec's.")
+    im.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    im.add_argument("--force", action="store_true", help="overwrite an existing pipeline.yaml")
+    im.set_defaults(handler=cmd_import_dvc)
+
     s = sub.add_parser("schema", help="print a JSON Schema of the spec, or its path",
                        description="Print one of the spec's JSON Schemas (for editors: "
                        "`# yaml-language-server: $schema=<path>`).")
@@ -244,6 +255,10 @@ def cmd_plan(args: argparse.Namespace) -> int:
         progress.done()
     if isinstance(plan, int):
         return plan
+    if (root / "dvc.lock").exists() and not (root / _lock_name(args.file)).exists() \
+            and not args.quiet:
+        print("reftool: dvc.lock is not read (its md5 digests are not this spec's); every "
+              "stage counts as never run until its first reftool run", file=sys.stderr)
     sys.stdout.write(render_plan_json(plan) if args.json
                      else render_plan_text(plan, verbose=args.verbose))
     if args.exit_code and plan.to_run:
@@ -301,6 +316,8 @@ def _decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = No
             return project
     use_cache = not getattr(args, "no_cache", False)
     workspace = CachingWorkspace(root, hasher, Store(root), params=project.params)
+    if getattr(args, "committed_only", False) and project.lock is not None:
+        workspace.assume_recorded(project.lock)
     try:
         return decide(project.pipeline, project.lock, workspace, targets=args.stages,
                       force=args.force and not args.stages,
@@ -587,6 +604,37 @@ def cmd_dag(args: argparse.Namespace) -> int:
     return EXIT_OK
 
 
+def cmd_import_dvc(args: argparse.Namespace) -> int:
+    from .errors import SpecError
+    from .importdvc import convert, to_yaml
+    from .validate import validate_project
+
+    root = Path(args.directory)
+    target = root / DEFAULT_PIPELINE
+    if target.exists() and not args.force:
+        print(f"reftool: {target} exists; not overwriting it (--force to)", file=sys.stderr)
+        return EXIT_INVALID
+    try:
+        result = convert(root)
+    except SpecError as e:
+        _print_problems(e.diagnostics)
+        return EXIT_INVALID
+    from .lockfile import atomic_write_text
+    atomic_write_text(target, to_yaml(result.pipeline, "dvc.yaml"))
+    stages = len(result.pipeline["stages"])
+    print(f"wrote {target}: {stages} stage{'s' * (stages != 1)}")
+    for line, message in result.notes:
+        print(f"dvc.yaml:{line}: not carried over: {message}" if line
+              else f"dvc.yaml: not carried over: {message}")
+    if (root / "dvc.lock").exists():
+        print("dvc.lock is not converted (DVC's md5 digests are not this spec's sha256): "
+              "the first plan shows every stage as never run")
+    report = validate_project(root, DEFAULT_PIPELINE)
+    for d in report.errors:
+        print(f"to fix: {d.location}: {d.message}")
+    return EXIT_OK
+
+
 def cmd_schema(args: argparse.Namespace) -> int:
     from .schemas import SCHEMA_FILES, schema_dir
 
@@ -615,6 +663,10 @@ def _dispatch(args: argparse.Namespace) -> int:
     except KeyboardInterrupt:
         print("reftool: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
+    except BrokenPipeError:  # `reftool ... | head`: the reader has all it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return EXIT_OK
     except FileNotFoundError as e:
         print(f"reftool: {e.filename}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE

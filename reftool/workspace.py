@@ -27,9 +27,20 @@ class Workspace:
         self._params: dict[str, Any] = {
             f: d.value for f, d in (params or {}).items() if d is not None}
         self.environ = dict(os.environ if environ is None else environ)
+        self._recorded: dict[str, FileState] = {}
 
     def path_state(self, path: str) -> FileState | None:
-        return self.hasher.state(path)
+        state = self.hasher.state(path)
+        if state is None and self._recorded:
+            return self._recorded.get(path)
+        return state
+
+    def assume_recorded(self, lock: Any) -> None:
+        """From now on a path that is not there counts as the lock records it: for checking a
+        committed lock where outputs are not checked out (CI)."""
+        for entry in lock.stages.values():
+            self._recorded.update(entry.deps)
+            self._recorded.update({p: o.state for p, o in entry.outs.items()})
 
     def params_file(self, file: str) -> Mapping[str, Any]:
         if file not in self._params:

@@ -18,7 +18,7 @@ LAYERS = [
     {"spec"}, {"errors"}, {"values"}, {"documents"}, {"model"}, {"load"}, {"graph"},
     {"schemas"}, {"validate"}, {"hashing"}, {"plan"}, {"workspace"},
     {"lockfile", "store", "runlock"}, {"execute"}, {"track"}, {"experiments"}, {"compare"},
-    {"plot"}, {"report"}, {"cli"},
+    {"plot"}, {"gitmerge", "dag", "importdvc"}, {"report"}, {"cli"},
     {"__main__"},
 ]
 

@@ -393,3 +393,14 @@ def test_absent_sentinel_never_leaks(done: Project) -> None:
     assert doc["stages"][0]["reasons"][0] == {"code": "env_changed", "key": "OTHER",
                                               "new": {"null": None}}
     assert isinstance(Path, type)
+
+
+def test_committed_only_judges_what_is_there(done: Project) -> None:
+    # CI has the committed files, not the outputs: missing paths count as recorded
+    for out in ("prepared.csv", "model.bin", "metrics.json", "report.txt", "other.txt"):
+        os.remove(done.root / out)
+    assert done.cli("plan", "--exit-code").code == 3
+    assert done.cli("plan", "--exit-code", "--committed-only").code == 0
+    done.write("params.yaml", FILES["params.yaml"].replace("lr: 0.01", "lr: 0.5"))
+    r = done.cli("plan", "--exit-code", "--committed-only")
+    assert r.code == 3 and "param_changed  params.yaml /train/lr: 0.01 -> 0.5" in r.out
