@@ -1,0 +1,229 @@
+"""The reference adapter: `reftool` behind the conformance protocol (PROTOCOL.md).
+
+    python conformance_tests/adapters/reftool_adapter.py
+
+Reads one JSON request per line on stdin, writes one JSON response per line on stdout.
+`MUTANT` (an environment variable) turns on one deliberate bug, for the suite's self-tests.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+from typing import Any
+
+PROTOCOL = 1
+OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge"]
+
+
+def _text(inp: dict[str, Any], key: str = "text") -> str:
+    if key + "_base64" in inp:
+        return base64.b64decode(inp[key + "_base64"]).decode("utf-8", "surrogateescape")
+    return str(inp[key])
+
+
+def op_load(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.documents import decode, parse
+    from reftool.values import typed_tree
+    data = base64.b64decode(inp["base64"]) if "base64" in inp else inp["text"].encode("utf-8")
+    doc = parse(decode(data, display="input"), display="input", fmt=inp["format"])
+    return {"value": typed_tree(doc.value)}
+
+
+def _materialize(files: dict[str, Any], folder: Path) -> None:
+    for rel, content in files.items():
+        path = folder / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, dict) and "symlink" in content:
+            os.symlink(content["symlink"], path)
+        elif isinstance(content, dict):
+            path.write_bytes(base64.b64decode(content["base64"]))
+        else:
+            path.write_bytes(content.encode("utf-8"))
+
+
+def op_validate(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.validate import validate_paths, validate_project
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _materialize(inp["files"], root)
+        target = inp.get("target", "pipeline.yaml")
+        if target == "pipeline.yaml":
+            report = validate_project(root, target)
+        else:
+            report = validate_paths([root / target])
+    errors = sorted({(d.phase, d.code) for d in report.errors})
+    return {"errors": [{"phase": p, "code": c} for p, c in errors]}
+
+
+def _value(inp: dict[str, Any]) -> Any:
+    from reftool.documents import decode, parse
+    from reftool.values import from_typed_tree
+    if "value" in inp:
+        return from_typed_tree(inp["value"])
+    data = base64.b64decode(inp["base64"]) if "base64" in inp else inp["text"].encode("utf-8")
+    return parse(decode(data, display="input"), display="input", fmt=inp["format"]).value
+
+
+def op_canonicalize(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.values import jcs, typed_tree
+    return {"text": jcs(typed_tree(_value(inp))).decode("utf-8")}
+
+
+def op_digest(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool import hashing
+    from reftool.values import params_digest
+    kind = inp["kind"]
+    if kind == "params":
+        return {"digest": params_digest(_value(inp))}
+    if kind == "file":
+        return {"digest": hashing.file_digest_of_bytes(base64.b64decode(inp["base64"]))}
+    rows = []
+    for f in inp["files"]:
+        data = base64.b64decode(f["base64"])
+        rows.append((f["path"], hashing.file_digest_of_bytes(data).split(":", 1)[1], len(data),
+                     bool(f.get("executable"))))
+    return {"digest": hashing.directory_digest_of_manifest(hashing.manifest(rows))}
+
+
+class _Observer:
+    def __init__(self, inp: dict[str, Any], params: dict[str, Any]) -> None:
+        self.state = inp.get("state", {})
+        self.params = params
+        self.environ = inp.get("env", {})
+
+    def path_state(self, path: str) -> Any:
+        from reftool.model import FileState
+        digest = self.state.get(path)
+        return None if digest is None else FileState(digest=digest, size=0)
+
+    def params_file(self, file: str) -> Any:
+        return self.params[file]
+
+    def env(self, name: str) -> str | None:
+        return self.environ.get(name)
+
+
+def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.documents import parse
+    from reftool.errors import SpecError
+    from reftool.load import VarsContext, build_pipeline, build_lock
+    from reftool.plan import decide
+    from reftool.validate import Report, _versioned
+    files = inp.get("files", {})
+    params = {}
+    for name, text in files.items():
+        fmt = {"yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml"}[name.rsplit(".", 1)[1]]
+        params[name] = parse(text, display=name, fmt=fmt).value
+    doc = parse(inp["pipeline"], display="pipeline.yaml", fmt="yaml")
+    report = Report()
+    if not _versioned(doc, "pipeline", "pipeline file", report):
+        raise SpecError(report.errors)
+    values: dict[str, Any] = {}
+    source: dict[str, str] = {}
+    for f in doc.value.get("vars", []):
+        for k, v in params[f].items():
+            values.setdefault(k, v)
+            source.setdefault(k, f)
+    pipeline, problems = build_pipeline(doc, VarsContext(values, source))
+    if problems:
+        raise SpecError(problems)
+    lock = None
+    if inp.get("lock") is not None:
+        ldoc = parse(inp["lock"], display="pipeline.lock", fmt="json")
+        if not _versioned(ldoc, "lock", "lock file", report):
+            raise SpecError(report.errors)
+        lock = build_lock(ldoc)
+    from reftool import graph
+    deps = graph.dependencies(pipeline)
+    cycles = graph.find_cycles(deps)
+    if cycles:
+        from reftool.errors import diagnostic
+        raise SpecError([diagnostic("semantic", "cycle", "pipeline.yaml", "cycle")])
+    plan = decide(pipeline, lock, _Observer(inp, params), targets=inp.get("targets", []),
+                  force_stages=inp.get("force", []), use_cache=False)
+    return {"order": [d.name for d in plan.to_run],
+            "stages": {d.name: {"reasons": list(d.codes), "downstream": d.downstream}
+                       for d in plan.to_run},
+            "up_to_date": sorted(plan.up_to_date)}
+
+
+def op_lock(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.documents import parse
+    from reftool.errors import SpecError
+    from reftool.load import build_lock
+    from reftool.model import canonical_lock_text
+    from reftool.validate import Report, _versioned
+    doc = parse(inp["text"], display="pipeline.lock", fmt="json")
+    report = Report()
+    if not _versioned(doc, "lock", "lock file", report):
+        raise SpecError(report.errors)
+    lock = build_lock(doc)
+    if "stages" in inp:  # [lock.prune]: the stages of the pipeline the lock is written for
+        from reftool.lockfile import pruned
+        lock = pruned(lock, set(inp["stages"]))
+    return {"text": canonical_lock_text(lock)}
+
+
+def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.gitmerge import merge, read_lock_text
+    from reftool.model import canonical_lock_text
+    base = read_lock_text(inp["base"], "base") if inp.get("base") else None
+    merged = merge(base, read_lock_text(inp["ours"], "ours"),
+                   read_lock_text(inp["theirs"], "theirs"))
+    return {"text": canonical_lock_text(merged.lock), "dropped": list(merged.dropped)}
+
+
+OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
+       "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge}
+
+
+def handle(request: dict[str, Any]) -> dict[str, Any]:
+    from reftool.errors import SpecError
+    rid = request.get("id")
+    if request.get("op") == "hello":
+        return {"id": rid, "hello": {
+            "protocol": PROTOCOL, "implementation": {"name": "reftool", "version": _version()},
+            "spec_versions": ["1.0"], "operations": OPERATIONS, "features": []}}
+    op = OPS.get(request.get("op", ""))
+    if op is None:
+        return {"id": rid, "skipped": f"operation {request.get('op')!r} not implemented"}
+    try:
+        return {"id": rid, "result": op(request["input"])}
+    except SpecError as e:
+        first = sorted(e.diagnostics, key=lambda d: (d.line or 0, d.column or 0))[0]
+        return {"id": rid, "error": {"phase": first.phase, "code": first.code}}
+    except Exception as e:  # noqa: BLE001 - reported as errored, as the protocol says
+        return {"id": rid, "errored": f"{type(e).__name__}: {e}"}
+
+
+def _version() -> str:
+    from reftool import __version__
+    return __version__
+
+
+def main() -> None:
+    mutant = os.environ.get("MUTANT")
+    if mutant:
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        import mutants
+        mutants.apply(mutant)
+    for line in sys.stdin:
+        if not line.strip():
+            continue
+        try:
+            request = json.loads(line)
+        except ValueError as e:
+            response = {"id": None, "errored": f"bad request: {e}"}
+        else:
+            response = handle(request)
+        sys.stdout.write(json.dumps(response, ensure_ascii=True) + "\n")
+        sys.stdout.flush()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,273 @@
+"""Property-based conformance tests, driven through the adapter protocol like the fixed cases.
+
+Each property takes an `Adapter` and is run with Hypothesis (derandomized, no example
+database). The oracle is the reference implementation run in this process, or an invariant of
+SPEC.md. When a property fails, the shrunk example is written in the case format to
+`failures/<property>.json`, ready to become a fixed case.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+HERE = Path(__file__).resolve().parent
+FAILURES = HERE / "failures"
+SETTINGS = settings(derandomize=True, database=None, deadline=None, max_examples=60,
+                    suppress_health_check=list(HealthCheck))
+
+# keys biased to the characters where orders and escapes differ between languages
+KEY_CHARS = st.sampled_from(["a", "B", "z", "_", "é", "\u00ff", "\ue000", "\uffff",
+                             "\U00010000", "\U0001f600", "\x01", "/", "~", "."])
+keys = st.text(KEY_CHARS, min_size=0, max_size=3)
+floats = st.one_of(st.floats(allow_nan=True, allow_infinity=True),
+                   st.sampled_from([1e-7, 1e21, 1e20, 0.1, 5e-324, -0.0, 1.0, 123456789012345680000.0]))
+ints = st.one_of(st.integers(-10**30, 10**30), st.sampled_from([2**53, 2**53 + 1, -2**63]))
+scalars = st.one_of(st.none(), st.booleans(), ints, floats, st.text(KEY_CHARS, max_size=4))
+values = st.recursive(scalars, lambda inner: st.one_of(
+    st.lists(inner, max_size=4), st.dictionaries(keys, inner, max_size=4)), max_leaves=12)
+
+
+def _record(name: str, case: dict[str, Any]) -> None:
+    FAILURES.mkdir(exist_ok=True)
+    case = {"id": f"NEW-{name}", "title": f"found by the property {name}", "anchors": [],
+            "since": "1.0", "tags": ["required"], **case}
+    (FAILURES / f"{name}.json").write_text(json.dumps([case], indent=1, ensure_ascii=True)
+                                           + "\n")
+
+
+def _check(name: str, condition: bool, case: dict[str, Any]) -> None:
+    if not condition:
+        _record(name, case)
+        raise AssertionError(f"{name}: {json.dumps(case, ensure_ascii=True)[:500]}")
+
+
+def _shuffled(tree: Any, rng: random.Random) -> Any:
+    """The same typed tree with its map members in another order."""
+    if isinstance(tree, dict) and "map" in tree:
+        items = list(tree["map"].items())
+        rng.shuffle(items)
+        return {"map": {k: _shuffled(v, rng) for k, v in items}}
+    if isinstance(tree, dict) and "list" in tree:
+        return {"list": [_shuffled(v, rng) for v in tree["list"]]}
+    return tree
+
+
+# ---------------------------------------------------------------------------------- properties
+
+def canonical_forms(adapter: Any) -> None:
+    """[values.jcs], [values.float-text]: canonical text agrees with the reference, and does
+    not depend on the order in which map members come."""
+    from reftool.values import jcs, typed_tree
+
+    @SETTINGS
+    @given(value=values, seed=st.integers(0, 2**16))
+    def prop(value: Any, seed: int) -> None:
+        tree = typed_tree(value)
+        expected = jcs(tree).decode("utf-8")
+        for variant in (tree, _shuffled(tree, random.Random(seed))):
+            payload = {"value": variant}
+            got = adapter.run("canonicalize", payload).get("result", {}).get("text")
+            _check("canonical_forms", got == expected, {
+                "op": "canonicalize", "input": payload, "expected": {"result": {"text": expected}}})
+    prop()
+
+
+def params_digests_sensitive(adapter: Any) -> None:
+    """[params.digest]: changing any leaf, or an int to a float, changes the digest."""
+    @SETTINGS
+    @given(value=st.dictionaries(keys, scalars, min_size=1, max_size=5), pick=st.integers(0, 99))
+    def prop(value: dict[str, Any], pick: int) -> None:
+        from reftool.values import typed_tree
+        key = sorted(value)[pick % len(value)]
+        changed = dict(value)
+        old = value[key]
+        changed[key] = 1.0 if old == 1 and type(old) is int else (
+            1 if not (isinstance(old, int) and old == 1) else 2)
+        if typed_tree(changed) == typed_tree(value):
+            return
+        a = adapter.run("digest", {"kind": "params", "value": typed_tree(value)})
+        b = adapter.run("digest", {"kind": "params", "value": typed_tree(changed)})
+        _check("params_digests_sensitive", a.get("result") != b.get("result"), {
+            "op": "digest", "input": {"kind": "params", "value": typed_tree(changed)},
+            "expected": {"note": "differs from the digest of the unchanged value"}})
+    prop()
+
+
+def file_digests(adapter: Any) -> None:
+    """[digest.file]: the digest of raw bytes, line endings included."""
+    import base64
+    import hashlib
+
+    @SETTINGS
+    @given(data=st.lists(st.sampled_from([b"a", b"\r\n", b"\n", b"\r", b"\x00", b"\xff"]),
+                         max_size=20).map(b"".join))
+    def prop(data: bytes) -> None:
+        payload = {"kind": "file", "base64": base64.b64encode(data).decode()}
+        want = "sha256:" + hashlib.sha256(data).hexdigest()
+        got = adapter.run("digest", payload).get("result", {}).get("digest")
+        _check("file_digests", got == want, {"op": "digest", "input": payload,
+                                             "expected": {"result": {"digest": want}}})
+    prop()
+
+
+TROUBLE = ["on", "off", "yes", "no", "y", "n", "Yes", "ON", "1e-3", "1E5", "010", "0o17",
+           "0x1F", "1_000", "0b11", ".5", "5.", "+1", "-0", "~", "null", "Null", "true",
+           "TRUE", "2024-01-31", "12:30", ".inf", ".NaN", "1e400", "0.1"]
+
+
+def yaml_scalars(adapter: Any) -> None:
+    """[values.yaml-core]: plain YAML scalars are read by the YAML 1.2 core schema."""
+    from reftool.documents import parse
+    from reftool.values import typed_tree
+
+    @SETTINGS
+    @given(words=st.lists(st.one_of(st.sampled_from(TROUBLE),
+                                    st.integers(-999, 999).map(str)), min_size=1, max_size=6))
+    def prop(words: list[str]) -> None:
+        text = "".join(f"k{i}: {w}\n" for i, w in enumerate(words))
+        want = typed_tree(parse(text, display="x", fmt="yaml").value)
+        payload = {"format": "yaml", "text": text}
+        got = adapter.run("load", payload).get("result", {}).get("value")
+        _check("yaml_scalars", got == want, {"op": "load", "input": payload,
+                                             "expected": {"result": {"value": want}}})
+    prop()
+
+
+def version_gate(adapter: Any) -> None:
+    """[version.major], [version.minor]: only 1.0 is read by a 1.0 implementation."""
+    @SETTINGS
+    @given(major=st.integers(0, 12), minor=st.integers(0, 12))
+    def prop(major: int, minor: int) -> None:
+        text = f'version: "{major}.{minor}"\nstages:\n  s:\n    cmd: echo\n'
+        payload = {"files": {"pipeline.yaml": text}}
+        errors = adapter.run("validate", payload).get("result", {}).get("errors", [])
+        phases = {e["phase"] for e in errors}
+        ok = (major, minor) == (1, 0)
+        _check("version_gate", ("version" in phases) != ok, {
+            "op": "validate", "input": payload,
+            "expected": {"result": {"errors": [] if ok else [
+                {"phase": "version", "code": "major_unsupported" if major != 1
+                 else "minor_newer"}]}}})
+    prop()
+
+
+# the plan model ------------------------------------------------------------------------
+
+PARAM_VALUES = [1, 1.0, True, "1", 2, None]
+
+
+@st.composite
+def dags(draw: st.DrawFn) -> dict[str, Any]:
+    n = draw(st.integers(2, 6))
+    stages = []
+    for i in range(n):
+        stages.append({
+            "ups": sorted(draw(st.sets(st.integers(0, i - 1), max_size=2))) if i else [],
+            "raw": draw(st.booleans()),
+            "keys": sorted(draw(st.sets(st.integers(0, 2), max_size=2)))})
+    return {"stages": stages}
+
+
+def _pipeline(dag: dict[str, Any], cmd_of: Callable[[int], str]) -> str:
+    lines = ['version: "1.0"', "stages:"]
+    for i, s in enumerate(dag["stages"]):
+        deps = ([f"raw{i}.txt"] if s["raw"] else []) + [f"s{u}.out" for u in s["ups"]]
+        lines += [f"  s{i}:", f"    cmd: {cmd_of(i)}", f"    outs: [s{i}.out]"]
+        if deps:
+            lines.append(f"    deps: [{', '.join(deps)}]")
+        if s["keys"]:
+            lines.append(f"    params: {{p.yaml: [{', '.join(f'/k{k}' for k in s['keys'])}]}}")
+    return "\n".join(lines) + "\n"
+
+
+def _lock(dag: dict[str, Any], params: dict[str, Any]) -> str:
+    from reftool.values import typed_tree
+    d = "sha256:" + "1" * 64
+    stages = {}
+    for i, s in enumerate(dag["stages"]):
+        deps = {**({f"raw{i}.txt": {"digest": d, "size": 0}} if s["raw"] else {}),
+                **{f"s{u}.out": {"digest": d, "size": 0} for u in s["ups"]}}
+        stages[f"s{i}"] = {"cmd": [f"make {i}"], "wdir": ".", "deps": deps, "env": {},
+                           "params": {"p.yaml": {f"/k{k}": typed_tree(params[f"k{k}"])
+                                                 for k in s["keys"]}} if s["keys"] else {},
+                           "outs": {f"s{i}.out": {"digest": d, "size": 0, "cache": True,
+                                                  "persist": False}}}
+    return json.dumps({"version": "1.0", "stages": stages})
+
+
+def _yaml_value(v: Any) -> str:
+    return "null" if v is None else json.dumps(v) if not isinstance(v, float) else repr(v)
+
+
+def plans(adapter: Any) -> None:
+    """[stale.reasons], [stale.upstream], [stale.order]: against a model, for random DAGs and
+    one random edit: exactly the stages that use the changed thing are stale on their own
+    (a param changing type, or removed from a stage, included), exactly their descendants
+    run downstream, in topological order; and with nothing changed, nothing runs."""
+    @SETTINGS
+    @given(dag=dags(), edit=st.sampled_from(["none", "raw", "param", "unrelated", "cmd",
+                                             "output", "remove_param"]),
+           which=st.integers(0, 99), new_value=st.sampled_from(PARAM_VALUES))
+    def prop(dag: dict[str, Any], edit: str, which: int, new_value: Any) -> None:
+        n = len(dag["stages"])
+        d = "sha256:" + "1" * 64
+        params: dict[str, Any] = {"k0": 1, "k1": 1, "k2": 1, "other": 0}
+        lock = _lock(dag, params)
+        state = {**{f"raw{i}.txt": d for i in range(n)}, **{f"s{i}.out": d for i in range(n)}}
+        cmds: dict[int, str] = {}
+        own: set[int] = set()
+        stage = which % n
+        if edit == "raw" and dag["stages"][stage]["raw"]:
+            state[f"raw{stage}.txt"] = "sha256:" + "2" * 64
+            own = {stage}
+        elif edit == "param":
+            key = which % 3
+            if new_value == 1 and type(new_value) is int:
+                new_value = 2
+            params[f"k{key}"] = new_value
+            own = {i for i, s in enumerate(dag["stages"]) if key in s["keys"]}
+        elif edit == "unrelated":
+            params["other"] = 1
+        elif edit == "cmd":
+            cmds[stage] = f"make {stage} --again"
+            own = {stage}
+        elif edit == "output":
+            state[f"s{stage}.out"] = None
+            own = {stage}
+        elif edit == "remove_param" and dag["stages"][stage]["keys"]:
+            dag = json.loads(json.dumps(dag))
+            dag["stages"][stage]["keys"] = dag["stages"][stage]["keys"][1:]
+            own = {stage}
+        down: set[int] = set()
+        for i, s in enumerate(dag["stages"]):
+            if i not in own and any(u in own or u in down for u in s["ups"]):
+                down.add(i)
+        payload = {"pipeline": _pipeline(dag, lambda i: cmds.get(i, f"make {i}")),
+                   "lock": lock, "state": state,
+                   "files": {"p.yaml": "".join(f"{k}: {_yaml_value(v)}\n"
+                                               for k, v in params.items())}}
+        got = adapter.run("plan", payload).get("result", {})
+        stages = got.get("stages", {})
+        got_own = {int(k[1:]) for k, v in stages.items() if not v["downstream"]}
+        got_down = {int(k[1:]) for k, v in stages.items() if v["downstream"]}
+        order = [int(k[1:]) for k in got.get("order", [])]
+        topological = all(order.index(u) < order.index(i) for i in order
+                          for u in dag["stages"][i]["ups"] if u in order)
+        _check("plans", (got_own, got_down) == (own, down) and topological, {
+            "op": "plan", "input": payload,
+            "expected": {"note": f"own {sorted(own)}, downstream {sorted(down)}"}})
+    prop()
+
+
+PROPERTIES = {"canonical_forms": canonical_forms, "params_digests_sensitive":
+              params_digests_sensitive, "file_digests": file_digests,
+              "yaml_scalars": yaml_scalars, "version_gate": version_gate, "plans": plans}
+__all__ = ["PROPERTIES", "math"]
