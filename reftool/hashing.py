@@ -24,7 +24,7 @@ from collections.abc import Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from .model import FileState
 
@@ -106,16 +106,19 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file: small files in one read, large ones streamed in constant
     memory, read by a second thread while this one hashes (both release the GIL), so that a
     large file is hashed at close to the speed of SHA-256 itself."""
-    with open(path, "rb") as f:
-        data = f.read(_SMALL + 1)
-        if len(data) <= _SMALL:
-            return hashlib.sha256(data).hexdigest()
-        h = hashlib.sha256(data)
+    with open(path, "rb", buffering=0) as f:
+        if os.fstat(f.fileno()).st_size <= _SMALL:  # read() of a size allocates that size
+            data = f.readall()
+            if len(data) <= _SMALL:
+                return hashlib.sha256(data).hexdigest()
+            h = hashlib.sha256(data)  # it grew since: go on streaming
+        else:
+            h = hashlib.sha256()
         _hash_rest(f, h)
         return h.hexdigest()
 
 
-def _hash_rest(f: IO[bytes], h: Any) -> None:
+def _hash_rest(f: Any, h: Any) -> None:
     """Feed the rest of `f` to `h`: a reader thread fills buffers, this thread hashes them."""
     import queue
     import threading
@@ -130,7 +133,7 @@ def _hash_rest(f: IO[bytes], h: Any) -> None:
                 buffer = free.get()
                 if buffer is _STOP:
                     return
-                n = f.readinto(buffer)  # type: ignore[attr-defined]
+                n = f.readinto(buffer)
                 full.put((buffer, n))
                 if not n:
                     return
