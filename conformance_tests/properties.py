@@ -267,7 +267,237 @@ def plans(adapter: Any) -> None:
     prop()
 
 
+# generated documents ------------------------------------------------------------------
+
+NAME = st.from_regex(r"\A[a-z_][a-z0-9_.-]{0,8}\Z")
+# text a YAML double-quoted scalar holds as itself (no surrogates, controls, YAML 1.1 breaks)
+COMMAND_CHARS = st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp"),
+                              blacklist_characters="\x85\ufeff")
+
+
+@st.composite
+def pipelines(draw: st.DrawFn) -> tuple[str, dict[str, str]]:
+    """A valid pipeline file and the files it needs: stages in a chain of their outputs."""
+    names = draw(st.lists(NAME, min_size=1, max_size=5, unique_by=str.casefold))
+    lines = ['version: "1.0"', "stages:"]
+    files = {"in.txt": "x\n", "p.yaml": "a: {b: 1}\nc: [1, 2]\n"}
+    for i, name in enumerate(names):
+        cmd = draw(st.text(COMMAND_CHARS, min_size=1, max_size=20).filter(str.strip))
+        lines += [f'  "{name}":', f"    cmd: {json.dumps(cmd, ensure_ascii=False)}"]
+        deps = ["in.txt"] + ([f"out/{i - 1}.txt"] if i else [])
+        lines.append(f"    deps: [{', '.join(deps)}]")
+        lines.append(f"    outs: [out/{i}.txt]")
+        if draw(st.booleans()):
+            lines.append("    params: {p.yaml: [/a/b, /c/1]}")
+        if draw(st.booleans()):
+            env = draw(st.from_regex(r"\A[A-Z_][A-Z0-9_]{0,6}\Z"))
+            lines.append(f"    env: [{env}]")
+        if draw(st.booleans()):
+            lines.append(f"    always_run: {draw(st.sampled_from(['true', 'false']))}")
+    return "\n".join(lines) + "\n", files
+
+
+BREAKS = [("    dpes: [x]\n", "an unknown key"), ("    always_run: yes\n", "a string for a boolean"),
+          ("    outs: [../up]\n", "a path that leaves the project"), ("    env: [1X]\n", "a bad name")]
+
+
+def documents(adapter: Any) -> None:
+    """[pipeline.top], [pipeline.stage-keys]: generated valid pipelines are accepted; one
+    schema-breaking change makes them rejected with a schema error."""
+    @SETTINGS
+    @given(doc=pipelines(), broken=st.sampled_from(BREAKS), which=st.integers(0, 9))
+    def prop(doc: tuple[str, dict[str, str]], broken: tuple[str, str], which: int) -> None:
+        text, files = doc
+        payload = {"files": {"pipeline.yaml": text, **files}}
+        errors = adapter.run("validate", payload).get("result", {}).get("errors")
+        _check("documents", errors == [], {"op": "validate", "input": payload,
+                                           "expected": {"result": {"errors": []}}})
+        stage_lines = [i for i, line in enumerate(text.split("\n")) if line.startswith("    cmd:")]
+        at = stage_lines[which % len(stage_lines)] + 1
+        lines = text.split("\n")
+        bad = "\n".join(lines[:at] + [broken[0].rstrip("\n")] + lines[at:])
+        if "outs:" in broken[0]:  # replace that stage's outputs rather than repeat the key
+            bad = "\n".join(lines[:at] + [l if not (l.startswith("    outs:") and at <= i < at + 4
+                                                   ) else broken[0].rstrip("\n")
+                                           for i, l in enumerate(lines[at:], at)])
+        payload = {"files": {"pipeline.yaml": bad, **files}}
+        errors = adapter.run("validate", payload).get("result", {}).get("errors", [])
+        _check("documents", any(e["phase"] in ("schema", "parse") for e in errors), {
+            "op": "validate", "input": payload,
+            "expected": {"note": f"rejected with a schema error: {broken[1]}"}})
+    prop()
+
+
+@st.composite
+def locks(draw: st.DrawFn) -> dict[str, Any]:
+    from reftool.values import typed_tree
+    digest = st.sampled_from(["sha256:" + c * 64 for c in "0123456789abcdef"])
+    path_chars = st.sampled_from(["a", "B", "z", "_", "é", "\U0001f600", "\U00010000", "-"])
+    paths = st.lists(st.text(path_chars, min_size=1, max_size=3), max_size=3, unique=True)
+    stages = {}
+    for name in draw(st.lists(NAME, max_size=4, unique=True)):
+        stages[name] = {
+            "cmd": draw(st.lists(st.text(min_size=1, max_size=8), min_size=1, max_size=2)),
+            "wdir": ".",
+            "deps": {p: {"digest": draw(digest), "size": draw(st.integers(0, 10**12))}
+                     for p in draw(paths)},
+            "params": {"p.yaml": {"/" + k: typed_tree(draw(scalars)) for k in draw(paths)}},
+            "env": {"A": {"str": draw(st.text(max_size=5))}},
+            "outs": {p: {"digest": draw(digest), "size": 1, "cache": draw(st.booleans()),
+                         "persist": False} for p in draw(paths)}}
+    return {"version": "1.0", "stages": stages}
+
+
+def lock_bytes(adapter: Any) -> None:
+    """[lock.canonical], [lock.read-canonical]: any valid lock, in any member order and layout,
+    is written as the reference's bytes, and writing that again changes nothing."""
+    from reftool.model import canonical_lock_text, lock_from_dict
+
+    @SETTINGS
+    @given(lock=locks(), indent=st.sampled_from([None, 1, 4]))
+    def prop(lock: dict[str, Any], indent: int | None) -> None:
+        want = canonical_lock_text(lock_from_dict(lock))
+        payload = {"text": json.dumps(lock, indent=indent, ensure_ascii=bool(indent))}
+        got = adapter.run("lock", payload).get("result", {}).get("text")
+        again = adapter.run("lock", {"text": got or ""}).get("result", {}).get("text")
+        _check("lock_bytes", got == want and again == want, {
+            "op": "lock", "input": payload, "expected": {"result": {"text": want}}})
+    prop()
+
+
+# the state machine ------------------------------------------------------------------------
+
+def state_machine(adapter: Any) -> None:
+    """[stale.decision], [exec.record]: over a random pipeline, random edits and runs, the plan
+    always matches a model, stays topological, and running what it names (recording it) reaches
+    a fixpoint: an empty plan."""
+    from hypothesis.stateful import RuleBasedStateMachine, invariant, precondition, rule
+
+    class Machine(RuleBasedStateMachine):
+        def __init__(self) -> None:
+            super().__init__()
+            self.dag: dict[str, Any] | None = None
+
+        @rule(dag=dags())
+        @precondition(lambda self: self.dag is None)
+        def start(self, dag: dict[str, Any]) -> None:
+            self.dag = dag
+            self.n = len(dag["stages"])
+            self.params: dict[str, Any] = {"k0": 1, "k1": 1, "k2": 1, "other": 0}
+            self.cmds = {i: f"make {i}" for i in range(self.n)}
+            self.raw = {i: 0 for i in range(self.n)}
+            self.outs: dict[int, str | None] = {}
+            self.lock: str | None = None
+            self.dirty: set[int] = set(range(self.n))  # never run
+            self.run_all()
+
+        def payload(self) -> dict[str, Any]:
+            assert self.dag is not None
+            state = {f"raw{i}.txt": "sha256:" + f"{self.raw[i]:x}" * 64 for i in range(self.n)}
+            state.update({f"s{i}.out": self.outs.get(i) for i in range(self.n)})
+            return {"pipeline": _pipeline(self.dag, lambda i: self.cmds[i]), "lock": self.lock,
+                    "state": state, "files": {"p.yaml": "".join(
+                        f"{k}: {_yaml_value(v)}\n" for k, v in self.params.items())}}
+
+        def plan(self) -> dict[str, Any]:
+            answer = adapter.run("plan", self.payload())
+            _check("state_machine", "result" in answer, {"op": "plan", "input": self.payload(),
+                                                        "expected": {"note": str(answer)}})
+            return dict(answer["result"])
+
+        def expected(self) -> tuple[set[int], set[int]]:
+            assert self.dag is not None
+            down: set[int] = set()
+            for i, s in enumerate(self.dag["stages"]):
+                if i not in self.dirty and any(u in self.dirty or u in down for u in s["ups"]):
+                    down.add(i)
+            return set(self.dirty), down
+
+        @rule(i=st.integers(0, 5))
+        @precondition(lambda self: self.dag is not None)
+        def edit_raw(self, i: int) -> None:
+            i %= self.n
+            if self.dag and self.dag["stages"][i]["raw"]:
+                self.raw[i] += 1
+                self.dirty.add(i)
+
+        @rule(k=st.integers(0, 2), value=st.sampled_from(PARAM_VALUES))
+        @precondition(lambda self: self.dag is not None)
+        def edit_param(self, k: int, value: Any) -> None:
+            from reftool.values import typed_tree
+            if typed_tree(self.params[f"k{k}"]) != typed_tree(value):
+                assert self.dag is not None
+                self.dirty |= {i for i, s in enumerate(self.dag["stages"]) if k in s["keys"]}
+            self.params[f"k{k}"] = value
+
+        @rule()
+        @precondition(lambda self: self.dag is not None)
+        def edit_unrelated(self) -> None:
+            self.params["other"] += 1
+
+        @rule(i=st.integers(0, 5))
+        @precondition(lambda self: self.dag is not None)
+        def edit_cmd(self, i: int) -> None:
+            i %= self.n
+            self.cmds[i] += " x"
+            self.dirty.add(i)
+
+        @rule(i=st.integers(0, 5))
+        @precondition(lambda self: self.dag is not None)
+        def delete_output(self, i: int) -> None:
+            i %= self.n
+            self.outs[i] = None
+            self.dirty.add(i)
+
+        @rule()
+        @precondition(lambda self: self.dag is not None)
+        def run_all(self) -> None:
+            """Run what the plan names: new outputs, then record them."""
+            names = self.plan().get("order", [])
+            for name in names:
+                i = int(name[1:])
+                self.outs[i] = "sha256:" + hashlib_hex(f"{name} {self.cmds[i]} {self.raw[i]} "
+                                                       f"{self.params} {self.outs}")
+            if names:
+                answer = adapter.run("record", {**self.payload(), "stages": names})
+                _check("state_machine", "result" in answer, {
+                    "op": "record", "input": {**self.payload(), "stages": names},
+                    "expected": {"note": str(answer)}})
+                self.lock = answer["result"]["text"]
+            self.dirty = set()
+            after = self.plan()
+            _check("state_machine", after.get("order") == [], {
+                "op": "plan", "input": self.payload(),
+                "expected": {"result": {"order": [], "stages": {},
+                                        "up_to_date": sorted(f"s{i}" for i in range(self.n))}}})
+
+        @invariant()
+        def plan_matches_the_model(self) -> None:
+            if self.dag is None:
+                return
+            got = self.plan()
+            stages = got.get("stages", {})
+            own = {int(k[1:]) for k, v in stages.items() if not v["downstream"]}
+            down = {int(k[1:]) for k, v in stages.items() if v["downstream"]}
+            order = [int(k[1:]) for k in got.get("order", [])]
+            topological = all(order.index(u) < order.index(i) for i in order
+                              for u in self.dag["stages"][i]["ups"] if u in order)
+            want_own, want_down = self.expected()
+            _check("state_machine", (own, down) == (want_own, want_down) and topological, {
+                "op": "plan", "input": self.payload(),
+                "expected": {"note": f"own {sorted(want_own)}, downstream {sorted(want_down)}"}})
+
+    Machine.TestCase.settings = settings(SETTINGS, max_examples=25, stateful_step_count=12)
+    Machine.TestCase().runTest()
+
+
+def hashlib_hex(text: str) -> str:
+    import hashlib
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
 PROPERTIES = {"canonical_forms": canonical_forms, "params_digests_sensitive":
               params_digests_sensitive, "file_digests": file_digests,
-              "yaml_scalars": yaml_scalars, "version_gate": version_gate, "plans": plans}
+              "yaml_scalars": yaml_scalars, "version_gate": version_gate, "plans": plans,
+              "documents": documents, "lock_bytes": lock_bytes, "state_machine": state_machine}
 __all__ = ["PROPERTIES", "math"]

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 PROTOCOL = 1
-OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge"]
+OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -108,11 +108,11 @@ class _Observer:
         return self.environ.get(name)
 
 
-def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
+def _project(inp: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
+    """The pipeline, lock and parsed params files of a plan-shaped input."""
     from reftool.documents import parse
     from reftool.errors import SpecError
-    from reftool.load import VarsContext, build_pipeline, build_lock
-    from reftool.plan import decide
+    from reftool.load import VarsContext, build_lock, build_pipeline
     from reftool.validate import Report, _versioned
     files = inp.get("files", {})
     params = {}
@@ -138,6 +138,38 @@ def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
         if not _versioned(ldoc, "lock", "lock file", report):
             raise SpecError(report.errors)
         lock = build_lock(ldoc)
+    return pipeline, lock, params
+
+
+def op_record(inp: dict[str, Any]) -> dict[str, Any]:
+    """The lock after the named stages completed with the workspace as `state` describes it
+    ([exec.record], [lock.prune], [lock.canonical])."""
+    from reftool.errors import SpecError, diagnostic
+    from reftool.lockfile import pruned
+    from reftool.model import Lock, canonical_lock_text
+    from reftool.plan import record
+    pipeline, lock, params = _project(inp)
+    observer = _Observer(inp, params)
+    stages = dict(lock.stages) if lock else {}
+    for name in inp["stages"]:
+        stage = pipeline.stages[name]
+        for o in stage.outputs:
+            if observer.path_state(o.path) is None:
+                raise SpecError([diagnostic("runtime", "output_not_created", "pipeline.yaml",
+                                            f"{o.path} was not created")])
+        for d in stage.deps:
+            if observer.path_state(d.path) is None:
+                raise SpecError([diagnostic("semantic", "dep_missing", "pipeline.yaml",
+                                            f"{d.path} is missing")])
+        stages[name] = record(stage, observer)
+    return {"text": canonical_lock_text(pruned(Lock(version="1.0", stages=stages),
+                                               set(pipeline.stages)))}
+
+
+def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
+    from reftool.errors import SpecError
+    from reftool.plan import decide
+    pipeline, lock, params = _project(inp)
     from reftool import graph
     deps = graph.dependencies(pipeline)
     cycles = graph.find_cycles(deps)
@@ -179,7 +211,8 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
 
 
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
-       "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge}
+       "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
+       "record": op_record}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
