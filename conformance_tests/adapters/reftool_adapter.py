@@ -17,7 +17,8 @@ from pathlib import Path
 from typing import Any
 
 PROTOCOL = 1
-OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record"]
+OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record",
+              "run"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -166,6 +167,28 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
                                                set(pipeline.stages)))}
 
 
+def op_run(inp: dict[str, Any]) -> dict[str, Any]:
+    """Run the pipeline of a project for real, in a temporary folder: what it recorded, and
+    the files it left ([exec.outputs-before], [exec.failure], [exec.record])."""
+    import subprocess
+    from reftool.hashing import file_digest_of_bytes
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        _materialize(inp["files"], root)
+        r = subprocess.run([sys.executable, "-m", "reftool", "run", "-q", "--no-record",
+                            "--no-cache", *inp.get("stages", [])], cwd=root,
+                           capture_output=True, text=True, timeout=120)
+        lock_path = root / "pipeline.lock"
+        recorded = sorted(json.loads(lock_path.read_text())["stages"]) \
+            if lock_path.exists() else []
+        files = {}
+        for path in sorted(root.rglob("*")):
+            rel = path.relative_to(root).as_posix()
+            if path.is_file() and not rel.startswith(".reftool/") and rel != "pipeline.lock":
+                files[rel] = file_digest_of_bytes(path.read_bytes())
+    return {"completed": r.returncode == 0, "recorded": recorded, "files": files}
+
+
 def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
     from reftool.errors import SpecError
     from reftool.plan import decide
@@ -212,7 +235,7 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
 
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
        "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
-       "record": op_record}
+       "record": op_record, "run": op_run}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
