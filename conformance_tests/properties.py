@@ -336,11 +336,12 @@ def documents(adapter: Any) -> None:
         stage_lines = [i for i, line in enumerate(text.split("\n")) if line.startswith("    cmd:")]
         at = stage_lines[which % len(stage_lines)] + 1
         lines = text.split("\n")
-        bad = "\n".join(lines[:at] + [broken[0].rstrip("\n")] + lines[at:])
         if "outs:" in broken[0]:  # replace that stage's outputs rather than repeat the key
-            bad = "\n".join(lines[:at] + [l if not (l.startswith("    outs:") and at <= i < at + 4
-                                                   ) else broken[0].rstrip("\n")
-                                           for i, l in enumerate(lines[at:], at)])
+            outs_at = next(i for i in range(at, len(lines)) if lines[i].startswith("    outs:"))
+            lines[outs_at] = broken[0].rstrip("\n")
+            bad = "\n".join(lines)
+        else:
+            bad = "\n".join(lines[:at] + [broken[0].rstrip("\n")] + lines[at:])
         payload = {"files": {"pipeline.yaml": bad, **files}}
         errors = adapter.run("validate", payload).get("result", {}).get("errors", [])
         _check("documents", any(e["phase"] in ("schema", "parse") for e in errors), {
