@@ -206,11 +206,13 @@ class Progress:
 
 
 def _size(n: int) -> str:
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1000 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000  # type: ignore[assignment]
-    return str(n)  # pragma: no cover
+    """A byte count for people: `512 B`, `2.0 MB`, `1.8 GB`."""
+    if n < 1000:
+        return f"{n} B"
+    for unit, scale in (("KB", 1e3), ("MB", 1e6)):
+        if n < scale * 999.95:  # so that rounding never shows 1000.0
+            return f"{n / scale:.1f} {unit}"
+    return f"{n / 1e9:.1f} GB"
 
 
 class HashCache:
