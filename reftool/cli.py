@@ -106,6 +106,8 @@ def main_parser() -> argparse.ArgumentParser:
                    help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
     r.set_defaults(handler=cmd_run)
 
+    r.add_argument("--remote", metavar="URL", help="a shared cache folder to restore outputs "
+                   "from (default: $REFTOOL_REMOTE, or [cache] remote in reftool.toml)")
     r.add_argument("--name", help="name of the experiment record this run writes")
     r.add_argument("--no-record", action="store_true",
                    help="write no experiment record for this run")
@@ -166,6 +168,15 @@ def main_parser() -> argparse.ArgumentParser:
                     "(default: HEAD, or the last experiment)")
     rp.add_argument("--out", default="reftool-report", metavar="DIR")
     rp.set_defaults(handler=cmd_report)
+
+    for verb, text in (("push", "copy the local cache of outputs to the remote"),
+                       ("pull", "copy the remote cache of outputs here")):
+        rm = sub.add_parser(verb, help=text, description=text.capitalize() + ": objects "
+                            "verified by digest, never a partial object visible.")
+        rm.add_argument("--remote", metavar="URL",
+                        help="a folder (default: $REFTOOL_REMOTE, or [cache] remote in "
+                        "reftool.toml)")
+        rm.set_defaults(handler=cmd_push if verb == "push" else cmd_pull)
 
     m = sub.add_parser("merge-lock", help="git merge driver for the lock file",
                        description="Merge three versions of a lock stage by stage, as a git "
@@ -315,7 +326,12 @@ def _decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = No
         if isinstance(project, int):
             return project
     use_cache = not getattr(args, "no_cache", False)
-    workspace = CachingWorkspace(root, hasher, Store(root), params=project.params)
+    try:
+        remote = _remote(root, getattr(args, "remote", None)) if use_cache else None
+    except ValueError:
+        remote = None  # said by the command that uses the remote; a plan does without
+    workspace = CachingWorkspace(root, hasher, Store(root), remote=remote,
+                                 params=project.params)
     if getattr(args, "committed_only", False) and project.lock is not None:
         workspace.assume_recorded(project.lock)
     try:
@@ -345,6 +361,11 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("reftool: -j needs a number of at least 1", file=sys.stderr)
         return EXIT_USAGE
     root = Path(".")
+    try:
+        remote = None if args.no_cache else _remote(root, args.remote)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
 
     def say(text: str) -> None:
         print(f"reftool: {text}", file=sys.stderr, flush=True)
@@ -382,6 +403,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         journal = Journal(root, lock_path)
         journal.start()
         runner = Runner(root=root, pipeline=project.pipeline, lock=project.lock,
+                        remote=remote,
                         workspace=CachingWorkspace(root, hasher, Store(root),
                                                    params=project.params),
                         journal=journal, store=None if args.no_cache else Store(root),
@@ -548,6 +570,53 @@ def _record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> N
         print(f"reftool: no experiment record written: {e}", file=sys.stderr)
         return
     print(f"experiment recorded in {path}")
+
+
+def _remote(root: Path, flag: str | None) -> Any:
+    """The remote cache: --remote, else $REFTOOL_REMOTE, else [cache] remote in reftool.toml."""
+    from .store import Remote
+    url = flag or os.environ.get("REFTOOL_REMOTE")
+    config = root / "reftool.toml"
+    if not url and config.is_file():
+        import tomllib
+        try:
+            url = tomllib.loads(config.read_text(encoding="utf-8")).get("cache", {}).get(
+                "remote")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{config}: {e}") from None
+    return Remote(str(url)) if url else None
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    from .store import CorruptCache, Store
+    try:
+        remote = _remote(Path("."), args.remote)
+        if remote is None:
+            print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
+                  "in reftool.toml", file=sys.stderr)
+            return EXIT_USAGE
+        objects, runs = remote.push(Store(Path(".")))
+    except (ValueError, CorruptCache, OSError) as e:
+        print(f"reftool: push failed: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"pushed {objects} object(s) and {runs} run(s) to {remote.url}")
+    return EXIT_OK
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    from .store import Store
+    try:
+        remote = _remote(Path("."), args.remote)
+        if remote is None:
+            print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
+                  "in reftool.toml", file=sys.stderr)
+            return EXIT_USAGE
+        runs = remote.pull(Store(Path(".")))
+    except (ValueError, OSError) as e:
+        print(f"reftool: pull failed: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    print(f"pulled {runs} run(s) from {remote.url}; reftool run restores their outputs")
+    return EXIT_OK
 
 
 def cmd_merge_lock(args: argparse.Namespace) -> int:

@@ -31,7 +31,7 @@ from .lockfile import Journal, pruned
 from .model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
-from .store import CorruptCache, Store, remove_output
+from .store import CorruptCache, Remote, Store, remove_output
 from .workspace import Workspace
 
 Status = Literal["ran", "restored", "skipped", "failed", "blocked", "interrupted"]
@@ -105,13 +105,14 @@ class _Running:
 class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
-                 out: IO[str], err: IO[str]) -> None:
+                 out: IO[str], err: IO[str], remote: Remote | None = None) -> None:
         self.root = root
         self.pipeline = pipeline
         self.entries: dict[str, LockEntry] = dict(lock.stages) if lock else {}
         self.workspace = workspace
         self.journal = journal
         self.store = store
+        self.remote = remote
         self.options = options
         self.printer = _Printer(out)
         self.err = err
@@ -224,6 +225,11 @@ class Runner:
             return None
         signature = input_signature(stage, inputs)
         outs = self.store.lookup(signature)
+        if outs is None and self.remote is not None and self.remote.fetch_run(signature,
+                                                                              self.store):
+            outs = self.store.lookup(signature)
+            if outs is not None:
+                self.printer.say(f"{stage.name}: outputs fetched from {self.remote.url}")
         if outs is None or set(outs) != {o.path for o in stage.outputs}:
             return None
         try:

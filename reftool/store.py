@@ -188,3 +188,94 @@ def _remove(path: Path) -> None:
 def remove_output(root: Path, path: str) -> None:
     """[exec.outputs-before]"""
     _remove(root / path.rstrip("/"))
+
+
+# ---------------------------------------------------------------------------------- remotes
+
+class Remote:
+    """A shared cache in a folder (a network file system, a mounted bucket): the same layout
+    as the local cache. Everything copied is verified against its digest, and written beside
+    its final name then renamed, so an interrupted transfer leaves no partial object visible.
+    """
+
+    def __init__(self, url: str) -> None:
+        path = url[len("file://"):] if url.startswith("file://") else url
+        if "://" in path:
+            raise ValueError(f"remote {url!r}: only folders (file://PATH or PATH) are supported")
+        self.url = url
+        self.folder = Path(path).expanduser().resolve()
+
+    def _object(self, hexdigest: str) -> Path:
+        return self.folder / "objects" / hexdigest[:2] / hexdigest[2:]
+
+    def _run(self, signature: str) -> Path:
+        return self.folder / "runs" / (_hex(signature) + ".json")
+
+    def has_run(self, signature: str) -> bool:
+        return self._run(signature).is_file()
+
+    def fetch_run(self, signature: str, store: Store) -> bool:
+        """Bring a run entry and every object it needs into the local cache; False when the
+        remote does not have them all, or one is corrupt (it is then not used)."""
+        try:
+            data = json.loads(self._run(signature).read_text(encoding="utf-8"))
+            outs = data["outs"]
+            for out in outs.values():
+                hexdigest = _hex(out["digest"])
+                self._fetch_object(hexdigest, store)
+                if out.get("files") is not None:  # a directory: its manifest names its files
+                    manifest = store._object(hexdigest).read_text(encoding="utf-8")
+                    for line in manifest.split("\n")[:-1]:
+                        self._fetch_object(line.split(" ", 1)[0], store)
+        except (OSError, ValueError, KeyError, TypeError, AttributeError, CorruptCache):
+            return False
+        store._write(store._run(signature), self._run(signature).read_bytes())
+        return True
+
+    def _fetch_object(self, hexdigest: str, store: Store) -> None:
+        local = store._object(hexdigest)
+        if local.is_file():
+            return
+        _copy_verified(self._object(hexdigest), local, hexdigest)
+
+    def push(self, store: Store) -> tuple[int, int]:
+        """Copy the local objects and run entries the remote lacks: objects first, so that a
+        run entry is never visible before what it names. Returns (objects, runs) copied."""
+        objects = runs = 0
+        root = store.folder / "objects"
+        for path in sorted(root.glob("*/*")) if root.is_dir() else []:
+            if path.name.startswith("."):
+                continue
+            hexdigest = path.parent.name + path.name
+            if not self._object(hexdigest).is_file():
+                _copy_verified(path, self._object(hexdigest), hexdigest)
+                objects += 1
+        for path in sorted((store.folder / "runs").glob("*.json")):
+            target = self.folder / "runs" / path.name
+            if not target.is_file():
+                target.parent.mkdir(parents=True, exist_ok=True)
+                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+                shutil.copyfile(path, tmp)
+                os.replace(tmp, target)
+                runs += 1
+        return objects, runs
+
+    def pull(self, store: Store, signatures: list[str] | None = None) -> int:
+        """Bring run entries (all, or those of `signatures`) and their objects; how many."""
+        names = [p.name[:-5] for p in sorted((self.folder / "runs").glob("*.json"))] \
+            if signatures is None else [_hex(s) for s in signatures]
+        return sum(self.fetch_run("sha256:" + name, store) for name in names
+                   if not store._run("sha256:" + name).is_file())
+
+
+def _copy_verified(source: Path, final: Path, hexdigest: str) -> None:
+    final.parent.mkdir(parents=True, exist_ok=True)
+    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
+    try:
+        got = _copy_hashing(source, tmp)
+    except FileNotFoundError:
+        raise CorruptCache(f"object {hexdigest[:12]} is missing") from None
+    if got != hexdigest:
+        tmp.unlink()
+        raise CorruptCache(f"object {hexdigest[:12]} is corrupt")
+    os.replace(tmp, final)

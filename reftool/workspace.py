@@ -61,9 +61,12 @@ class Workspace:
 class CachingWorkspace(Workspace):
     """A workspace that also knows the cache of outputs, so the plan can say "restore"."""
 
-    def __init__(self, root: Path, hasher: Hasher, store: Any, **kw: Any) -> None:
+    def __init__(self, root: Path, hasher: Hasher, store: Any, *, remote: Any = None,
+                 **kw: Any) -> None:
         super().__init__(root, hasher, **kw)
         self.store = store
+        self.remote = remote
 
     def has_outputs(self, signature: str) -> bool:
-        return self.store.lookup(signature) is not None
+        return self.store.lookup(signature) is not None or (
+            self.remote is not None and self.remote.has_run(signature))
