@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import functools
 import json
-from importlib import resources
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +24,14 @@ SCHEMA_FILES = {
 
 
 def schema_dir() -> Path:
-    """The folder holding the schema files: the installed `reftool.schemas`, or the checkout's."""
-    try:
-        path = Path(str(resources.files("reftool._schemas")))
-        if (path / SCHEMA_FILES["pipeline"]).is_file():
-            return path
-    except (ModuleNotFoundError, TypeError):  # running from a checkout that was not installed
-        pass
-    return Path(__file__).resolve().parent.parent / "schemas"
+    """The folder holding the schema files: `reftool/_schemas/` where the package is installed
+    (a wheel puts them there), else `schemas/` of the checkout (an editable install, or none).
+    """
+    here = Path(__file__).resolve().parent
+    installed = here / "_schemas"
+    if (installed / SCHEMA_FILES["pipeline"]).is_file():
+        return installed
+    return here.parent / "schemas"
 
 
 @functools.cache
