@@ -108,6 +108,11 @@ def main_parser() -> argparse.ArgumentParser:
 
     r.add_argument("--remote", metavar="URL", help="a shared cache folder to restore outputs "
                    "from (default: $REFTOOL_REMOTE, or [cache] remote in reftool.toml)")
+    r.add_argument("--executor", choices=("local", "dask"), metavar="local|dask",
+                   help="where stages run (default: local, or [executor] kind in reftool.toml)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler, e.g. tcp://10.0.0.5:8786 (or [executor] "
+                   "scheduler in reftool.toml)")
     r.add_argument("--name", help="name of the experiment record this run writes")
     r.add_argument("--no-record", action="store_true",
                    help="write no experiment record for this run")
@@ -363,9 +368,18 @@ def cmd_run(args: argparse.Namespace) -> int:
     root = Path(".")
     try:
         remote = None if args.no_cache else _remote(root, args.remote)
+        kind, scheduler = _executor_settings(root, args)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
+    executor = None
+    if kind == "dask" and not args.dry_run:
+        from .dask_executor import ClusterError, DaskExecutor
+        try:
+            executor = DaskExecutor(str(scheduler))
+        except ClusterError as e:
+            print(f"reftool: {e}; nothing was run, the lock is as it was", file=sys.stderr)
+            return EXIT_INVALID
 
     def say(text: str) -> None:
         print(f"reftool: {text}", file=sys.stderr, flush=True)
@@ -403,7 +417,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         journal = Journal(root, lock_path)
         journal.start()
         runner = Runner(root=root, pipeline=project.pipeline, lock=project.lock,
-                        remote=remote,
+                        remote=remote, executor=executor,
                         workspace=CachingWorkspace(root, hasher, Store(root),
                                                    params=project.params),
                         journal=journal, store=None if args.no_cache else Store(root),
@@ -423,6 +437,8 @@ def cmd_run(args: argparse.Namespace) -> int:
         hasher.close()
         hasher.cache.save()
         run_lock.release()
+        if executor is not None:
+            executor.close()
 
 
 def _declarations(root: Path) -> Any:
@@ -570,6 +586,25 @@ def _record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> N
         print(f"reftool: no experiment record written: {e}", file=sys.stderr)
         return
     print(f"experiment recorded in {path}")
+
+
+def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str | None]:
+    """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
+    config: dict[str, Any] = {}
+    path = root / "reftool.toml"
+    if path.is_file():
+        import tomllib
+        try:
+            config = tomllib.loads(path.read_text(encoding="utf-8")).get("executor", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: {e}") from None
+    kind = args.executor or config.get("kind", "local")
+    scheduler = args.scheduler or config.get("scheduler")
+    if kind not in ("local", "dask"):
+        raise ValueError(f"unknown executor {kind!r}: local or dask")
+    if kind == "dask" and not scheduler:
+        raise ValueError("the Dask executor needs a scheduler: --scheduler tcp://HOST:PORT")
+    return kind, scheduler
 
 
 def _remote(root: Path, flag: str | None) -> Any:

@@ -105,7 +105,8 @@ class _Running:
 class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
-                 out: IO[str], err: IO[str], remote: Remote | None = None) -> None:
+                 out: IO[str], err: IO[str], remote: Remote | None = None,
+                 executor: Any = None) -> None:
         self.root = root
         self.pipeline = pipeline
         self.entries: dict[str, LockEntry] = dict(lock.stages) if lock else {}
@@ -113,6 +114,7 @@ class Runner:
         self.journal = journal
         self.store = store
         self.remote = remote
+        self.executor = executor  # None: stages run here; else a DaskExecutor
         self.options = options
         self.printer = _Printer(out)
         self.err = err
@@ -264,6 +266,10 @@ class Runner:
             log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
         code: int | None = 0
         error = ""
+        if self.executor is not None:
+            code, error = self._execute_remotely(running, env, log)
+            self.events.put((stage.name, code, error))
+            return
         try:
             for command in stage.cmd:  # [exec.shell]
                 if self.interrupts:
@@ -290,6 +296,33 @@ class Runner:
             if log is not None:
                 log.close()
         self.events.put((stage.name, code, error))
+
+    def _execute_remotely(self, running: _Running, env: dict[str, str],
+                          log: Any) -> tuple[int | None, str]:
+        """In a thread: the stage on the cluster; its output shown when it is done."""
+        stage = running.stage
+        key = f"reftool-{stage.name}-{os.getpid()}-{time.monotonic_ns()}"
+        outputs = [str((self.root / o.path.rstrip("/")).resolve()) for o in stage.outputs
+                   if not o.persist]
+        try:
+            code, lines = self.executor.run(key, stage.cmd,
+                                            str((self.root / stage.wdir).resolve()), env,
+                                            outputs, stage.resources)
+        except Exception as e:  # noqa: BLE001 - whatever the cluster raised, the stage failed
+            if log is not None:
+                log.close()
+            if self.interrupts:
+                return None, ""
+            return 1, f"the cluster did not run it: {type(e).__name__}: {e}"
+        for line in lines:
+            running.tail.append(line)
+            if log is not None:
+                log.write(line + "\n")
+            else:
+                self.printer.say(f"[{stage.name}] {line}")
+        if log is not None:
+            log.close()
+        return code, ""
 
     def _finish(self, name: str, code: int | None, error: str) -> Outcome:
         running = self.running.pop(name)
@@ -371,6 +404,8 @@ class Runner:
             os._exit(130)
 
     def _signal_all(self, sig: int) -> None:
+        if self.executor is not None:
+            self.executor.cancel_all()
         for running in list(self.running.values()):
             process = running.process
             if process is not None and process.poll() is None:

@@ -274,6 +274,7 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
         outputs=tuple(outputs),
         always_run=d.get("always_run", False),
         frozen=d.get("frozen", False),
+        resources=dict(d.get("resources", {})),
     )
 
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .spec import OutputSection
@@ -63,6 +63,7 @@ class Stage:
     outputs: tuple[Output, ...]
     always_run: bool
     frozen: bool
+    resources: Mapping[str, Any] = field(default_factory=dict)  # [pipeline.resources]
 
     @property
     def source(self) -> JsonPathT:

@@ -46,7 +46,8 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
     }),
     "schema": frozenset({
         "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
-        "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum", "not",
+        "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum",
+        "exclusiveMinimum", "not",
         "oneOf", "anyOf", "propertyNames", "format",
     }),
     "semantic": frozenset({

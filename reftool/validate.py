@@ -194,7 +194,8 @@ def _explain(doc: Document, err: Any, base: JsonPath) -> Iterator[Diagnostic]:
 
 _SCHEMA_CODES = frozenset({
     "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
-    "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum", "not",
+    "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum",
+    "exclusiveMinimum", "not",
     "oneOf", "anyOf", "propertyNames", "format",
 })
 

@@ -17,7 +17,7 @@ from conftest import REPO, Project
 LAYERS = [
     {"spec"}, {"errors"}, {"values"}, {"documents"}, {"model"}, {"load"}, {"graph"},
     {"schemas"}, {"validate"}, {"hashing"}, {"plan"}, {"workspace"},
-    {"lockfile", "store", "runlock"}, {"execute"}, {"track"}, {"experiments"}, {"compare"},
+    {"lockfile", "store", "runlock", "dask_executor"}, {"execute"}, {"track"}, {"experiments"}, {"compare"},
     {"plot"}, {"gitmerge", "dag", "importdvc"}, {"report"}, {"cli"},
     {"__main__"},
 ]
