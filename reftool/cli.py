@@ -623,7 +623,7 @@ def _remote(root: Path, flag: str | None) -> Any:
 
 
 def cmd_push(args: argparse.Namespace) -> int:
-    from .store import CorruptCache, Store
+    from .store import Store
     try:
         remote = _remote(Path("."), args.remote)
         if remote is None:
@@ -631,8 +631,11 @@ def cmd_push(args: argparse.Namespace) -> int:
                   "in reftool.toml", file=sys.stderr)
             return EXIT_USAGE
         objects, runs = remote.push(Store(Path(".")))
-    except (ValueError, CorruptCache, OSError) as e:
-        print(f"reftool: push failed: {e}", file=sys.stderr)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - the storage library's own errors, whatever they are
+        print(f"reftool: push failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_INVALID
     print(f"pushed {objects} object(s) and {runs} run(s) to {remote.url}")
     return EXIT_OK
@@ -647,8 +650,11 @@ def cmd_pull(args: argparse.Namespace) -> int:
                   "in reftool.toml", file=sys.stderr)
             return EXIT_USAGE
         runs = remote.pull(Store(Path(".")))
-    except (ValueError, OSError) as e:
-        print(f"reftool: pull failed: {e}", file=sys.stderr)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    except Exception as e:  # noqa: BLE001 - the storage library's own errors, whatever they are
+        print(f"reftool: pull failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_INVALID
     print(f"pulled {runs} run(s) from {remote.url}; reftool run restores their outputs")
     return EXIT_OK

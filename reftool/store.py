@@ -17,6 +17,7 @@ import shutil
 import stat
 from collections.abc import Mapping
 from pathlib import Path
+from typing import Any
 
 from .model import FileState, OutState
 
@@ -193,33 +194,91 @@ def remove_output(root: Path, path: str) -> None:
 # ---------------------------------------------------------------------------------- remotes
 
 class Remote:
-    """A shared cache in a folder (a network file system, a mounted bucket): the same layout
-    as the local cache. Everything copied is verified against its digest, and written beside
-    its final name then renamed, so an interrupted transfer leaves no partial object visible.
+    """A shared cache: a folder (a network file system) or object storage (`s3://bucket/prefix`
+    and anything else fsspec reaches, with `pip install 'reftool[remote]'`), in the local
+    cache's layout. Everything copied is verified against its digest and never visible half
+    written: a folder's files are written beside their name and renamed; an object store makes
+    an upload visible only once it is complete. Objects go up before the run entries that name
+    them. Credentials come from the storage library's own environment and configuration
+    (`AWS_*` for S3), never from project files.
     """
 
     def __init__(self, url: str) -> None:
-        path = url[len("file://"):] if url.startswith("file://") else url
-        if "://" in path:
-            raise ValueError(f"remote {url!r}: only folders (file://PATH or PATH) are supported")
         self.url = url
-        self.folder = Path(path).expanduser().resolve()
+        path = url[len("file://"):] if url.startswith("file://") else url
+        self.fs: Any = None
+        if "://" in path:
+            try:
+                import fsspec
+            except ImportError:
+                raise ValueError(f"remote {url!r} needs fsspec and its driver: "
+                                 "pip install 'reftool[remote]'") from None
+            try:
+                self.fs, self.base = fsspec.core.url_to_fs(url)
+            except (ImportError, ValueError) as e:
+                raise ValueError(f"remote {url!r}: {e}") from None
+            self.base = self.base.rstrip("/")
+        else:
+            self.folder = Path(path).expanduser().resolve()
 
-    def _object(self, hexdigest: str) -> Path:
-        return self.folder / "objects" / hexdigest[:2] / hexdigest[2:]
+    # -- where things are, and the four things a backend does
 
-    def _run(self, signature: str) -> Path:
-        return self.folder / "runs" / (_hex(signature) + ".json")
+    def _key(self, rel: str) -> str:
+        return f"{self.base}/{rel}"
+
+    def _exists(self, rel: str) -> bool:
+        if self.fs is not None:
+            return bool(self.fs.exists(self._key(rel)))
+        return (self.folder / rel).is_file()
+
+    def _read(self, rel: str) -> bytes:
+        if self.fs is not None:
+            return bytes(self.fs.cat_file(self._key(rel)))
+        return (self.folder / rel).read_bytes()
+
+    def _download(self, rel: str, local: Path) -> None:
+        if self.fs is not None:
+            self.fs.get_file(self._key(rel), str(local))
+        else:
+            shutil.copyfile(self.folder / rel, local)
+
+    def _upload(self, local: Path, rel: str) -> None:
+        if self.fs is not None:
+            self.fs.put_file(str(local), self._key(rel))  # visible once complete
+            return
+        target = self.folder / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
+        try:
+            _copy_hashing(local, tmp)
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        os.replace(tmp, target)
+
+    def _runs(self) -> list[str]:
+        if self.fs is not None:
+            try:
+                found = self.fs.find(self._key("runs"))
+            except FileNotFoundError:
+                return []
+            return sorted(Path(p).name[:-5] for p in found if p.endswith(".json"))
+        return sorted(p.name[:-5] for p in (self.folder / "runs").glob("*.json"))
+
+    # -- what the tool asks
 
     def has_run(self, signature: str) -> bool:
-        return self._run(signature).is_file()
+        try:
+            return self._exists(f"runs/{_hex(signature)}.json")
+        except Exception:  # noqa: BLE001 - a remote out of reach holds nothing for this run
+            return False
 
     def fetch_run(self, signature: str, store: Store) -> bool:
         """Bring a run entry and every object it needs into the local cache; False when the
         remote does not have them all, or one is corrupt (it is then not used)."""
         try:
-            data = json.loads(self._run(signature).read_text(encoding="utf-8"))
-            outs = data["outs"]
+            raw = self._read(f"runs/{_hex(signature)}.json")
+            outs = json.loads(raw)["outs"]
             for out in outs.values():
                 hexdigest = _hex(out["digest"])
                 self._fetch_object(hexdigest, store)
@@ -227,16 +286,24 @@ class Remote:
                     manifest = store._object(hexdigest).read_text(encoding="utf-8")
                     for line in manifest.split("\n")[:-1]:
                         self._fetch_object(line.split(" ", 1)[0], store)
-        except (OSError, ValueError, KeyError, TypeError, AttributeError, CorruptCache):
+        except Exception:  # noqa: BLE001 - unreachable, missing or corrupt: not used
             return False
-        store._write(store._run(signature), self._run(signature).read_bytes())
+        store._write(store._run(signature), raw)
         return True
 
     def _fetch_object(self, hexdigest: str, store: Store) -> None:
         local = store._object(hexdigest)
         if local.is_file():
             return
-        _copy_verified(self._object(hexdigest), local, hexdigest)
+        local.parent.mkdir(parents=True, exist_ok=True)
+        tmp = local.with_name(f".{local.name}.{os.getpid()}.download")
+        try:
+            self._download(f"objects/{hexdigest[:2]}/{hexdigest[2:]}", tmp)
+            if _file_hex(tmp) != hexdigest:
+                raise CorruptCache(f"object {hexdigest[:12]} is corrupt")
+            os.replace(tmp, local)
+        finally:
+            tmp.unlink(missing_ok=True)
 
     def push(self, store: Store) -> tuple[int, int]:
         """Copy the local objects and run entries the remote lacks: objects first, so that a
@@ -246,36 +313,21 @@ class Remote:
         for path in sorted(root.glob("*/*")) if root.is_dir() else []:
             if path.name.startswith("."):
                 continue
-            hexdigest = path.parent.name + path.name
-            if not self._object(hexdigest).is_file():
-                _copy_verified(path, self._object(hexdigest), hexdigest)
+            rel = f"objects/{path.parent.name}/{path.name}"
+            if not self._exists(rel):
+                if _file_hex(path) != path.parent.name + path.name:
+                    raise CorruptCache(f"local object {path.parent.name + path.name} is "
+                                       "corrupt; not pushed")
+                self._upload(path, rel)
                 objects += 1
         for path in sorted((store.folder / "runs").glob("*.json")):
-            target = self.folder / "runs" / path.name
-            if not target.is_file():
-                target.parent.mkdir(parents=True, exist_ok=True)
-                tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
-                shutil.copyfile(path, tmp)
-                os.replace(tmp, target)
+            if not self._exists(f"runs/{path.name}"):
+                self._upload(path, f"runs/{path.name}")
                 runs += 1
         return objects, runs
 
     def pull(self, store: Store, signatures: list[str] | None = None) -> int:
         """Bring run entries (all, or those of `signatures`) and their objects; how many."""
-        names = [p.name[:-5] for p in sorted((self.folder / "runs").glob("*.json"))] \
-            if signatures is None else [_hex(s) for s in signatures]
+        names = self._runs() if signatures is None else [_hex(s) for s in signatures]
         return sum(self.fetch_run("sha256:" + name, store) for name in names
                    if not store._run("sha256:" + name).is_file())
-
-
-def _copy_verified(source: Path, final: Path, hexdigest: str) -> None:
-    final.parent.mkdir(parents=True, exist_ok=True)
-    tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-    try:
-        got = _copy_hashing(source, tmp)
-    except FileNotFoundError:
-        raise CorruptCache(f"object {hexdigest[:12]} is missing") from None
-    if got != hexdigest:
-        tmp.unlink()
-        raise CorruptCache(f"object {hexdigest[:12]} is corrupt")
-    os.replace(tmp, final)

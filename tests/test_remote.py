@@ -4,6 +4,8 @@ machine, the remote-cache part)."""
 from __future__ import annotations
 
 import shutil
+
+import pytest
 import subprocess
 import sys
 from pathlib import Path
@@ -123,5 +125,84 @@ def test_no_remote_configured(project: Project) -> None:
     project.base(PIPELINE, **{"in.txt": "data\n"})
     r = cli(project.root, "push")
     assert r.returncode == 2 and "no remote" in r.stderr
-    r = cli(project.root, "run", "--remote", "s3://bucket/x")
-    assert r.returncode == 2 and "only folders" in r.stderr
+    r = cli(project.root, "run", "--remote", "nosuch://bucket/x")
+    assert r.returncode == 2 and "remote 'nosuch://bucket/x'" in r.stderr
+
+
+# ---------------------------------------------------------------------------------- S3
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+@pytest.fixture
+def s3(tmp_path_factory) -> dict[str, str]:
+    """An S3 server on 127.0.0.1 (moto's server mode), and the environment that reaches it:
+    credentials come from the environment, as the storage library reads them."""
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    import time
+    import urllib.request
+    port = _free_port()
+    server = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                               str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+           "AWS_DEFAULT_REGION": "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{port}"}
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=1)
+            break
+        except OSError:
+            assert time.monotonic() < deadline, "moto did not start"
+            time.sleep(0.2)
+    r = subprocess.run([sys.executable, "-c", "import s3fs; s3fs.S3FileSystem().mkdir('cache')"],
+                       env={**__import__("os").environ, **env}, capture_output=True, text=True)
+    assert r.returncode == 0, r.stderr
+    yield env
+    server.kill()
+    server.wait()
+
+
+def test_s3_remote_push_and_restore(project: Project, tmp_path_factory, s3) -> None:
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    assert cli(project.root, "run", "-q").returncode == 0
+    r = cli(project.root, "push", "--remote", "s3://cache/team", env=s3)
+    assert r.returncode == 0, r.stderr
+    assert r.stdout.startswith("pushed 3 object(s) and 2 run(s) to s3://cache/team")
+    other = clone(project.root, tmp_path_factory.mktemp("c") / "clone")
+    r = cli(other, "run", "--remote", "s3://cache/team", env=s3)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "restored from cache 2" in r.stdout and "ran-a" not in r.stdout
+    assert (other / "d/y").read_text() == "data\n"
+    third = clone(project.root, tmp_path_factory.mktemp("t") / "third")
+    r = cli(third, "pull", "--remote", "s3://cache/team", env=s3)
+    assert r.returncode == 0 and "pulled 2 run(s)" in r.stdout
+
+
+def test_s3_corrupt_object_not_used(project: Project, tmp_path_factory, s3) -> None:
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    cli(project.root, "run", "-q")
+    cli(project.root, "push", "--remote", "s3://cache/x", env=s3)
+    code = ("import s3fs\nfs = s3fs.S3FileSystem()\n"
+            "for p in fs.find('cache/x/objects'):\n    fs.pipe_file(p, b'tampered')\n")
+    subprocess.run([sys.executable, "-c", code], env={**__import__("os").environ, **s3},
+                   check=True, capture_output=True)
+    other = clone(project.root, tmp_path_factory.mktemp("c") / "clone")
+    r = cli(other, "run", "--remote", "s3://cache/x", env=s3)
+    assert r.returncode == 0 and "ran-a" in r.stdout and "ran-b" in r.stdout
+
+
+def test_s3_unreachable_is_a_clear_error(project: Project) -> None:
+    pytest.importorskip("s3fs")
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    cli(project.root, "run", "-q")
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION":
+           "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}",
+           "AWS_MAX_ATTEMPTS": "1", "AWS_RETRY_MODE": "standard"}
+    r = cli(project.root, "push", "--remote", "s3://cache/x", env=env)
+    assert r.returncode == 1 and "push failed" in r.stderr
+    assert "Traceback" not in r.stderr
