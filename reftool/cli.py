@@ -622,7 +622,8 @@ def _remote(root: Path, flag: str | None) -> Any:
     return Remote(str(url)) if url else None
 
 
-def cmd_push(args: argparse.Namespace) -> int:
+def _with_remote(args: argparse.Namespace, verb: str, action: Any) -> int:
+    """Run `action(remote, store)` for push or pull, turning every failure into a message."""
     from .store import Store
     try:
         remote = _remote(Path("."), args.remote)
@@ -630,34 +631,28 @@ def cmd_push(args: argparse.Namespace) -> int:
             print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
                   "in reftool.toml", file=sys.stderr)
             return EXIT_USAGE
-        objects, runs = remote.push(Store(Path(".")))
+        print(action(remote, Store(Path("."))))
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
     except Exception as e:  # noqa: BLE001 - the storage library's own errors, whatever they are
-        print(f"reftool: push failed: {type(e).__name__}: {e}", file=sys.stderr)
+        print(f"reftool: {verb} failed: {type(e).__name__}: {e}", file=sys.stderr)
         return EXIT_INVALID
-    print(f"pushed {objects} object(s) and {runs} run(s) to {remote.url}")
     return EXIT_OK
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    def push(remote: Any, store: Any) -> str:
+        objects, runs = remote.push(store)
+        return f"pushed {objects} object(s) and {runs} run(s) to {remote.url}"
+    return _with_remote(args, "push", push)
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
-    from .store import Store
-    try:
-        remote = _remote(Path("."), args.remote)
-        if remote is None:
-            print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
-                  "in reftool.toml", file=sys.stderr)
-            return EXIT_USAGE
-        runs = remote.pull(Store(Path(".")))
-    except ValueError as e:
-        print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
-    except Exception as e:  # noqa: BLE001 - the storage library's own errors, whatever they are
-        print(f"reftool: pull failed: {type(e).__name__}: {e}", file=sys.stderr)
-        return EXIT_INVALID
-    print(f"pulled {runs} run(s) from {remote.url}; reftool run restores their outputs")
-    return EXIT_OK
+    def pull(remote: Any, store: Any) -> str:
+        return (f"pulled {remote.pull(store)} run(s) from {remote.url}; reftool run restores "
+                "their outputs")
+    return _with_remote(args, "pull", pull)
 
 
 def cmd_merge_lock(args: argparse.Namespace) -> int:
