@@ -250,7 +250,7 @@ class Runner:
             return self._failed(stage.name, started, f"restored outputs are not right: {e}")
         if {p: o.state for p, o in entry.outs.items()} != {p: o.state for p, o in outs.items()}:
             return self._failed(stage.name, started, "restored outputs differ from the cache")
-        self._commit(stage.name, inputs, entry)
+        self._commit(stage.name, entry)
         self.printer.say(f"{stage.name}: restored from the cache")
         return Outcome(stage.name, "restored", time.monotonic() - started)
 
@@ -348,7 +348,7 @@ class Runner:
         assert running.inputs is not None
         entry = LockEntry(cmd=entry.cmd, wdir=entry.wdir, deps=running.inputs.deps,
                           params=running.inputs.params, env=running.inputs.env, outs=entry.outs)
-        self._commit(name, running.inputs, entry)
+        self._commit(name, entry)
         if self.store is not None and self.options.use_cache and cacheable(stage):
             try:
                 self.store.save(input_signature(stage, running.inputs),
@@ -359,7 +359,7 @@ class Runner:
         self.printer.say(f"{name}: done in {seconds:.1f} s")
         return Outcome(name, "ran", seconds)
 
-    def _commit(self, name: str, inputs: LockEntry, entry: LockEntry) -> None:
+    def _commit(self, name: str, entry: LockEntry) -> None:
         """[exec.record]: durable before anything that depends on it starts."""
         self.journal.append(name, entry)
         self.entries[name] = entry

@@ -21,7 +21,6 @@ import stat
 import sys
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -36,8 +35,6 @@ RACY_WINDOW_NS = 2_000_000_000
 PARALLEL_WALK_FILES = 20_000
 #: Directories that held at least this many files are rebuilt part by part in two processes.
 PARALLEL_PARTS_FILES = 2_000
-#: At least this many small files to read are read by two processes.
-MANY_SMALL_FILES = 2_000
 _BUFFER = 1 << 20
 
 
@@ -160,11 +157,6 @@ def _hash_rest(f: Any, h: Any) -> None:
 _STOP = bytearray()
 
 
-def _hash_paths(paths: list[str]) -> list[str]:
-    """In a worker process: the digests of a batch of (small) files."""
-    return [hash_file(p) for p in paths]
-
-
 @dataclass
 class Progress:
     """Files and bytes hashed; shown on stderr once hashing has taken more than a second."""
@@ -182,8 +174,8 @@ class Progress:
         self.total_files += files
         self.total_bytes += nbytes
 
-    def advance(self, nbytes: int) -> None:
-        self.files += 1
+    def advance(self, nbytes: int, files: int = 1) -> None:
+        self.files += files
         self.bytes += nbytes
         now = time.monotonic()
         if self.enabled and now - self.started > 1.0 and now - self._last > 0.25:
@@ -580,8 +572,7 @@ class Hasher:
                 cached is None or cached[3] >= PARALLEL_PARTS_FILES)):
             results[result.part] = result
             self.progress.expect(result.hashed_files, result.hashed_bytes)
-            for _ in range(result.hashed_files):
-                self.progress.advance(0)
+            self.progress.advance(result.hashed_bytes, result.hashed_files)
         # a subdirectory's lines form one block that sorts as "NAME/" among the top-level
         # files' own lines ([digest.directory] orders by the UTF-8 bytes of the path)
         blocks = [(line.split(b" ", 3)[3], line + b"\n")
@@ -620,32 +611,6 @@ class Hasher:
                 sigs = pool.map(_scan_signature, jobs, chunksize=max(1, len(jobs) // 16))
             return dict(zip(subdirs, sigs))
         return {name: _scan_signature(job) for name, job in zip(subdirs, jobs)}
-
-    def _hash_many(self, todo: list[tuple[str, str, _Stat]]) -> Iterable[tuple[str, str]]:
-        def one(item: tuple[str, str, _Stat]) -> tuple[str, str]:
-            rel, target, st = item
-            hexdigest = hash_file(target)
-            self.progress.advance(st.size)
-            return rel, hexdigest
-        if len(todo) < 8 or self.jobs < 2:
-            return [one(t) for t in todo]
-        small = [t for t in todo if t[2].size <= _SMALL]
-        large = [t for t in todo if t[2].size > _SMALL]
-        done: list[tuple[str, str]] = []
-        if len(small) >= MANY_SMALL_FILES and _can_fork():
-            # many small files: the per-file cost is Python's, so use processes
-            import multiprocessing
-            batches = [small[i:i + 256] for i in range(0, len(small), 256)]
-            with multiprocessing.get_context("fork").Pool(self.jobs) as procs:
-                for batch, digests in zip(batches, procs.imap(
-                        _hash_paths, [[t[1] for t in b] for b in batches])):
-                    for (rel, _, st), hexdigest in zip(batch, digests):
-                        self.progress.advance(st.size)
-                        done.append((rel, hexdigest))
-            small = []
-        with ThreadPoolExecutor(self.jobs) as pool:
-            done.extend(pool.map(one, small + large, chunksize=16))
-        return done
 
 
 _Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, real path, stat

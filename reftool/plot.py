@@ -21,6 +21,19 @@ def _pyplot() -> Any:
     return plt
 
 
+def _grid(plt: Any, panels: int, *, columns: int, size: tuple[float, float]
+          ) -> tuple[Any, list[Any]]:
+    """A figure with one panel per metric, `columns` wide; the panels left over hidden."""
+    columns = min(columns, panels)
+    rows = math.ceil(panels / columns)
+    fig, axes = plt.subplots(rows, columns, figsize=(size[0] * columns, size[1] * rows),
+                             squeeze=False)
+    flat = list(axes.flat)
+    for ax in flat[panels:]:
+        ax.set_visible(False)
+    return fig, flat[:panels]
+
+
 def series_names(snaps: Sequence[Snapshot]) -> list[str]:
     return sorted({name for s in snaps for series in s.series.values() for name in series})
 
@@ -31,10 +44,8 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any
     names = list(names or series_names(snaps))
     if not names:
         raise ValueError("no series metrics to plot")
-    columns = min(2, len(names))
-    rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(6.4 * columns, 3.8 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    fig, axes = _grid(plt, len(names), columns=2, size=(6.4, 3.8))
+    for ax, name in zip(axes, names):
         for snap in snaps:
             for series in snap.series.values():
                 points = series.get(name)
@@ -48,8 +59,6 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any
         ax.grid(True, alpha=0.3)
         if ax.lines:
             ax.legend(fontsize="small")
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
     fig.tight_layout()
     return fig
 
@@ -61,18 +70,14 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
                                   if isinstance(v, (int, float)) and not isinstance(v, bool)}))
     if not names:
         raise ValueError("no summary metrics to plot")
-    columns = min(3, len(names))
-    rows = math.ceil(len(names) / columns)
-    fig, axes = plt.subplots(rows, columns, figsize=(4.8 * columns, 3.6 * rows), squeeze=False)
-    for ax, name in zip(axes.flat, names):
+    fig, axes = _grid(plt, len(names), columns=3, size=(4.8, 3.6))
+    for ax, name in zip(axes, names):
         labels = [s.label for s in snaps if name in s.metrics]
         values = [float(s.metrics[name]) for s in snaps if name in s.metrics]
         ax.bar(range(len(values)), values, color="tab:blue")
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_title(name)
         ax.set_ylabel(name)
-    for ax in list(axes.flat)[len(names):]:
-        ax.set_visible(False)
     fig.tight_layout()
     return fig
 
