@@ -166,7 +166,7 @@ def main() -> None:
         return time.perf_counter() - t
 
     def cold_hasher() -> float:
-        from reftool.hashing import HashCache, Hasher
+        from reftool.pipeline.hashing import HashCache, Hasher
         h = Hasher(root, HashCache(None, str(root)))
         t = time.perf_counter()
         h.state("data/big/")
@@ -187,7 +187,7 @@ def main() -> None:
         p.read_bytes()
 
     def cold_mid() -> float:
-        from reftool.hashing import HashCache, Hasher
+        from reftool.pipeline.hashing import HashCache, Hasher
         h = Hasher(mid, HashCache(None, str(mid)))
         t = time.perf_counter()
         h.state("data/")

@@ -62,11 +62,11 @@ def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 
 
 def record_everything(root: Path) -> None:
     """Write the lock as if every stage had run (the outputs exist already)."""
-    from reftool.hashing import hasher_for
-    from reftool.model import Lock, canonical_lock_text
-    from reftool.plan import record
-    from reftool.validate import Report, validate_pipeline
-    from reftool.workspace import Workspace
+    from reftool.pipeline.hashing import hasher_for
+    from reftool.files.model import Lock, canonical_lock_text
+    from reftool.pipeline.plan import record
+    from reftool.files.validate import Report, validate_pipeline
+    from reftool.pipeline.workspace import Workspace
 
     report = Report()
     project = validate_pipeline(root, "pipeline.yaml", report, with_metrics=False)

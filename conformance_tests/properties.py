@@ -77,7 +77,7 @@ def _shuffled(tree: Any, rng: random.Random) -> Any:
 def canonical_forms(adapter: Any) -> None:
     """[values.jcs], [values.float-text]: canonical text agrees with the reference, and does
     not depend on the order in which map members come."""
-    from reftool.values import jcs, typed_tree
+    from reftool.files.values import jcs, typed_tree
 
     @SETTINGS
     @given(value=values, seed=st.integers(0, 2**16))
@@ -106,7 +106,7 @@ def params_digests_sensitive(adapter: Any) -> None:
     @SETTINGS
     @given(value=st.dictionaries(keys, scalars, min_size=1, max_size=5), pick=st.integers(0, 99))
     def prop(value: dict[str, Any], pick: int) -> None:
-        from reftool.values import typed_tree
+        from reftool.files.values import typed_tree
         key = sorted(value)[pick % len(value)]
         changed = dict(value)
         old = value[key]
@@ -146,8 +146,8 @@ TROUBLE = ["on", "off", "yes", "no", "y", "n", "Yes", "ON", "1e-3", "1E5", "010"
 
 def yaml_scalars(adapter: Any) -> None:
     """[values.yaml-core]: plain YAML scalars are read by the YAML 1.2 core schema."""
-    from reftool.documents import parse
-    from reftool.values import typed_tree
+    from reftool.files.documents import parse
+    from reftool.files.values import typed_tree
 
     @SETTINGS
     @given(words=st.lists(st.one_of(st.sampled_from(TROUBLE),
@@ -210,7 +210,7 @@ def _pipeline(dag: dict[str, Any], cmd_of: Callable[[int], str]) -> str:
 
 
 def _lock(dag: dict[str, Any], params: dict[str, Any]) -> str:
-    from reftool.values import typed_tree
+    from reftool.files.values import typed_tree
     d = "sha256:" + "1" * 64
     stages = {}
     for i, s in enumerate(dag["stages"]):
@@ -352,7 +352,7 @@ def documents(adapter: Any) -> None:
 
 @st.composite
 def locks(draw: st.DrawFn) -> dict[str, Any]:
-    from reftool.values import typed_tree
+    from reftool.files.values import typed_tree
     digest = st.sampled_from(["sha256:" + c * 64 for c in "0123456789abcdef"])
     path_chars = st.sampled_from(["a", "B", "z", "_", "é", "\U0001f600", "\U00010000", "-"])
     paths = st.lists(st.text(path_chars, min_size=1, max_size=3), max_size=3, unique=True)
@@ -373,7 +373,7 @@ def locks(draw: st.DrawFn) -> dict[str, Any]:
 def lock_bytes(adapter: Any) -> None:
     """[lock.canonical], [lock.read-canonical]: any valid lock, in any member order and layout,
     is written as the reference's bytes, and writing that again changes nothing."""
-    from reftool.model import canonical_lock_text, lock_from_dict
+    from reftool.files.model import canonical_lock_text, lock_from_dict
 
     @SETTINGS
     @given(lock=locks(), indent=st.sampled_from([None, 1, 4]))
@@ -411,6 +411,7 @@ def state_machine(adapter: Any) -> None:
             self.outs: dict[int, str | None] = {}
             self.lock: str | None = None
             self.dirty: set[int] = set(range(self.n))  # never run
+            self.recorded: dict[str, Any] = {}  # the params as the last run recorded them
             self.run_all()
 
         def payload(self) -> dict[str, Any]:
@@ -429,11 +430,17 @@ def state_machine(adapter: Any) -> None:
 
         def expected(self) -> tuple[set[int], set[int]]:
             assert self.dag is not None
+            from reftool.files.values import typed_tree
+            own = set(self.dirty)  # params are compared with what was recorded, not with
+            for i, s in enumerate(self.dag["stages"]):  # edits: k0 1 -> 1.0 -> 1 is unchanged
+                if any(typed_tree(self.params[f"k{k}"]) != typed_tree(self.recorded[f"k{k}"])
+                       for k in s["keys"]):
+                    own.add(i)
             down: set[int] = set()
             for i, s in enumerate(self.dag["stages"]):
-                if i not in self.dirty and any(u in self.dirty or u in down for u in s["ups"]):
+                if i not in own and any(u in own or u in down for u in s["ups"]):
                     down.add(i)
-            return set(self.dirty), down
+            return own, down
 
         @rule(i=st.integers(0, 5))
         @precondition(lambda self: self.dag is not None)
@@ -446,11 +453,7 @@ def state_machine(adapter: Any) -> None:
         @rule(k=st.integers(0, 2), value=st.sampled_from(PARAM_VALUES))
         @precondition(lambda self: self.dag is not None)
         def edit_param(self, k: int, value: Any) -> None:
-            from reftool.values import typed_tree
-            if typed_tree(self.params[f"k{k}"]) != typed_tree(value):
-                assert self.dag is not None
-                self.dirty |= {i for i, s in enumerate(self.dag["stages"]) if k in s["keys"]}
-            self.params[f"k{k}"] = value
+            self.params[f"k{k}"] = value  # expected() compares with the recorded value
 
         @rule()
         @precondition(lambda self: self.dag is not None)
@@ -487,6 +490,7 @@ def state_machine(adapter: Any) -> None:
                     "expected": {"note": str(answer)}})
                 self.lock = answer["result"]["text"]
             self.dirty = set()
+            self.recorded = dict(self.params)
             after = self.plan()
             _check("state_machine", after.get("order") == [], {
                 "op": "plan", "input": self.payload(),

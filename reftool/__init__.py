@@ -22,9 +22,9 @@ def read_params(path: str) -> dict[str, Any]:
     """
     import os
 
-    from .documents import load
-    from .errors import SpecError, diagnostic
-    from .spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+    from .files.documents import load
+    from .files.errors import SpecError, diagnostic
+    from .files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 
     fmt = PARAMS_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     if fmt is None:
@@ -39,12 +39,12 @@ def read_params(path: str) -> dict[str, Any]:
 
 def param(pointer: str, path: str = "params.yaml") -> Any:
     """The value at a JSON Pointer (SPEC [params.pointer]) of a params file, e.g. `/train/lr`."""
-    from .values import resolve_pointer
+    from .files.values import resolve_pointer
 
     document = read_params(path)
     try:
         return resolve_pointer(document, pointer)
     except KeyError as e:
-        from .errors import SpecError, diagnostic
+        from .files.errors import SpecError, diagnostic
         raise SpecError([diagnostic("semantic", "params_key_missing", path,
                                     f"no key {pointer!r} (no {e.args[0]!r})")]) from None

@@ -12,9 +12,23 @@ from pathlib import Path
 import pytest
 
 from reftool.cli import main
-from reftool.validate import Report, validate_project
+from sandbox import sandbox  # noqa: F401  (the hostile-input fixture, SPEC section 16)
+from reftool.files.validate import Report, validate_project
 
 REPO = Path(__file__).resolve().parent.parent
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """The suite runs from a venv that cannot see the base interpreter's packages, so that a test
+    leaning on a package installed globally fails here as it would on a fresh machine."""
+    import site
+    import sys
+    if sys.prefix == sys.base_prefix:
+        pytest.exit("run the tests from a venv, as the README's test command does", returncode=4)
+    leaked = set(site.getsitepackages([sys.base_prefix])) & set(sys.path)
+    if leaked:
+        pytest.exit(f"this venv sees the base interpreter's packages ({sorted(leaked)}); "
+                    "create it without --system-site-packages", returncode=4)
 
 BASE_PIPELINE = """\
 version: "1.0"

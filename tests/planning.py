@@ -6,13 +6,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from reftool.hashing import hasher_for
-from reftool.lockfile import replay
-from reftool.model import Lock, canonical_lock_text
-from reftool.plan import Plan, decide, record
-from reftool.validate import Project, Report, validate_pipeline
-from reftool.store import Store
-from reftool.workspace import CachingWorkspace, Workspace
+from reftool.pipeline.hashing import hasher_for
+from reftool.pipeline.lockfile import replay
+from reftool.files.model import Lock, canonical_lock_text
+from reftool.pipeline.plan import Plan, decide, record
+from reftool.files.validate import Project, Report, validate_pipeline
+from reftool.pipeline.store import Store
+from reftool.pipeline.workspace import CachingWorkspace, Workspace
 
 
 def load(root: Path) -> Project:

@@ -10,7 +10,7 @@ import pytest
 
 from conftest import REPO, Project
 from reftool import cli
-from reftool.spec import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE
+from reftool.files.spec import EXIT_INTERNAL, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 
 
 def _run(*argv: str, cwd: object = None) -> subprocess.CompletedProcess[str]:
@@ -51,7 +51,7 @@ def test_internal_error_is_one_line_and_70(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     def boom(_: object) -> int:
         raise RuntimeError("kaboom")
-    monkeypatch.setattr(cli, "cmd_validate", boom)
+    monkeypatch.setattr(cli.files, "cmd_validate", boom)
     monkeypatch.delenv("REFTOOL_DEBUG", raising=False)
     assert cli.main(["validate"]) == EXIT_INTERNAL
     err = capsys.readouterr().err
@@ -104,7 +104,7 @@ def test_public_api_is_all() -> None:
 
 def test_read_params_gives_yaml_1_2_values(project: Project) -> None:
     import reftool
-    from reftool.errors import SpecError
+    from reftool.files.errors import SpecError
     p = project.write("params.yaml", "lr: 1e-3\nflag: on\nseeds: [010, 0x10]\nn: {a.b: 1}\n")
     assert reftool.read_params(str(p)) == {"lr": 0.001, "flag": "on", "seeds": [10, 16],
                                            "n": {"a.b": 1}}

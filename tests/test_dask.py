@@ -17,7 +17,7 @@ import pytest
 pytest.importorskip("distributed")
 
 from conftest import Project  # noqa: E402
-from reftool.dask_executor import dask_resources  # noqa: E402
+from reftool.pipeline.dask_executor import dask_resources  # noqa: E402
 
 PIPELINE = """\
 version: "1.0"

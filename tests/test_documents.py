@@ -1,4 +1,4 @@
-"""Unit tests of reftool.documents and reftool.values against SPEC.md sections 3 and 4.
+"""Unit tests of reftool.files.documents and reftool.files.values against SPEC.md sections 3 and 4.
 
 Every test names the SPEC anchor it checks (`# SPEC [area.rule]` or in the test name); each rule
 has a passing case (the value read) and a failing case (the input rejected, with its phase/code).
@@ -21,7 +21,7 @@ import pytest
 from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import strategies as st
 
-from reftool.documents import (
+from reftool.files.documents import (
     Document,
     decode,
     load,
@@ -31,9 +31,9 @@ from reftool.documents import (
     resolve_plain,
     toml_time_text,
 )
-from reftool.errors import Diagnostic, SpecError
-from reftool.spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
-from reftool.values import (
+from reftool.files.errors import Diagnostic, SpecError
+from reftool.files.spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
+from reftool.files.values import (
     canonical_equal,
     float_text,
     from_typed_tree,

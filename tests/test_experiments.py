@@ -14,13 +14,13 @@ import pytest
 
 from conftest import Project
 from reftool import track
-from reftool.compare import diff, filter_rows, fmt, render_diff, render_table, sort_rows, table
-from reftool.experiments import (
+from reftool.experiments.compare import diff, filter_rows, fmt, render_diff, render_table, sort_rows, table
+from reftool.experiments.records import (
     Snapshot, read_series, record_snapshot, resolve, snapshot, summarize,
     workspace_reader,
 )
-from reftool.model import MetricDeclaration
-from reftool.schemas import validator
+from reftool.files.model import MetricDeclaration
+from reftool.files.schemas import validator
 
 PIPELINE = """\
 version: "1.0"
@@ -165,7 +165,7 @@ def test_record_keeps_the_curve_after_the_workspace_changes(proj: Project) -> No
     cli(proj.root, "run", "--name", "a")
     proj.write("params.yaml", "lr: 0.5\nepochs: 3\n")
     cli(proj.root, "run", "--name", "b")
-    from reftool.experiments import records
+    from reftool.experiments.records import records
     recs = list(records(proj.root))
     snaps = [record_snapshot(r, {}) for r in recs]
     assert [len(s.series["metrics/train.jsonl"]["loss"]) for s in snaps] == [5, 3]
@@ -279,8 +279,8 @@ def test_curves_plot_the_data(proj: Project) -> None:
     cli(proj.root, "run", "--name", "a")
     proj.write("params.yaml", "lr: 0.5\nepochs: 5\n")
     cli(proj.root, "run", "--name", "b")
-    from reftool.experiments import records
-    from reftool.plot import bars, curves
+    from reftool.experiments.records import records
+    from reftool.experiments.plot import bars, curves
     snaps = [record_snapshot(r, {"loss": MetricDeclaration(name="loss", direction="lower",
                                                              summary="min")})
              for r in records(proj.root)]
@@ -321,7 +321,7 @@ def test_plot_while_a_series_is_being_appended(project: Project) -> None:
         "        s._file.write('{\"step\": %d, \"metr' % i); s._file.flush()\n"  # torn, then
         "        s._file.write('ics\": {\"loss\": %f}}\\n' % (1 / (i + 1))); s._file.flush()\n"
         "        time.sleep(0.002)\n")], cwd=project.root)
-    from reftool.plot import curves
+    from reftool.experiments.plot import curves
     seen = []
     try:
         while writer.poll() is None:
@@ -355,7 +355,7 @@ def test_report(proj: Project) -> None:
 
 
 def test_report_trimmed_under_the_comment_limit(tmp_path: Path) -> None:
-    from reftool.report import REPORT_LIMIT, pr_report
+    from reftool.experiments.report import REPORT_LIMIT, pr_report
     old = _snap("a", {f"p.yaml:/k{i:05d}": i for i in range(5000)}, {"m": 1.0})
     new = _snap("b", {f"p.yaml:/k{i:05d}": i + 1 for i in range(5000)}, {"m": 2.0})
     text = pr_report(old, new, {}, tmp_path).read_text()

@@ -12,8 +12,8 @@ import pytest
 
 from conftest import Project
 from planning import codes, plan
-from reftool.gitmerge import merge
-from reftool.model import FileState, Lock, LockEntry, canonical_lock_text, lock_from_dict
+from reftool.integrations.gitmerge import merge
+from reftool.files.model import FileState, Lock, LockEntry, canonical_lock_text, lock_from_dict
 
 ENV = {**os.environ, "GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t",
        "GIT_COMMITTER_NAME": "t", "GIT_COMMITTER_EMAIL": "t@t"}

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from reftool import hashing
-from reftool.hashing import (
+from reftool.pipeline import hashing
+from reftool.pipeline.hashing import (
     RACY_WINDOW_NS, HashCache, HashError, Hasher, Progress, file_digest_of_bytes, manifest,
 )
 

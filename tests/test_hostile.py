@@ -39,7 +39,7 @@ MODES = ("path", "project")
 
 VALID_PIPELINE = 'version: "1.0"\nstages:\n  s:\n    cmd: echo hi\n    outs: [out.txt]\n'
 
-# `FILE[:LINE[:COLUMN]]: error[PHASE/CODE]: MESSAGE`, as reftool.report.render_text prints it.
+# `FILE[:LINE[:COLUMN]]: error[PHASE/CODE]: MESSAGE`, as reftool.files.diagnostics.render_text prints it.
 DIAGNOSTIC = re.compile(
     r"^(?P<file>[^\n]+?)(?::(?P<line>\d+)(?::(?P<col>\d+))?)?: "
     r"(?P<severity>error|warning)\[(?P<phase>[a-z]+)/(?P<code>[A-Za-z0-9_]+)\]: (?P<message>\S.*)$",

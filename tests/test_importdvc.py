@@ -9,9 +9,9 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from reftool.documents import parse
-from reftool.importdvc import convert, to_yaml
-from reftool.validate import validate_project
+from reftool.files.documents import parse
+from reftool.integrations.importdvc import convert, to_yaml
+from reftool.files.validate import validate_project
 
 
 def cli(root: Path, *args: str) -> subprocess.CompletedProcess[str]:
@@ -101,7 +101,7 @@ stages:
     assert st["mtx"]["matrix"] == {"lr": [0.1, 0.01], "model": ["cnn", "mlp"]}
     assert [(line, m.split(":")[0]) for line, m in notes] == [
         (19, "matrix stage 'mtx'")]
-    from reftool.validate import Report, validate_pipeline
+    from reftool.files.validate import Report, validate_pipeline
     pipeline = validate_pipeline(project.root, "pipeline.yaml", Report()).pipeline
     assert pipeline is not None
     assert "dicts@1" in pipeline.stages and "mtx@lr=0.01,model=mlp" in pipeline.stages

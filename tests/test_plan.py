@@ -14,8 +14,8 @@ import pytest
 
 from conftest import Project
 from planning import codes, plan, record_all
-from reftool.plan import ABSENT
-from reftool.schemas import validator
+from reftool.pipeline.plan import ABSENT
+from reftool.files.schemas import validator
 
 PIPELINE = """\
 version: "1.0"

@@ -91,13 +91,13 @@ def test_a_corrupt_remote_object_is_not_used(project: Project, tmp_path_factory)
 
 
 def test_an_interrupted_push_leaves_nothing_visible(project: Project, tmp_path_factory) -> None:
-    from reftool.store import Remote, Store
+    from reftool.pipeline.store import Remote, Store
     project.base(PIPELINE, **{"in.txt": "data\n"})
     remote_dir = tmp_path_factory.mktemp("remote")
     cli(project.root, "run", "-q")
     remote = Remote(str(remote_dir))
     store = Store(project.root)
-    import reftool.store as store_module
+    import reftool.pipeline.store as store_module
     real = store_module._copy_hashing
     calls = []
 

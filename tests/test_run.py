@@ -14,8 +14,8 @@ import pytest
 
 from conftest import Project
 from planning import plan
-from reftool.lockfile import JOURNAL, replay
-from reftool.model import canonical_lock_text, lock_from_dict
+from reftool.pipeline.lockfile import JOURNAL, replay
+from reftool.files.model import canonical_lock_text, lock_from_dict
 
 PIPELINE = """\
 version: "1.0"

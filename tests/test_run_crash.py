@@ -14,8 +14,8 @@ from pathlib import Path
 
 from conftest import Project
 from planning import plan
-from reftool.lockfile import replay
-from reftool.model import canonical_lock_text, lock_from_dict
+from reftool.pipeline.lockfile import replay
+from reftool.files.model import canonical_lock_text, lock_from_dict
 
 # a chain with a fan-in and a directory output; every output depends on the params value
 STAGES = """\
@@ -53,7 +53,7 @@ def digest_on_disk(root: Path, path: str) -> str | None:
     if path.endswith("/"):
         if not target.is_dir():
             return None
-        from reftool.hashing import HashCache, Hasher
+        from reftool.pipeline.hashing import HashCache, Hasher
         state = Hasher(root, HashCache(None, str(root))).state(path)
         return state.digest if state else None
     if not target.is_file():

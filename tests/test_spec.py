@@ -11,8 +11,8 @@ import pytest
 from jsonschema import Draft202012Validator
 
 from conftest import REPO, Project
-from reftool import spec
-from reftool.schemas import SCHEMA_FILES, schema, schema_dir
+from reftool.files import spec
+from reftool.files.schemas import SCHEMA_FILES, schema, schema_dir
 
 SPEC = (REPO / "SPEC.md").read_text(encoding="utf-8")
 AREAS = {a.split(".")[0] for a in re.findall(r'<a id="([a-z0-9.-]+)"></a>', SPEC)}
@@ -33,7 +33,7 @@ def test_anchors_are_unique_and_match_their_labels() -> None:
 
 def _cited_anchors() -> set[str]:
     cited: set[str] = set()
-    for path in (REPO / "reftool").glob("*.py"):
+    for path in (REPO / "reftool").rglob("*.py"):
         text = path.read_text(encoding="utf-8")
         cited |= set(re.findall(r'anchor="([a-z0-9.-]+)"', text))
         cited |= set(re.findall(r"SPEC \[([a-z0-9.-]+)\]", text))
@@ -82,7 +82,7 @@ def test_warning_codes_are_the_spec_ones() -> None:
 
 def test_every_code_the_tool_emits_is_in_the_spec() -> None:
     emitted: set[tuple[str, str]] = set()
-    for path in (REPO / "reftool").glob("*.py"):
+    for path in (REPO / "reftool").rglob("*.py"):
         tree = ast.parse(path.read_text(encoding="utf-8"))
         for node in ast.walk(tree):
             if isinstance(node, ast.Call) and len(node.args) >= 2 and all(
@@ -132,7 +132,7 @@ def test_schema_defaults_are_the_tools() -> None:
 
 
 def test_defaults_applied_by_loader(project: Project) -> None:
-    from reftool.validate import Report, validate_pipeline
+    from reftool.files.validate import Report, validate_pipeline
     project.base('version: "1.0"\nstages:\n  s:\n    cmd: x\n'
                  "    outs: [o.bin]\n    metrics: [m.json, s.jsonl]\n    plots: [p.csv]\n")
     p = validate_pipeline(project.root, "pipeline.yaml", Report()).pipeline
@@ -159,7 +159,7 @@ def test_spec_pipeline_example_is_a_valid_fixture(project: Project) -> None:
 
 def test_spec_scalar_table_examples() -> None:
     # [values.yaml-core]: the consequences the spec lists
-    from reftool.documents import parse
+    from reftool.files.documents import parse
     doc = parse("[on, yes, off, no, y, 1e-3, 010, 1_000, 0b101, 2024-01-31, .5]",
                 display="x", fmt="yaml")
     assert doc.value == ["on", "yes", "off", "no", "y", 0.001, 10, "1_000", "0b101",
@@ -168,7 +168,7 @@ def test_spec_scalar_table_examples() -> None:
 
 def test_spec_float_text_examples() -> None:
     # [values.float-text]
-    from reftool.values import float_text
+    from reftool.files.values import float_text
     assert [float_text(x) for x in (1e-7, 1e21, 1.5e300, 0.000001, 100.0,
                                     123456789012345680000.0, 1.0, -0.0)] == [
         "1e-7", "1e+21", "1.5e+300", "0.000001", "100", "123456789012345680000", "1", "0"]
@@ -176,7 +176,7 @@ def test_spec_float_text_examples() -> None:
 
 def test_spec_lock_canonical_equals_javascript_form() -> None:
     # [lock.canonical]: Python's json.dumps(indent=2, ensure_ascii=False) once ordered
-    from reftool.model import canonical_json
+    from reftool.files.model import canonical_json
     value = {"b": [], "a": {"\ue000": {}, "\U00010000": [1, "x\u0001\u2028/"]}}
     text = canonical_json(value)
     assert text == (

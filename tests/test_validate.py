@@ -12,8 +12,8 @@ import unicodedata
 import pytest
 from conftest import BASE_PIPELINE, Project
 
-from reftool.model import FileState, Lock, LockEntry, OutState, canonical_lock_text
-from reftool.schemas import validator
+from reftool.files.model import FileState, Lock, LockEntry, OutState, canonical_lock_text
+from reftool.files.schemas import validator
 
 
 def test_base_project_is_valid(project: Project) -> None:
@@ -313,7 +313,7 @@ SWEEP = BASE_PIPELINE + """\
 
 def test_generated_stage_names(project: Project) -> None:
     # [generate.foreach], [generate.matrix], [generate.names]
-    from reftool.validate import Report, validate_pipeline
+    from reftool.files.validate import Report, validate_pipeline
     project.base(SWEEP)
     report = Report()
     p = validate_pipeline(project.root, "pipeline.yaml", report).pipeline
@@ -356,7 +356,7 @@ VARS = 'train: {lr: 0.001, name: m1}\nopt: {"lr.max": 1e-2}\nlayers: [64, 32]\n'
 
 def test_templating_typed_and_recorded(project: Project) -> None:
     # [template.syntax], [template.typed], [template.inputs]
-    from reftool.validate import Report, validate_pipeline
+    from reftool.files.validate import Report, validate_pipeline
     project.base(TEMPLATED, **{"vars.yaml": VARS})
     report = Report()
     p = validate_pipeline(project.root, "pipeline.yaml", report).pipeline
@@ -442,7 +442,7 @@ def test_lock_stage_unknown_and_out_of_date(project: Project) -> None:
     project.base(BASE_PIPELINE.replace("python prepare.py", "python prepare.py --fast"))
     d = json.loads(canonical_lock_text(_lock_for_base()))
     d["stages"]["gone"] = d["stages"]["prepare"]
-    from reftool.model import canonical_json
+    from reftool.files.model import canonical_json
     project.write("pipeline.lock", canonical_json(d))
     ds = project.report().diagnostics
     assert [(d.severity, d.code) for d in ds] == [
@@ -531,7 +531,7 @@ def test_kind_detection(project: Project) -> None:
     # [tool.validate]
     from pathlib import Path
 
-    from reftool.validate import detect_kind
+    from reftool.files.validate import detect_kind
     project.base()
     project.write("other.pipeline.yml", BASE_PIPELINE)
     project.write("m.json", '{"version": "1.0", "metrics": {}}')

@@ -23,7 +23,11 @@ MUTANTS = {
 
 
 def apply(name: str) -> None:
-    from reftool import documents, hashing, plan, validate, values
+    from reftool.files import documents
+    from reftool.pipeline import hashing
+    from reftool.pipeline import plan
+    from reftool.files import validate
+    from reftool.files import values
     if name == "codepoint_order":
         values.utf16_key = lambda key: key.encode("utf-32-be")  # type: ignore[assignment]
     elif name == "host_floats":

@@ -28,8 +28,8 @@ def _text(inp: dict[str, Any], key: str = "text") -> str:
 
 
 def op_load(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.documents import decode, parse
-    from reftool.values import typed_tree
+    from reftool.files.documents import decode, parse
+    from reftool.files.values import typed_tree
     data = base64.b64decode(inp["base64"]) if "base64" in inp else inp["text"].encode("utf-8")
     doc = parse(decode(data, display="input"), display="input", fmt=inp["format"])
     return {"value": typed_tree(doc.value)}
@@ -48,7 +48,7 @@ def _materialize(files: dict[str, Any], folder: Path) -> None:
 
 
 def op_validate(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.validate import validate_paths, validate_project
+    from reftool.files.validate import validate_paths, validate_project
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _materialize(inp["files"], root)
@@ -62,8 +62,8 @@ def op_validate(inp: dict[str, Any]) -> dict[str, Any]:
 
 
 def _value(inp: dict[str, Any]) -> Any:
-    from reftool.documents import decode, parse
-    from reftool.values import from_typed_tree
+    from reftool.files.documents import decode, parse
+    from reftool.files.values import from_typed_tree
     if "value" in inp:
         return from_typed_tree(inp["value"])
     data = base64.b64decode(inp["base64"]) if "base64" in inp else inp["text"].encode("utf-8")
@@ -71,13 +71,13 @@ def _value(inp: dict[str, Any]) -> Any:
 
 
 def op_canonicalize(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.values import jcs, typed_tree
+    from reftool.files.values import jcs, typed_tree
     return {"text": jcs(typed_tree(_value(inp))).decode("utf-8")}
 
 
 def op_digest(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool import hashing
-    from reftool.values import params_digest
+    from reftool.pipeline import hashing
+    from reftool.files.values import params_digest
     kind = inp["kind"]
     if kind == "params":
         return {"digest": params_digest(_value(inp))}
@@ -98,7 +98,7 @@ class _Observer:
         self.environ = inp.get("env", {})
 
     def path_state(self, path: str) -> Any:
-        from reftool.model import FileState
+        from reftool.files.model import FileState
         digest = self.state.get(path)
         return None if digest is None else FileState(digest=digest, size=0)
 
@@ -111,10 +111,10 @@ class _Observer:
 
 def _project(inp: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     """The pipeline, lock and parsed params files of a plan-shaped input."""
-    from reftool.documents import parse
-    from reftool.errors import SpecError
-    from reftool.load import VarsContext, build_lock, build_pipeline
-    from reftool.validate import Report, _versioned
+    from reftool.files.documents import parse
+    from reftool.files.errors import SpecError
+    from reftool.files.load import VarsContext, build_lock, build_pipeline
+    from reftool.files.validate import Report, _versioned
     files = inp.get("files", {})
     params = {}
     for name, text in files.items():
@@ -145,10 +145,10 @@ def _project(inp: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
 def op_record(inp: dict[str, Any]) -> dict[str, Any]:
     """The lock after the named stages completed with the workspace as `state` describes it
     ([exec.record], [lock.prune], [lock.canonical])."""
-    from reftool.errors import SpecError, diagnostic
-    from reftool.lockfile import pruned
-    from reftool.model import Lock, canonical_lock_text
-    from reftool.plan import record
+    from reftool.files.errors import SpecError, diagnostic
+    from reftool.pipeline.lockfile import pruned
+    from reftool.files.model import Lock, canonical_lock_text
+    from reftool.pipeline.plan import record
     pipeline, lock, params = _project(inp)
     observer = _Observer(inp, params)
     stages = dict(lock.stages) if lock else {}
@@ -171,7 +171,7 @@ def op_run(inp: dict[str, Any]) -> dict[str, Any]:
     """Run the pipeline of a project for real, in a temporary folder: what it recorded, and
     the files it left ([exec.outputs-before], [exec.failure], [exec.record])."""
     import subprocess
-    from reftool.hashing import file_digest_of_bytes
+    from reftool.pipeline.hashing import file_digest_of_bytes
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _materialize(inp["files"], root)
@@ -190,14 +190,14 @@ def op_run(inp: dict[str, Any]) -> dict[str, Any]:
 
 
 def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.errors import SpecError
-    from reftool.plan import decide
+    from reftool.files.errors import SpecError
+    from reftool.pipeline.plan import decide
     pipeline, lock, params = _project(inp)
-    from reftool import graph
+    from reftool.files import graph
     deps = graph.dependencies(pipeline)
     cycles = graph.find_cycles(deps)
     if cycles:
-        from reftool.errors import diagnostic
+        from reftool.files.errors import diagnostic
         raise SpecError([diagnostic("semantic", "cycle", "pipeline.yaml", "cycle")])
     plan = decide(pipeline, lock, _Observer(inp, params), targets=inp.get("targets", []),
                   force_stages=inp.get("force", []), use_cache=False)
@@ -208,25 +208,25 @@ def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
 
 
 def op_lock(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.documents import parse
-    from reftool.errors import SpecError
-    from reftool.load import build_lock
-    from reftool.model import canonical_lock_text
-    from reftool.validate import Report, _versioned
+    from reftool.files.documents import parse
+    from reftool.files.errors import SpecError
+    from reftool.files.load import build_lock
+    from reftool.files.model import canonical_lock_text
+    from reftool.files.validate import Report, _versioned
     doc = parse(inp["text"], display="pipeline.lock", fmt="json")
     report = Report()
     if not _versioned(doc, "lock", "lock file", report):
         raise SpecError(report.errors)
     lock = build_lock(doc)
     if "stages" in inp:  # [lock.prune]: the stages of the pipeline the lock is written for
-        from reftool.lockfile import pruned
+        from reftool.pipeline.lockfile import pruned
         lock = pruned(lock, set(inp["stages"]))
     return {"text": canonical_lock_text(lock)}
 
 
 def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
-    from reftool.gitmerge import merge, read_lock_text
-    from reftool.model import canonical_lock_text
+    from reftool.integrations.gitmerge import merge, read_lock_text
+    from reftool.files.model import canonical_lock_text
     base = read_lock_text(inp["base"], "base") if inp.get("base") else None
     merged = merge(base, read_lock_text(inp["ours"], "ours"),
                    read_lock_text(inp["theirs"], "theirs"))
@@ -239,7 +239,7 @@ OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
-    from reftool.errors import SpecError
+    from reftool.files.errors import SpecError
     rid = request.get("id")
     if request.get("op") == "hello":
         return {"id": rid, "hello": {

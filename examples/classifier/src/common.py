@@ -19,7 +19,7 @@ import zipfile
 
 import numpy as np
 from reftool import read_params
-from reftool.values import resolve_pointer
+from reftool.files.values import resolve_pointer
 
 PARAMS_FILE = "params.yaml"
 

@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .model import FileState
+from ..files.model import FileState
 
 CACHE_FORMAT = "reftool-hash-cache"
 CACHE_VERSION = 1

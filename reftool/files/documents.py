@@ -335,11 +335,11 @@ class _YamlBuilder:
 
     def build(self, text: str) -> tuple[Any, Positions]:
         self._prescan(text)
+        from ruamel.yaml.error import YAMLError  # the YAML library: a missing one is no verdict
+
         try:
             root = self._consume(_events(text))
-        except SpecError:
-            raise
-        except Exception as e:  # the YAML parser's own errors
+        except YAMLError as e:  # only the parser's own errors are syntax errors ([read.yaml])
             raise self._syntax_error(e, text) from None
         if self.problems:
             raise SpecError(self.problems)

@@ -6,9 +6,9 @@ from __future__ import annotations
 import json
 from collections.abc import Mapping
 
-from . import graph
-from .model import Pipeline
-from .plan import Plan
+from ..files import graph
+from ..files.model import Pipeline
+from ..pipeline.plan import Plan
 
 
 def _marks(plan: Plan | None) -> dict[str, str]:

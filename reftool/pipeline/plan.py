@@ -12,10 +12,10 @@ from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from . import graph
-from .model import FileState, Lock, LockEntry, OutState, Pipeline, Stage
-from .spec import REASON_ORDER, ReasonCode
-from .values import canonical_equal, pointer_for, typed_tree, utf16_key
+from ..files import graph
+from ..files.model import FileState, Lock, LockEntry, OutState, Pipeline, Stage
+from ..files.spec import REASON_ORDER, ReasonCode
+from ..files.values import canonical_equal, pointer_for, typed_tree, utf16_key
 
 ABSENT: Any = object()  # a value that is not there (an old value never recorded, a new one gone)
 
@@ -163,7 +163,7 @@ def effective_params(stage: Stage, observer: Observer) -> dict[str, list[str]]:
 
 
 def param_value(observer: Observer, file: str, pointer: str) -> Any:
-    from .values import resolve_pointer
+    from ..files.values import resolve_pointer
     try:
         return resolve_pointer(observer.params_file(file), pointer)
     except KeyError:
@@ -298,7 +298,7 @@ def record(stage: Stage, observer: Observer) -> LockEntry:
 
 def input_signature(stage: Stage, entry: LockEntry) -> str:
     """[digest.signature]: the key of a stage's outputs in the cache, from what it ran with."""
-    from .values import params_digest
+    from ..files.values import params_digest
     return params_digest({
         "cmd": list(entry.cmd), "wdir": entry.wdir,
         "deps": {p: s.digest for p, s in entry.deps.items()},
@@ -357,8 +357,8 @@ def reason_dict(r: Reason) -> dict[str, Any]:
 
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
-    from . import __version__
-    from .spec import SPEC_VERSION_TEXT
+    from .. import __version__
+    from ..files.spec import SPEC_VERSION_TEXT
     return {
         "version": SPEC_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},

@@ -25,10 +25,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any, Literal
 
-from . import graph
+from ..files import graph
 from .hashing import HashError
 from .lockfile import Journal, pruned
-from .model import Lock, LockEntry, Pipeline, Stage
+from ..files.model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
 from .store import CorruptCache, Remote, Store, remove_output

@@ -11,11 +11,11 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .documents import Document
-from .errors import SpecError
+from ..files.documents import Document
+from ..files.errors import SpecError
 from .hashing import Hasher
-from .model import FileState
-from .spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+from ..files.model import FileState
+from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 
 
 class Workspace:
@@ -44,7 +44,7 @@ class Workspace:
 
     def params_file(self, file: str) -> Mapping[str, Any]:
         if file not in self._params:
-            from .documents import load
+            from ..files.documents import load
             fmt = PARAMS_EXTENSIONS.get(os.path.splitext(file)[1].lower())
             if fmt is None:
                 raise SpecError([])  # validation reports it: params_format

@@ -15,9 +15,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .documents import Document, JsonPath, load
-from .spec import MAX_TEXT_FILE_BYTES
-from .values import pointer_for
+from ..files.documents import Document, JsonPath, load
+from ..files.spec import MAX_TEXT_FILE_BYTES
+from ..files.values import pointer_for
 
 STAGE_KEYS = {"cmd", "wdir", "deps", "params", "outs", "metrics", "plots", "frozen",
               "always_changed", "desc", "meta", "foreach", "do", "matrix", "vars"}
@@ -120,30 +120,36 @@ class _Converter:
                 self.note(where + (i,), f"params entry {item!r} not understood")
         return found
 
+    def expansion(self, name: str, body: dict[str, Any], out: dict[str, Any],
+                  where: JsonPath) -> JsonPath | None:
+        """Carry `foreach`/`do` over into `out`, merging `do` into `body`; the path of the
+        stage's body, or None when the stage cannot be carried over."""
+        if "foreach" not in body:
+            return where
+        items = body.pop("foreach")
+        do = body.pop("do", None)
+        if isinstance(items, str):
+            self.note(where + ("foreach",), f"foreach over {items!r} (a variable) is not "
+                      "carried over: write the list or mapping out")
+            return None
+        if isinstance(items, list) and any(isinstance(x, (dict, list)) for x in items):
+            items = {str(i): x for i, x in enumerate(items)}  # DVC names these by index
+        out["foreach"] = items
+        if not isinstance(do, dict):
+            self.note(where, f"foreach stage {name!r} has no 'do'")
+            return None
+        body.update(do)
+        return where + ("do",)
+
     def stage(self, name: str, raw: Any, where: JsonPath) -> dict[str, Any] | None:
         if not isinstance(raw, dict):
             self.note(where, f"stage {name!r} is not a mapping")
             return None
         body = dict(raw)
         out: dict[str, Any] = {}
-        if "foreach" in body:
-            items = body.pop("foreach")
-            do = body.pop("do", None)
-            if isinstance(items, str):
-                self.note(where + ("foreach",), f"foreach over {items!r} (a variable) is not "
-                          "carried over: write the list or mapping out")
-                return None
-            if isinstance(items, list) and any(isinstance(x, (dict, list)) for x in items):
-                items = {str(i): x for i, x in enumerate(items)}  # DVC names these by index
-            out["foreach"] = items
-            if isinstance(do, dict):
-                body.update(do)
-                where_body: JsonPath = where + ("do",)
-            else:
-                self.note(where, f"foreach stage {name!r} has no 'do'")
-                return None
-        else:
-            where_body = where
+        where_body = self.expansion(name, body, out, where)
+        if where_body is None:
+            return None
         if "matrix" in body:
             out["matrix"] = body.pop("matrix")
             self.note(where + ("matrix",), f"matrix stage {name!r}: generated stage names "

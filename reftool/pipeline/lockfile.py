@@ -20,7 +20,7 @@ import os
 from pathlib import Path
 from typing import Any
 
-from .model import Lock, LockEntry, canonical_lock_text, entry_from_dict, entry_to_dict
+from ..files.model import Lock, LockEntry, canonical_lock_text, entry_from_dict, entry_to_dict
 
 JOURNAL = os.path.join(".reftool", "lock-journal.jsonl")
 JOURNAL_FORMAT = "reftool-lock-journal"
@@ -140,7 +140,7 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
             header.get("version") != JOURNAL_VERSION or header.get("lock") != lock_path.name \
             or header.get("base") != lock_digest(lock_path):
         return lock, 0, 0
-    from .schemas import validator
+    from ..files.schemas import validator
     check = validator("lock", "/$defs/entry")
     stages = dict(lock.stages) if lock is not None else {}
     applied = 0

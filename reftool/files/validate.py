@@ -154,15 +154,7 @@ def _explain(doc: Document, err: Any, base: JsonPath) -> Iterator[Diagnostic]:
                       expected=(names or {}).get("description") or expected)
         return
     if kw == "additionalProperties":
-        allowed = sorted(schema.get("properties", {}))
-        for key in err.instance:
-            if key in schema.get("properties", {}):
-                continue
-            guess = did_you_mean(key, allowed)
-            hint = f"did you mean {guess!r}?" if guess else None
-            yield located(doc, "schema", kw, path + (key,), f"unknown key {key!r}{where}",
-                          key=True, expected="one of " + ", ".join(map(repr, allowed)),
-                          hint=hint)
+        yield from _unknown_keys(doc, err, path, schema)
         return
     if kw == "required":
         for key in err.validator_value:
@@ -190,6 +182,20 @@ def _explain(doc: Document, err: Any, base: JsonPath) -> Iterator[Diagnostic]:
         f"{err.message}{where}"
     yield located(doc, "schema", kw if kw in _SCHEMA_CODES else "format", path, message,
                   expected=expected)
+
+
+def _unknown_keys(doc: Document, err: Any, path: JsonPath,
+                  schema: dict[str, Any]) -> Iterator[Diagnostic]:
+    """One `additionalProperties` error for each unknown key, with a "did you mean"."""
+    allowed = sorted(schema.get("properties", {}))
+    for key in err.instance:
+        if key in schema.get("properties", {}):
+            continue
+        guess = did_you_mean(key, allowed)
+        hint = f"did you mean {guess!r}?" if guess else None
+        yield located(doc, "schema", "additionalProperties", path + (key,),
+                      f"unknown key {key!r}{_context(path)}", key=True,
+                      expected="one of " + ", ".join(map(repr, allowed)), hint=hint)
 
 
 _SCHEMA_CODES = frozenset({

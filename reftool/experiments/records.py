@@ -21,12 +21,12 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
-from .documents import Document, Format, decode, parse
-from .errors import SpecError
-from .load import VarsContext, build_pipeline
-from .model import MetricDeclaration, Pipeline, canonical_json
-from .spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
-from .values import from_typed_tree, pointer_for, resolve_pointer, typed_tree
+from ..files.documents import Document, Format, decode, parse
+from ..files.errors import SpecError
+from ..files.load import VarsContext, build_pipeline
+from ..files.model import MetricDeclaration, Pipeline, canonical_json
+from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+from ..files.values import from_typed_tree, pointer_for, resolve_pointer, typed_tree
 
 EXPERIMENTS = "experiments"
 Reader = Callable[[str], bytes | None]
@@ -285,7 +285,7 @@ def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
 
 def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     """Write a record once, atomically, canonically ([experiments.record])."""
-    from .lockfile import atomic_write_text
+    from ..pipeline.lockfile import atomic_write_text
     folder = root / EXPERIMENTS
     folder.mkdir(exist_ok=True)
     path = folder / f"{record['id']}.json"

@@ -19,9 +19,23 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from .model import FileState, OutState
+from ..files.model import FileState, OutState
 
 RUNS_FORMAT = "reftool-run-cache"
+
+
+def remote_errors() -> tuple[type[BaseException], ...]:
+    """What a remote raises when it is out of reach, refuses, or holds something malformed:
+    OS errors (a folder's, and fsspec's own), malformed entries, and the S3 client's errors.
+    Anything else is a bug of ours and is not caught as a remote's failure."""
+    errors: list[type[BaseException]] = [OSError, ValueError, KeyError, TypeError, CorruptCache]
+    try:
+        from botocore.exceptions import BotoCoreError, ClientError
+    except ImportError:
+        pass
+    else:
+        errors += [BotoCoreError, ClientError]
+    return tuple(errors)
 
 
 class CorruptCache(Exception):
@@ -270,7 +284,7 @@ class Remote:
     def has_run(self, signature: str) -> bool:
         try:
             return self._exists(f"runs/{_hex(signature)}.json")
-        except Exception:  # noqa: BLE001 - a remote out of reach holds nothing for this run
+        except remote_errors():  # a remote out of reach holds nothing for this run
             return False
 
     def fetch_run(self, signature: str, store: Store) -> bool:
@@ -286,7 +300,7 @@ class Remote:
                     manifest = store._object(hexdigest).read_text(encoding="utf-8")
                     for line in manifest.split("\n")[:-1]:
                         self._fetch_object(line.split(" ", 1)[0], store)
-        except Exception:  # noqa: BLE001 - unreachable, missing or corrupt: not used
+        except remote_errors():  # unreachable, missing or corrupt: not used
             return False
         store._write(store._run(signature), raw)
         return True

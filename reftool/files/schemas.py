@@ -27,11 +27,11 @@ def schema_dir() -> Path:
     """The folder holding the schema files: `reftool/_schemas/` where the package is installed
     (a wheel puts them there), else `schemas/` of the checkout (an editable install, or none).
     """
-    here = Path(__file__).resolve().parent
-    installed = here / "_schemas"
+    package = Path(__file__).resolve().parent.parent  # reftool/
+    installed = package / "_schemas"
     if (installed / SCHEMA_FILES["pipeline"]).is_file():
         return installed
-    return here.parent / "schemas"
+    return package.parent / "schemas"
 
 
 @functools.cache
@@ -46,7 +46,7 @@ def stamp() -> str:
     """What a cached schema verdict depends on: the tool's version and the schemas' bytes."""
     import hashlib
 
-    from . import __version__
+    from .. import __version__
     h = hashlib.sha256(__version__.encode())
     for name in sorted(SCHEMA_FILES):
         h.update((schema_dir() / SCHEMA_FILES[name]).read_bytes())

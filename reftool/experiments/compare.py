@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .experiments import Snapshot
-from .model import MetricDeclaration
+from .records import Snapshot
+from ..files.model import MetricDeclaration
 
 DIGITS = 4
 

@@ -14,8 +14,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
-from .model import Lock, LockEntry, canonical_lock_text, entry_to_dict, lock_from_dict
-from .values import utf16_key
+from ..files.model import Lock, LockEntry, canonical_lock_text, entry_to_dict, lock_from_dict
+from ..files.values import utf16_key
 
 DRIVER = "reftool-lock"
 
@@ -55,9 +55,9 @@ def merge(base: Lock | None, ours: Lock, theirs: Lock) -> Merged:
 
 def read_lock_text(text: str, what: str) -> Lock:
     """A lock from text, checked against the lock schema; ValueError says what is wrong."""
-    from .documents import parse
-    from .errors import SpecError
-    from .validate import Report, _versioned
+    from ..files.documents import parse
+    from ..files.errors import SpecError
+    from ..files.validate import Report, _versioned
     try:
         doc = parse(text, display=what, fmt="json")
     except SpecError as e:

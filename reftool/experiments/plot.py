@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from .experiments import Snapshot
+from .records import Snapshot
 
 
 def _pyplot() -> Any:

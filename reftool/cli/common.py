@@ -1,0 +1,119 @@
+"""What the command groups share: the parser class, output formats, loading the project and
+deciding its plan, the remote. Results go to stdout, diagnostics to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from ..files.spec import EXIT_INVALID, EXIT_USAGE
+
+
+class Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.print_usage(sys.stderr)
+        print(f"{self.prog}: error: {message}", file=sys.stderr)
+        raise SystemExit(EXIT_USAGE)
+
+
+def formats(parser: argparse.ArgumentParser, styles: tuple[str, ...]) -> None:
+    group = parser.add_mutually_exclusive_group()
+    for style in styles:
+        group.add_argument(f"--{style}", dest="style", action="store_const", const=style,
+                           help=f"print {style.upper() if style != 'md' else 'markdown'}")
+    parser.set_defaults(style="text")
+
+
+def print_problems(diagnostics: list[Any]) -> None:
+    for d in diagnostics:
+        line = f"{d.location}: {d.severity}[{d.phase}/{d.code}]: {d.message}"
+        if d.hint:
+            line += f" ({d.hint})"
+        print(line, file=sys.stderr)
+
+
+def load_project(args: argparse.Namespace, root: Path) -> Any:
+    """The validated project, its lock with any unfinished run's journal applied, or an
+    exit code after saying what is wrong."""
+    from ..files.documents import DocumentCache
+    from ..pipeline.lockfile import replay
+    from ..files.schemas import stamp
+    from ..files.validate import Report, did_you_mean, validate_pipeline
+
+    report = Report()
+    cache = None if getattr(args, "no_hash_cache", False) else DocumentCache.open(root, stamp())
+    project = validate_pipeline(root, args.file, report, with_metrics=False,
+                                lock_warnings=False, cache=cache)
+    if cache is not None:
+        cache.save()
+    if report.errors or project.pipeline is None:
+        print_problems(report.errors)
+        print(f"reftool: {len(report.errors)} error(s) in the project's files; "
+              "fix them first (reftool validate)", file=sys.stderr)
+        return EXIT_INVALID
+    pipeline = project.pipeline
+    unknown = [s for s in args.stages if s not in pipeline.stages]
+    if unknown:
+        for name in unknown:
+            guess = did_you_mean(name, pipeline.stages)
+            hint = f"; did you mean {guess!r}?" if guess else ""
+            print(f"reftool: no stage {name!r} in {args.file}{hint}", file=sys.stderr)
+        return EXIT_USAGE
+    project.lock, project.replayed, project.recovered = replay(
+        root, root / lock_name(args.file), project.lock)
+    return project
+
+
+def lock_name(pipeline_file: str) -> str:
+    return str(Path(pipeline_file).with_suffix(".lock"))  # [files.lock-name]
+
+
+def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = None) -> Any:
+    """The plan of the project at `root`, or an exit code when there is none to show."""
+    from ..files.errors import diagnostic
+    from ..pipeline.hashing import HashError
+    from ..pipeline.plan import decide as plan_decide
+    from ..pipeline.store import Store
+    from ..pipeline.workspace import CachingWorkspace
+
+    if project is None:
+        project = load_project(args, root)
+        if isinstance(project, int):
+            return project
+    use_cache = not getattr(args, "no_cache", False)
+    try:
+        remote = remote_of(root, getattr(args, "remote", None)) if use_cache else None
+    except ValueError:
+        remote = None  # said by the command that uses the remote; a plan does without
+    workspace = CachingWorkspace(root, hasher, Store(root), remote=remote,
+                                 params=project.params)
+    if getattr(args, "committed_only", False) and project.lock is not None:
+        workspace.assume_recorded(project.lock)
+    try:
+        return plan_decide(project.pipeline, project.lock, workspace, targets=args.stages,
+                      force=args.force and not args.stages,
+                      force_stages=args.stages if args.force else (), use_cache=use_cache)
+    except HashError as e:
+        print_problems([diagnostic("semantic", e.code, e.path, str(e))])
+        return EXIT_INVALID
+    finally:
+        hasher.cache.save()
+
+
+def remote_of(root: Path, flag: str | None) -> Any:
+    """The remote cache: --remote, else $REFTOOL_REMOTE, else [cache] remote in reftool.toml."""
+    from ..pipeline.store import Remote
+    url = flag or os.environ.get("REFTOOL_REMOTE")
+    config = root / "reftool.toml"
+    if not url and config.is_file():
+        import tomllib
+        try:
+            url = tomllib.loads(config.read_text(encoding="utf-8")).get("cache", {}).get(
+                "remote")
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{config}: {e}") from None
+    return Remote(str(url)) if url else None

@@ -1,0 +1,291 @@
+"""`reftool plan`, `run`, `push` and `pull`: SPEC [tool.plan], [tool.run]."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from ..files.spec import (
+    DEFAULT_PIPELINE,
+    EXIT_BUSY,
+    EXIT_INTERRUPTED,
+    EXIT_INVALID,
+    EXIT_OK,
+    EXIT_PENDING,
+    EXIT_USAGE,
+)
+from .common import decide, load_project, lock_name, remote_of
+from .experiments import record_experiment
+
+
+def add_parsers(sub: Any) -> None:
+    """plan, run, push, pull"""
+    _add_plan(sub)
+    _add_run(sub)
+    _add_remote_verbs(sub)
+
+
+def _add_plan(sub: Any) -> None:
+    p = sub.add_parser("plan", help="show which stages are stale, and exactly why",
+                       description="Show the stages `run` would execute, in run order, each "
+                       "with its reasons (SPEC section 10). Executes nothing and takes no "
+                       "lock.")
+    p.add_argument("stages", nargs="*", metavar="STAGE",
+                   help="plan only these stages and what they need")
+    p.add_argument("--json", action="store_true",
+                   help="print the plan as JSON (schemas/plan.schema.json) and nothing else")
+    p.add_argument("--exit-code", "--detailed-exitcode", dest="exit_code",
+                   action="store_true",
+                   help=f"exit {EXIT_OK} when nothing is to run, {EXIT_PENDING} when work is "
+                   f"pending, {EXIT_INVALID} on error")
+    p.add_argument("--force", action="store_true",
+                   help="force the named stages (all, when none is named)")
+    p.add_argument("-v", "--verbose", action="store_true",
+                   help="list up-to-date and frozen stages too")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress on stderr")
+    p.add_argument("--committed-only", action="store_true",
+                   help="judge only the files that are there: a missing dep or output counts "
+                   "as the lock records it (for CI, where outputs are not checked out)")
+    p.add_argument("--no-hash-cache", action="store_true",
+                   help="hash every file again, ignoring the local hash cache")
+    p.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE",
+                   help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
+    p.set_defaults(handler=cmd_plan)
+
+
+def _add_run(sub: Any) -> None:
+    r = sub.add_parser("run", help="run the stale stages, and only those",
+                       description="Run the stages the plan names, in order, recording each "
+                       "in the lock as it completes (SPEC section 11).")
+    r.add_argument("stages", nargs="*", metavar="STAGE",
+                   help="run only these stages and what they need")
+    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
+                   help="run up to N independent stages at once (default: 1)")
+    r.add_argument("--keep-going", action="store_true",
+                   help="after a failure, go on with the stages that do not depend on it")
+    r.add_argument("--force", action="store_true",
+                   help="run the named stages (all, when none is named) even if up to date")
+    r.add_argument("--dry-run", action="store_true", help="print the plan and run nothing")
+    r.add_argument("--no-cache", action="store_true",
+                   help="never restore outputs from the cache, always run")
+    r.add_argument("-q", "--quiet", action="store_true",
+                   help="write each stage's output to .reftool/logs/STAGE.log, not here")
+    r.add_argument("--no-wait", action="store_true",
+                   help=f"if another run holds the project, exit {EXIT_BUSY} at once")
+    r.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE",
+                   help=f"the pipeline file (default: {DEFAULT_PIPELINE})")
+    r.set_defaults(handler=cmd_run)
+
+    r.add_argument("--remote", metavar="URL", help="a shared cache folder to restore outputs "
+                   "from (default: $REFTOOL_REMOTE, or [cache] remote in reftool.toml)")
+    r.add_argument("--executor", choices=("local", "dask"), metavar="local|dask",
+                   help="where stages run (default: local, or [executor] kind in reftool.toml)")
+    r.add_argument("--scheduler", metavar="ADDRESS",
+                   help="the Dask scheduler, e.g. tcp://10.0.0.5:8786 (or [executor] "
+                   "scheduler in reftool.toml)")
+    r.add_argument("--name", help="name of the experiment record this run writes")
+    r.add_argument("--no-record", action="store_true",
+                   help="write no experiment record for this run")
+
+
+def _add_remote_verbs(sub: Any) -> None:
+    for verb, text in (("push", "copy the local cache of outputs to the remote"),
+                       ("pull", "copy the remote cache of outputs here")):
+        rm = sub.add_parser(verb, help=text, description=text.capitalize() + ": objects "
+                            "verified by digest, never a partial object visible.")
+        rm.add_argument("--remote", metavar="URL",
+                        help="a folder (default: $REFTOOL_REMOTE, or [cache] remote in "
+                        "reftool.toml)")
+        rm.set_defaults(handler=cmd_push if verb == "push" else cmd_pull)
+
+
+def cmd_plan(args: argparse.Namespace) -> int:
+    from ..pipeline.hashing import Progress, hasher_for
+    from ..pipeline.render import render_plan_json, render_plan_text
+
+    root = Path(".")
+    progress = Progress(enabled=not (args.quiet or args.json))
+    hasher = hasher_for(root, use_cache=not args.no_hash_cache, progress=progress)
+    try:
+        hasher.prefetch()  # large directories are walked while the files are validated
+        plan = decide(args, root, hasher)
+    finally:
+        hasher.close()
+        progress.done()
+    if isinstance(plan, int):
+        return plan
+    if (root / "dvc.lock").exists() and not (root / lock_name(args.file)).exists() \
+            and not args.quiet:
+        print("reftool: dvc.lock is not read (its md5 digests are not this spec's); every "
+              "stage counts as never run until its first reftool run", file=sys.stderr)
+    sys.stdout.write(render_plan_json(plan) if args.json
+                     else render_plan_text(plan, verbose=args.verbose))
+    if args.exit_code and plan.to_run:
+        return EXIT_PENDING
+    return EXIT_OK
+
+
+def cmd_run(args: argparse.Namespace) -> int:
+    """[tool.run]"""
+    from ..pipeline.hashing import Progress, hasher_for
+    from ..pipeline.runlock import Busy, RunLock
+
+    if args.jobs < 1:
+        print("reftool: -j needs a number of at least 1", file=sys.stderr)
+        return EXIT_USAGE
+    root = Path(".")
+    try:
+        remote = None if args.no_cache else remote_of(root, args.remote)
+        kind, scheduler = _executor_settings(root, args)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    executor = _executor(kind, scheduler, args.dry_run)
+    if isinstance(executor, int):
+        return executor
+    run_lock = RunLock(root)
+    if not args.dry_run:
+        try:
+            run_lock.acquire(wait=not args.no_wait, say=_say)
+        except Busy as e:
+            _say(f"another run ({e.holder}) is running in this project; not waiting "
+                 "(--no-wait)")
+            return EXIT_BUSY
+    progress = Progress(enabled=not args.quiet)
+    hasher = hasher_for(root, progress=progress)
+    try:
+        return _run_locked(args, root, hasher, progress, remote, executor)
+    finally:
+        hasher.close()
+        hasher.cache.save()
+        run_lock.release()
+        if executor is not None:
+            executor.close()
+
+
+def _say(text: str) -> None:
+    print(f"reftool: {text}", file=sys.stderr, flush=True)
+
+
+def _executor(kind: str, scheduler: str | None, dry_run: bool) -> Any:
+    """The Dask executor, None for local runs, or an exit code when the cluster is not there."""
+    if kind != "dask" or dry_run:
+        return None
+    from ..pipeline.dask_executor import ClusterError, DaskExecutor
+    try:
+        return DaskExecutor(str(scheduler))
+    except ClusterError as e:
+        print(f"reftool: {e}; nothing was run, the lock is as it was", file=sys.stderr)
+        return EXIT_INVALID
+
+
+def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any,
+                remote: Any, executor: Any) -> int:
+    """Load, decide and execute, holding the project's run lock."""
+    from ..pipeline.execute import Options, Runner
+    from ..pipeline.lockfile import Journal
+    from ..pipeline.render import render_plan_text
+    from ..pipeline.store import Store
+    from ..pipeline.workspace import CachingWorkspace
+
+    project = load_project(args, root)
+    if isinstance(project, int):
+        return project
+    lock_path = root / lock_name(args.file)
+    if project.replayed and not args.dry_run:
+        _settle_journal(root, lock_path, project)
+    plan = decide(args, root, hasher, project)
+    progress.done()
+    progress.enabled = False  # from here on, each stage says what it does
+    if isinstance(plan, int):
+        return plan
+    if args.dry_run or not plan.to_run:
+        sys.stdout.write(render_plan_text(plan))
+        return EXIT_OK
+    started = time.monotonic()
+    journal = Journal(root, lock_path)
+    journal.start()
+    runner = Runner(root=root, pipeline=project.pipeline, lock=project.lock,
+                    remote=remote, executor=executor,
+                    workspace=CachingWorkspace(root, hasher, Store(root),
+                                               params=project.params),
+                    journal=journal, store=None if args.no_cache else Store(root),
+                    options=Options(jobs=args.jobs, keep_going=args.keep_going,
+                                    use_cache=not args.no_cache, quiet=args.quiet),
+                    out=sys.stdout, err=sys.stderr)
+    summary = runner.run(plan)
+    journal.finish(runner.lock())
+    print(summary.line(time.monotonic() - started), flush=True)
+    if not (summary.failed or summary.interrupted or args.no_record) and (
+            summary.count("ran") or summary.count("restored")):
+        record_experiment(root, args, project.pipeline)
+    if summary.interrupted:
+        return EXIT_INTERRUPTED
+    return EXIT_INVALID if summary.failed else EXIT_OK
+
+
+def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
+    """Make an unfinished run's journal the lock's ([exec.record])."""
+    from ..pipeline.lockfile import pruned, write_lock
+
+    if project.recovered:
+        _say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
+    write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
+    (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
+
+
+def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str | None]:
+    """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
+    config: dict[str, Any] = {}
+    path = root / "reftool.toml"
+    if path.is_file():
+        import tomllib
+        try:
+            config = tomllib.loads(path.read_text(encoding="utf-8")).get("executor", {})
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise ValueError(f"{path}: {e}") from None
+    kind = args.executor or config.get("kind", "local")
+    scheduler = args.scheduler or config.get("scheduler")
+    if kind not in ("local", "dask"):
+        raise ValueError(f"unknown executor {kind!r}: local or dask")
+    if kind == "dask" and not scheduler:
+        raise ValueError("the Dask executor needs a scheduler: --scheduler tcp://HOST:PORT")
+    return kind, scheduler
+
+
+def _with_remote(args: argparse.Namespace, verb: str, action: Any) -> int:
+    """Run `action(remote, store)` for push or pull, turning the remote's failures into a
+    message; any other exception is a bug and reaches the internal-error handler."""
+    from ..pipeline.store import Store, remote_errors
+    try:
+        remote = remote_of(Path("."), args.remote)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
+    if remote is None:
+        print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
+              "in reftool.toml", file=sys.stderr)
+        return EXIT_USAGE
+    try:
+        print(action(remote, Store(Path("."))))
+    except remote_errors() as e:
+        print(f"reftool: {verb} failed: {type(e).__name__}: {e}", file=sys.stderr)
+        return EXIT_INVALID
+    return EXIT_OK
+
+
+def cmd_push(args: argparse.Namespace) -> int:
+    def push(remote: Any, store: Any) -> str:
+        objects, runs = remote.push(store)
+        return f"pushed {objects} object(s) and {runs} run(s) to {remote.url}"
+    return _with_remote(args, "push", push)
+
+
+def cmd_pull(args: argparse.Namespace) -> int:
+    def pull(remote: Any, store: Any) -> str:
+        return (f"pulled {remote.pull(store)} run(s) from {remote.url}; reftool run restores "
+                "their outputs")
+    return _with_remote(args, "pull", pull)
