@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -18,7 +19,7 @@ from ..files.spec import (
     EXIT_PENDING,
     EXIT_USAGE,
 )
-from .common import decide, load_project, lock_name, remote_of
+from .common import _read_text, decide, load_project, lock_name, remote_of
 from .experiments import record_experiment
 
 
@@ -245,10 +246,10 @@ def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str |
     """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
     config: dict[str, Any] = {}
     path = root / "reftool.toml"
-    if path.is_file():
+    if os.path.lexists(path):
         import tomllib
         try:
-            config = tomllib.loads(path.read_text(encoding="utf-8")).get("executor", {})
+            config = tomllib.loads(_read_text(path)).get("executor", {})
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: {e}") from None
     kind = args.executor or config.get("kind", "local")

@@ -181,7 +181,8 @@ def kind_of(mode: int) -> str:
     return "is not a regular file"
 
 
-def open_regular(path: str | os.PathLike[str], display: str | None = None) -> IO[bytes]:
+def open_regular(path: str | os.PathLike[str], display: str | None = None, *,
+                 buffered: bool = True) -> IO[bytes]:
     """A regular file opened for reading: checked first, then opened with O_NONBLOCK so that
     a FIFO swapped in meanwhile cannot hang the open, then checked again on the descriptor."""
     check_regular(path, display)
@@ -194,4 +195,4 @@ def open_regular(path: str | os.PathLike[str], display: str | None = None) -> IO
     if _NONBLOCK:
         import fcntl
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_NONBLOCK)
-    return open(fd, "rb")
+    return open(fd, "rb") if buffered else open(fd, "rb", buffering=0)

@@ -30,7 +30,7 @@ from .spec import (
     FileKind,
     reserved_conflict,
 )
-from .safe_io import is_inside
+from .safe_io import is_inside, kind_of
 from .values import pointer_for, resolve_pointer, type_name
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -685,6 +685,7 @@ class _OnDisk:
     exists: bool  # the path, links followed, exists
     is_dir: bool
     real: str | None  # where it resolves, when that lies outside the project
+    special: str | None = None  # "is a FIFO" and the like ([security.special-files])
 
 
 class _Disk:
@@ -716,7 +717,13 @@ class _Disk:
             if stat.S_ISLNK(st.st_mode):
                 real = os.path.realpath(real)
             inside = real == self.real_root or real.startswith(self.real_root + os.sep)
-            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real)
+            try:
+                mode = os.stat(real).st_mode
+                special = None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else kind_of(mode)
+            except OSError:
+                special = None
+            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real,
+                            special)
         self._seen[path] = found
         return found
 
@@ -738,6 +745,11 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
                 out.append(located(doc, "semantic", "path_escapes", where,
                                    f"{p!r} resolves outside the project (to {found.real})",
                                    anchor="paths.symlinks"))
+                continue
+            if found.special is not None:
+                out.append(located(doc, "io", "not_a_file", where,
+                                   f"{role} {p!r} {found.special}, expected a regular file",
+                                   anchor="security.special-files"))
                 continue
             if found.exists and found.is_dir != p.endswith("/"):
                 declared = "directory" if p.endswith("/") else "file"
