@@ -13,7 +13,9 @@ import sys
 from collections.abc import Sequence
 
 from .. import __version__
+from ..files.safe_io import NotRegularFile, UnsafePath
 from ..files.spec import (
+    EXIT_INVALID,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
     EXIT_OK,
@@ -62,6 +64,9 @@ def _dispatch(args: argparse.Namespace) -> int:
     except FileNotFoundError as e:
         print(f"reftool: {e.filename}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
+    except (UnsafePath, NotRegularFile) as e:  # SPEC section 16: refused, said, exit 1
+        print(f"reftool: refused: {e}", file=sys.stderr)
+        return EXIT_INVALID
     except Exception as e:  # a bug: say so in one line, never a traceback unless asked
         if os.environ.get("REFTOOL_DEBUG"):
             raise

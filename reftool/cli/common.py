@@ -98,7 +98,7 @@ def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = Non
                       force=args.force and not args.stages,
                       force_stages=args.stages if args.force else (), use_cache=use_cache)
     except HashError as e:
-        print_problems([diagnostic("semantic", e.code, e.path, str(e))])
+        print_problems([diagnostic(e.phase, e.code, e.path, str(e))])  # type: ignore[arg-type]
         return EXIT_INVALID
     finally:
         hasher.cache.save()
@@ -109,11 +109,18 @@ def remote_of(root: Path, flag: str | None) -> Any:
     from ..pipeline.store import Remote
     url = flag or os.environ.get("REFTOOL_REMOTE")
     config = root / "reftool.toml"
-    if not url and config.is_file():
+    if not url and os.path.lexists(config):
         import tomllib
         try:
-            url = tomllib.loads(config.read_text(encoding="utf-8")).get("cache", {}).get(
+            url = tomllib.loads(_read_text(config)).get("cache", {}).get(
                 "remote")
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{config}: {e}") from None
     return Remote(str(url)) if url else None
+
+
+def _read_text(path: Path) -> str:
+    """`reftool.toml`: a regular file only, never a FIFO to wait on ([security.special-files])."""
+    from ..files.safe_io import open_regular
+    with open_regular(path) as f:
+        return f.read().decode("utf-8")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
 from typing import Any
 
+from ..files.safe_io import refuse_links
 from ..files.spec import (
     DEFAULT_PIPELINE,
     EXIT_BUSY,
@@ -17,7 +19,7 @@ from ..files.spec import (
     EXIT_PENDING,
     EXIT_USAGE,
 )
-from .common import decide, load_project, lock_name, remote_of
+from .common import _read_text, decide, load_project, lock_name, remote_of
 from .experiments import record_experiment
 
 
@@ -195,6 +197,8 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     if isinstance(project, int):
         return project
     lock_path = root / lock_name(args.file)
+    for owned in (lock_path, root / ".reftool", root / "experiments"):
+        refuse_links(root, owned)  # [security.symlinks]: refused before any stage runs
     if project.replayed and not args.dry_run:
         _settle_journal(root, lock_path, project)
     plan = decide(args, root, hasher, project)
@@ -209,7 +213,7 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     journal = Journal(root, lock_path)
     journal.start()
     runner = Runner(root=root, pipeline=project.pipeline, lock=project.lock,
-                    remote=remote, executor=executor,
+                    remote=remote, executor=executor, pipeline_file=args.file,
                     workspace=CachingWorkspace(root, hasher, Store(root),
                                                params=project.params),
                     journal=journal, store=None if args.no_cache else Store(root),
@@ -234,6 +238,7 @@ def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
     if project.recovered:
         _say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
     write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
+    refuse_links(root, root / ".reftool")
     (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
 
 
@@ -241,10 +246,10 @@ def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str |
     """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
     config: dict[str, Any] = {}
     path = root / "reftool.toml"
-    if path.is_file():
+    if os.path.lexists(path):
         import tomllib
         try:
-            config = tomllib.loads(path.read_text(encoding="utf-8")).get("executor", {})
+            config = tomllib.loads(_read_text(path)).get("executor", {})
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
             raise ValueError(f"{path}: {e}") from None
     kind = args.executor or config.get("kind", "local")
@@ -285,7 +290,12 @@ def cmd_push(args: argparse.Namespace) -> int:
 
 
 def cmd_pull(args: argparse.Namespace) -> int:
+    rejected: list[str] = []
+
     def pull(remote: Any, store: Any) -> str:
-        return (f"pulled {remote.pull(store)} run(s) from {remote.url}; reftool run restores "
-                "their outputs")
-    return _with_remote(args, "pull", pull)
+        count = remote.pull_checked(store, rejected.append)
+        return f"pulled {count} run(s) from {remote.url}; reftool run restores their outputs"
+    code = _with_remote(args, "pull", pull)
+    for message in rejected:  # [security.paths]: named, not used
+        print(f"reftool: {message}", file=sys.stderr)
+    return EXIT_INVALID if rejected and code == EXIT_OK else code

@@ -83,7 +83,21 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
 
 
 def save(fig: Any, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=100)
-    _pyplot().close(fig)
+    """Write a figure atomically, never through a link in the plots folder or at the file
+    ([security.symlinks]); the format is the file's extension."""
+    import io
+
+    from ..files.safe_io import write_atomic
+    buffer = io.BytesIO()
+    try:
+        fig.savefig(buffer, dpi=100, format=path.suffix.lstrip(".") or "png")
+    finally:
+        _pyplot().close(fig)
+    write_atomic(path, buffer.getvalue(), base=trusted_base(path.parent))
     return path
+
+
+def trusted_base(folder: Path) -> Path:
+    """Below which folder no link may be followed when writing into `folder`: the current
+    directory (the project) for a relative folder, else the folder's own parent."""
+    return Path.cwd() if not folder.is_absolute() else folder.parent

@@ -25,6 +25,7 @@ from ..files.documents import Document, Format, decode, parse
 from ..files.errors import SpecError
 from ..files.load import VarsContext, build_pipeline
 from ..files.model import MetricDeclaration, Pipeline, canonical_json
+from ..files.safe_io import NotRegularFile, UnsafePath, is_inside, make_dirs, open_regular
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 from ..files.values import from_typed_tree, pointer_for, resolve_pointer, typed_tree
 
@@ -53,11 +54,20 @@ class Snapshot:
 
 def workspace_reader(root: Path) -> Reader:
     def read(path: str) -> bytes | None:
+        """[security.symlinks]: a file resolving outside the project is refused, never read;
+        a FIFO or device too ([security.special-files])."""
+        if os.path.lexists(root / path) and not is_inside(root, root / path):
+            raise UnsafePath(f"{path}: resolves outside the project "
+                             f"(to {os.path.realpath(root / path)}); it is not read")
         try:
-            with open(root / path, "rb") as f:
+            with open_regular(root / path, path) as f:
                 return f.read(MAX_TEXT_FILE_BYTES + 1)
-        except (FileNotFoundError, IsADirectoryError, NotADirectoryError):
+        except (FileNotFoundError, NotADirectoryError):
             return None
+        except NotRegularFile:
+            if os.path.isdir(root / path):
+                return None
+            raise
     return read
 
 
@@ -287,24 +297,27 @@ def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     """Write a record once, atomically, canonically ([experiments.record])."""
     from ..pipeline.lockfile import atomic_write_text
     folder = root / EXPERIMENTS
-    folder.mkdir(exist_ok=True)
+    make_dirs(root, folder)  # [security.symlinks]: never through a link
     path = folder / f"{record['id']}.json"
-    if path.exists():
+    if os.path.lexists(path):
         raise FileExistsError(path)
-    atomic_write_text(path, canonical_json(record))
+    atomic_write_text(path, canonical_json(record), base=root)
     return path
 
 
 def records(root: Path) -> Iterator[dict[str, Any]]:
     """The experiment records of a project, oldest first; unreadable ones are passed over."""
     folder = root / EXPERIMENTS
-    if not folder.is_dir():
+    if not folder.is_dir() or not is_inside(root, folder):  # [security.symlinks]
         return
     found = []
     for path in folder.glob("*.json"):
+        if not is_inside(root, path):
+            continue
         try:
-            data = json.loads(path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            with open_regular(path) as f:  # [security.special-files]
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             continue
         if isinstance(data, dict) and isinstance(data.get("id"), str):
             found.append(data)

@@ -14,10 +14,12 @@ REPORT_LIMIT = 65_536  # characters GitHub accepts in a comment
 def pr_report(old: Any, new: Any, declarations: Any, out: Path) -> Path:
     """Write `out/report.md` (params and metrics diff, better/worse marked) and its plots
     beside it; trimmed, with a note, to stay under REPORT_LIMIT characters."""
+    from ..files.safe_io import make_dirs, refuse_links, write_atomic
     from .compare import diff, param_label, render_diff
-    from .plot import bars, curves, save
+    from .plot import bars, curves, save, trusted_base
 
-    out.mkdir(parents=True, exist_ok=True)
+    make_dirs(trusted_base(out), out)  # [security.symlinks]: refused if a link, before
+    refuse_links(trusted_base(out), out / "report.md")  # anything is drawn
     snaps = [s for s in (old, new) if s is not None]
     head = ["# Experiment report", ""]
     head.append(f"**{new.label}** compared with **{old.label}**." if old is not None
@@ -44,7 +46,7 @@ def pr_report(old: Any, new: Any, declarations: Any, out: Path) -> Path:
         body.append("")
     text = _trimmed(head, body)
     path = out / "report.md"
-    path.write_text(text, encoding="utf-8")
+    write_atomic(path, text.encode("utf-8"), base=trusted_base(out))
     return path
 
 

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from .errors import Diagnostic, SpecError, diagnostic
+from .safe_io import NotRegularFile, open_regular, write_atomic
 from .spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
 
 JsonPath = tuple[str | int, ...]
@@ -80,12 +81,9 @@ class Document:
 
 def read_bytes(path: str | os.PathLike[str], *, display: str, limit: int) -> bytes:
     """The bytes of a file, refusing files over `limit` before reading them ([read.size])."""
-    try:
-        with open(path, "rb") as f:
+    try:  # [security.special-files]: a FIFO or device is refused before it is opened
+        with open_regular(path, display) as f:
             st = os.fstat(f.fileno())
-            if not _is_regular(st.st_mode):
-                raise SpecError([diagnostic("io", "not_a_file", display,
-                                            "not a regular file")])
             if st.st_size > limit:
                 raise SpecError([diagnostic(
                     "parse", "too_large", display,
@@ -97,6 +95,9 @@ def read_bytes(path: str | os.PathLike[str], *, display: str, limit: int) -> byt
     except IsADirectoryError:
         raise SpecError([diagnostic("io", "not_a_file", display,
                                     "is a directory, expected a file")]) from None
+    except NotRegularFile as e:
+        raise SpecError([diagnostic("io", "not_a_file", display, str(e).split(": ", 1)[-1],
+                                    anchor="security.special-files")]) from None
     except OSError as e:
         raise SpecError([diagnostic("io", "read_error", display,
                                     f"cannot read: {e.strerror}")]) from None
@@ -105,11 +106,6 @@ def read_bytes(path: str | os.PathLike[str], *, display: str, limit: int) -> byt
                                     f"file is over the limit of {limit:,} bytes",
                                     anchor="read.size")])
     return data
-
-
-def _is_regular(mode: int) -> bool:
-    import stat
-    return stat.S_ISREG(mode)
 
 
 def decode(data: bytes, *, display: str) -> str:
@@ -167,6 +163,7 @@ class DocumentCache:
 
     def __init__(self, path: Path | None, stamp: str) -> None:
         self.path = path
+        self.root: Path | None = None
         self.stamp = stamp
         self.entries: dict[str, dict[str, Any]] = {}
         self.dirty = False
@@ -174,9 +171,10 @@ class DocumentCache:
     @classmethod
     def open(cls, root: Path, stamp: str) -> DocumentCache:
         cache = cls(root / ".reftool" / "documents.json", stamp)
+        cache.root = root
         try:
-            with open(cache.path, encoding="utf-8") as f:  # type: ignore[arg-type]
-                data = json.load(f)
+            with open_regular(cache.path) as f:  # type: ignore[arg-type]
+                data = json.loads(f.read())
             if isinstance(data, dict) and data.get("format") == cls.FORMAT and \
                     data.get("stamp") == stamp and isinstance(data.get("entries"), dict):
                 cache.entries = {k: v for k, v in data["entries"].items()
@@ -213,13 +211,10 @@ class DocumentCache:
         entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
         if len(entries) > self.KEEP:
             entries = dict(list(entries.items())[-self.KEEP:])
-        try:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
-            with open(tmp, "w", encoding="utf-8") as f:
-                json.dump({"format": self.FORMAT, "stamp": self.stamp, "entries": entries}, f,
-                          separators=(",", ":"))
-            os.replace(tmp, self.path)
+        data = {"format": self.FORMAT, "stamp": self.stamp, "entries": entries}
+        try:  # [security.symlinks]: never through a link in `.reftool/`
+            write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"),
+                         base=self.root or self.path.parent)
         except (OSError, ValueError):
             pass
         self.dirty = False

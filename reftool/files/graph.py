@@ -160,3 +160,14 @@ def upstream_closure(deps: Mapping[str, set[str]], names: Iterable[str]) -> set[
         seen.add(n)
         todo.extend(deps.get(n, ()))
     return seen
+
+
+def reserved_of(pipeline: Pipeline, pipeline_file: str) -> frozenset[str]:
+    """[security.reserved]: the files this pipeline reads that no output may touch, besides
+    spec.RESERVED_PATHS: the pipeline file, its lock ([files.lock-name]), every params and
+    vars file."""
+    import posixpath
+    name = posixpath.normpath(pipeline_file.replace("\\", "/"))
+    lock = posixpath.splitext(name)[0] + ".lock"
+    params = {ref.file for stage in pipeline.stages.values() for ref in stage.params}
+    return frozenset({name, lock, *pipeline.vars, *params})

@@ -5,6 +5,7 @@ Nothing here does I/O; every other module imports from here.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Final, Literal
 
 #: The version this implementation writes and the newest it reads: SPEC [version.minor].
@@ -56,7 +57,7 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "path_unrepresentable", "duplicate_path", "output_conflict", "output_nested", "cycle",
         "dep_missing", "generated_name", "duplicate_stage", "template_syntax",
         "template_conflict", "template_undefined", "template_type", "lock_stage_unknown",
-        "lock_not_canonical", "lock_out_of_date",
+        "lock_not_canonical", "lock_out_of_date", "reserved_path",
     }),
     "runtime": frozenset({
         "command_failed", "output_not_created", "interrupted", "lock_busy",
@@ -90,3 +91,21 @@ EXIT_INTERRUPTED: Final = 130
 OutputSection = Literal["outs", "metrics", "plots"]
 OUTPUT_SECTIONS: Final[tuple[OutputSection, ...]] = ("outs", "metrics", "plots")
 DEFAULT_CACHE: Final[dict[OutputSection, bool]] = {"outs": True, "metrics": True, "plots": True}
+
+# SPEC [security.reserved]: paths no output may be, contain or lie inside, compared after
+# Unicode case folding ([paths.case]). The pipeline file, its lock and every params and vars
+# file the pipeline reads are reserved too (`reserved_conflict`'s `extra`).
+RESERVED_PATHS: Final[tuple[str, ...]] = (
+    ".git", ".reftool", "experiments", "reftool.toml", ".gitattributes", ".gitignore",
+    ".gitmodules", "dvc.yaml", "dvc.lock",
+)
+
+
+def reserved_conflict(path: str, extra: Iterable[str] = ()) -> str | None:
+    """The reserved path that an output `path` is, contains or lies inside; None if none."""
+    bare = path.rstrip("/").casefold()
+    for reserved in (*RESERVED_PATHS, *extra):
+        folded = reserved.rstrip("/").casefold()
+        if bare == folded or bare.startswith(folded + "/") or folded.startswith(bare + "/"):
+            return reserved
+    return None

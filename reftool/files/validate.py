@@ -28,7 +28,9 @@ from .spec import (
     NEWEST_MINOR,
     PARAMS_EXTENSIONS,
     FileKind,
+    reserved_conflict,
 )
+from .safe_io import is_inside, kind_of
 from .values import pointer_for, resolve_pointer, type_name
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -426,6 +428,10 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
     project = Project(root=root, pipeline_file=name, cache=cache)
     display = _display(root, name)
     report.add_file(display, "pipeline")
+    escape = _escape(root, name, display)
+    if escape is not None:
+        report.diagnostics.append(escape)
+        return project
     doc = _parse_file(root / name, display, "yaml", report, cache=cache)
     if doc is None:
         return project
@@ -453,7 +459,10 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
     report.diagnostics.extend(semantic_diagnostics(project, report))
     if with_lock and not project.partial:
         lock_name = str(Path(name).with_suffix(".lock"))  # [files.lock-name]
-        if (root / lock_name).exists():
+        escape = _escape(root, lock_name, _display(root, lock_name))
+        if escape is not None and os.path.lexists(root / lock_name):
+            report.diagnostics.append(escape)
+        elif (root / lock_name).exists():
             project.lock = validate_lock_file(root / lock_name, _display(root, lock_name),
                                               report, project=project, cache=cache,
                                               warnings=lock_warnings)
@@ -476,11 +485,29 @@ def _display(root: Path, name: str) -> str:
 
 
 def _params_doc(project: Project, file: str, report: Report) -> Document | None:
-    """A params file, read and checked once however many stages name it."""
+    """A params file, read and checked once however many stages name it; never read when it
+    resolves outside the project ([paths.symlinks], [security.symlinks])."""
     if file not in project.params:
-        project.params[file] = validate_params_file(
-            project.root / file, _display(project.root, file), report, cache=project.cache)
+        display = _display(project.root, file)
+        escape = _escape(project.root, file, display)
+        if escape is not None:
+            report.add_file(display, "params")
+            report.diagnostics.append(escape)
+            project.params[file] = None
+        else:
+            project.params[file] = validate_params_file(
+                project.root / file, display, report, cache=project.cache)
     return project.params[file]
+
+
+def _escape(root: Path, rel: str, display: str) -> Diagnostic | None:
+    """`semantic/path_escapes` for a project file whose links resolve outside the project."""
+    if is_inside(root, root / rel):
+        return None
+    return diagnostic("semantic", "path_escapes", display,
+                      f"{rel!r} resolves outside the project (to "
+                      f"{os.path.realpath(root / rel)}); it is not read",
+                      anchor="security.symlinks")
 
 
 def _vars_context(project: Project, doc: Document, report: Report) -> VarsContext:
@@ -521,8 +548,42 @@ def semantic_diagnostics(project: Project, report: Report) -> list[Diagnostic]:
                            "cycle in the stage graph: " + " -> ".join(cycle + [cycle[0]]),
                            key=True, hint="a stage cannot depend, even indirectly, on its "
                            "own outputs", anchor="pipeline.graph"))
+    out += _reserved_outputs(project)
     out += _disk_checks(project)
+    out += _wdir_checks(project)
     out += _params_checks(project, report)
+    return out
+
+
+def _reserved_outputs(project: Project) -> list[Diagnostic]:
+    """[security.reserved]: no output is, contains or lies inside a reserved path."""
+    assert project.pipeline is not None and project.document is not None
+    extra = graph.reserved_of(project.pipeline, project.pipeline_file)
+    out = []
+    for stage in project.pipeline.stages.values():
+        for o in stage.outputs:
+            hit = reserved_conflict(o.path, extra)
+            if hit is not None:
+                out.append(located(
+                    project.document, "semantic", "reserved_path",
+                    stage.source + (o.section, o.index),
+                    f"output {o.path!r} of stage {stage.name!r} would overwrite or remove "
+                    f"{hit!r}, which is reserved", hint="write outputs to a folder of their "
+                    "own; a reserved path may be a dep", anchor="security.reserved"))
+    return out
+
+
+def _wdir_checks(project: Project) -> list[Diagnostic]:
+    """[security.symlinks]: a stage's working directory stays in the project."""
+    assert project.pipeline is not None and project.document is not None
+    out = []
+    for stage in project.pipeline.stages.values():
+        if stage.wdir != "." and not is_inside(project.root, project.root / stage.wdir):
+            out.append(located(
+                project.document, "semantic", "path_escapes", stage.source + ("wdir",),
+                f"wdir {stage.wdir!r} of stage {stage.name!r} resolves outside the project "
+                f"(to {os.path.realpath(project.root / stage.wdir)})",
+                anchor="security.symlinks"))
     return out
 
 
@@ -624,6 +685,7 @@ class _OnDisk:
     exists: bool  # the path, links followed, exists
     is_dir: bool
     real: str | None  # where it resolves, when that lies outside the project
+    special: str | None = None  # "is a FIFO" and the like ([security.special-files])
 
 
 class _Disk:
@@ -655,7 +717,13 @@ class _Disk:
             if stat.S_ISLNK(st.st_mode):
                 real = os.path.realpath(real)
             inside = real == self.real_root or real.startswith(self.real_root + os.sep)
-            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real)
+            try:
+                mode = os.stat(real).st_mode
+                special = None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else kind_of(mode)
+            except OSError:
+                special = None
+            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real,
+                            special)
         self._seen[path] = found
         return found
 
@@ -677,6 +745,11 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
                 out.append(located(doc, "semantic", "path_escapes", where,
                                    f"{p!r} resolves outside the project (to {found.real})",
                                    anchor="paths.symlinks"))
+                continue
+            if found.special is not None:
+                out.append(located(doc, "io", "not_a_file", where,
+                                   f"{role} {p!r} {found.special}, expected a regular file",
+                                   anchor="security.special-files"))
                 continue
             if found.exists and found.is_dir != p.endswith("/"):
                 declared = "directory" if p.endswith("/") else "file"

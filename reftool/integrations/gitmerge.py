@@ -10,11 +10,13 @@ a file the tool must parse.
 
 from __future__ import annotations
 
+import os
 import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
 from ..files.model import Lock, LockEntry, canonical_lock_text, entry_to_dict, lock_from_dict
+from ..files.safe_io import open_for_writing, open_regular, refuse_links, write_atomic
 from ..files.values import utf16_key
 
 DRIVER = "reftool-lock"
@@ -71,10 +73,10 @@ def read_lock_text(text: str, what: str) -> Lock:
 def merge_files(base: Path, ours: Path, theirs: Path) -> tuple[str, Merged]:
     """Merge three lock files as git hands them to a merge driver; an empty or missing base
     (a lock added on both branches) merges as no entries."""
-    base_text = base.read_text(encoding="utf-8") if base.exists() else ""
+    base_text = _read_text(base) if base.exists() else ""
     base_lock = read_lock_text(base_text, "base") if base_text.strip() else None
-    merged = merge(base_lock, read_lock_text(ours.read_text(encoding="utf-8"), "ours"),
-                   read_lock_text(theirs.read_text(encoding="utf-8"), "theirs"))
+    merged = merge(base_lock, read_lock_text(_read_text(ours), "ours"),
+                   read_lock_text(_read_text(theirs), "theirs"))
     return canonical_lock_text(merged.lock), merged
 
 
@@ -99,20 +101,31 @@ def install(root: Path) -> list[str]:
                 raise RuntimeError(f"git config {key} failed")
             done.append(f"git config {key} = {value!r}")
     attributes = root / ".gitattributes"
-    lines = attributes.read_text(encoding="utf-8").splitlines() if attributes.exists() else []
+    lines = []
+    if os.path.lexists(attributes):  # [security.symlinks], [security.special-files]
+        refuse_links(root, attributes)
+        with open_regular(attributes) as raw:
+            lines = raw.read().decode("utf-8").splitlines()
     missing = [w for w in [ATTRIBUTE] if w not in lines]
     if missing:
-        with open(attributes, "a", encoding="utf-8") as f:
+        with open_for_writing(attributes, base=root, append=True) as f:
             if lines and lines[-1] != "":
                 f.write("\n")
             f.write("\n".join(missing) + "\n")
         done.append(f"{attributes.name}: {', '.join(missing)}")
     ignore = root / ".reftool" / ".gitignore"
-    if not ignore.exists():
-        ignore.parent.mkdir(exist_ok=True)
-        ignore.write_text("# written by reftool: a local cache, never versioned\n*\n")
+    if not os.path.lexists(ignore):
+        write_atomic(ignore, b"# written by reftool: a local cache, never versioned\n*\n",
+                     base=root)
         done.append(".reftool/ ignores itself (.reftool/.gitignore)")
     return done
+
+
+def _read_text(path: Path) -> str:
+    """A merge input: a regular file only, so that a FIFO cannot hang git's merge
+    ([security.special-files])."""
+    with open_regular(path) as f:
+        return f.read().decode("utf-8")
 
 
 def _git(root: Path, *args: str) -> str | None:

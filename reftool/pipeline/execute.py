@@ -31,7 +31,8 @@ from .lockfile import Journal, pruned
 from ..files.model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
-from .store import CorruptCache, Remote, Store, remove_output
+from ..files.safe_io import UnsafePath, is_inside, open_for_writing
+from .store import CorruptCache, MalformedEntry, Remote, Store, remove_output
 from .workspace import Workspace
 
 Status = Literal["ran", "restored", "skipped", "failed", "blocked", "interrupted"]
@@ -106,7 +107,7 @@ class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
                  out: IO[str], err: IO[str], remote: Remote | None = None,
-                 executor: Any = None) -> None:
+                 executor: Any = None, pipeline_file: str = "pipeline.yaml") -> None:
         self.root = root
         self.pipeline = pipeline
         self.entries: dict[str, LockEntry] = dict(lock.stages) if lock else {}
@@ -122,6 +123,8 @@ class Runner:
         self.running: dict[str, _Running] = {}
         self.interrupts = 0
         self.index = graph.output_index(pipeline)
+        self.reserved = graph.reserved_of(pipeline, pipeline_file)
+        self.rejected: set[str] = set()  # malformed cache entries already reported
         self.deps = graph.dependencies(pipeline, self.index)
 
     # ------------------------------------------------------------------------------ the loop
@@ -204,9 +207,12 @@ class Runner:
         if name in self.entries:  # from here on, the old entry no longer holds
             self.journal.append(name, None)
             del self.entries[name]
-        for o in stage.outputs:  # [exec.outputs-before]
-            if not o.persist:
-                remove_output(self.root, o.path)
+        try:
+            for o in stage.outputs:  # [exec.outputs-before], never a reserved path
+                if not o.persist:
+                    remove_output(self.root, o.path, reserved=self.reserved)
+        except UnsafePath as e:
+            return self._failed(name, started, f"refused: {e}")
         restored = None if forced else self._restore(stage, inputs, started)
         if restored is not None:
             return restored
@@ -215,6 +221,9 @@ class Runner:
         wdir = self.root / stage.wdir
         if not wdir.is_dir():
             return self._failed(name, started, f"working directory {stage.wdir!r} does not exist")
+        if not is_inside(self.root, wdir):  # [security.symlinks]
+            return self._failed(name, started, f"working directory {stage.wdir!r} resolves "
+                                "outside the project")
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
         running = _Running(stage=stage, inputs=inputs, started=started)
         self.running[name] = running
@@ -226,12 +235,13 @@ class Runner:
         if self.store is None or not self.options.use_cache or not cacheable(stage):
             return None
         signature = input_signature(stage, inputs)
-        outs = self.store.lookup(signature)
-        if outs is None and self.remote is not None and self.remote.fetch_run(signature,
-                                                                              self.store):
-            outs = self.store.lookup(signature)
-            if outs is not None:
-                self.printer.say(f"{stage.name}: outputs fetched from {self.remote.url}")
+        try:
+            outs = self._lookup(stage, signature)
+        except MalformedEntry as e:  # [security.paths]: told once, never used
+            if str(e) not in self.rejected:
+                self.rejected.add(str(e))
+                self.err.write(f"reftool: {stage.name}: {e}; running the stage instead\n")
+            return None
         if outs is None or set(outs) != {o.path for o in stage.outputs}:
             return None
         try:
@@ -240,7 +250,7 @@ class Runner:
             self.err.write(f"reftool: {stage.name}: the cache entry is unusable ({e}); "
                            "running the stage instead\n")
             for o in stage.outputs:
-                remove_output(self.root, o.path)
+                remove_output(self.root, o.path, reserved=self.reserved)
             return None
         for o in stage.outputs:
             self.workspace.hasher.forget(o.path)
@@ -254,6 +264,21 @@ class Runner:
         self.printer.say(f"{stage.name}: restored from the cache")
         return Outcome(stage.name, "restored", time.monotonic() - started)
 
+    def _lookup(self, stage: Stage, signature: str) -> dict[str, Any] | None:
+        """The cached outputs of a signature, fetched from the remote when it has them."""
+        assert self.store is not None
+        try:
+            outs = self.store.lookup(signature)
+        except MalformedEntry as e:
+            raise MalformedEntry(f"the local cache holds a malformed entry for this stage "
+                                 f"({e}); it is not used") from None
+        if outs is None and self.remote is not None and self.remote.fetch_run(signature,
+                                                                              self.store):
+            outs = self.store.lookup(signature)
+            if outs is not None:
+                self.printer.say(f"{stage.name}: outputs fetched from {self.remote.url}")
+        return outs
+
     def _execute(self, running: _Running) -> None:
         """In a thread: run the stage's commands one after another, streaming their output."""
         stage = running.stage
@@ -262,8 +287,11 @@ class Runner:
         log = None
         if self.options.quiet:
             log_path = self.root / ".reftool" / "logs" / f"{stage.name}.log"
-            log_path.parent.mkdir(parents=True, exist_ok=True)
-            log = open(log_path, "w", encoding="utf-8", errors="replace")  # noqa: SIM115
+            try:  # [security.symlinks]: never through a link
+                log = open_for_writing(log_path, base=self.root)
+            except OSError as e:
+                self.events.put((stage.name, 1, f"cannot write its log: {e}"))
+                return
         code: int | None = 0
         error = ""
         if self.executor is not None:

@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files.model import FileState
+from ..files.safe_io import kind_of, open_regular, write_atomic
 
 CACHE_FORMAT = "reftool-hash-cache"
 CACHE_VERSION = 1
@@ -67,11 +68,12 @@ def directory_digest_of_manifest(data: bytes) -> str:
 class HashError(Exception):
     """A path that cannot be hashed as SPEC.md says; `code` is a `semantic` error code."""
 
-    def __init__(self, code: str, path: str, message: str) -> None:
-        super().__init__(code, path, message)  # all three, so that it crosses processes
+    def __init__(self, code: str, path: str, message: str, phase: str = "semantic") -> None:
+        super().__init__(code, path, message, phase)  # all, so that it crosses processes
         self.code = code
         self.path = path
         self.message = message
+        self.phase = phase
 
     def __str__(self) -> str:
         return self.message
@@ -103,7 +105,7 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     """Hex SHA-256 of a file: small files in one read, large ones streamed in constant
     memory, read by a second thread while this one hashes (both release the GIL), so that a
     large file is hashed at close to the speed of SHA-256 itself."""
-    with open(path, "rb", buffering=0) as f:
+    with open_regular(path, buffered=False) as f:  # [security.special-files]: never hangs
         if os.fstat(f.fileno()).st_size <= _SMALL:  # read() of a size allocates that size
             data = f.readall()
             if len(data) <= _SMALL:
@@ -238,9 +240,9 @@ class HashCache:
         if self.folder is None:
             return None
         try:
-            with open(self.folder / name, encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError):
+            with open_regular(self.folder / name) as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             return None
         if not isinstance(data, dict) or any(data.get(k) != v for k, v in self._head().items()):
             return None  # foreign or from another version: discarded
@@ -262,7 +264,6 @@ class HashCache:
         if self.folder is None or not self.dirty:
             return
         try:
-            self.folder.mkdir(parents=True, exist_ok=True)
             ignore = self.folder.parent / ".gitignore"
             if not ignore.exists():
                 _atomic_write(ignore, "# written by reftool: a local cache, never versioned\n*\n")
@@ -297,7 +298,7 @@ class PartStore:
     def lines(self, path: str, part: str, sig: str) -> tuple[bytes, int, int] | None:
         """The manifest lines, size and file count of a part taken under stat digest `sig`."""
         try:
-            with open(self._key(path, part) + ".frag", "rb") as f:
+            with open_regular(self._key(path, part) + ".frag") as f:
                 head, _, body = f.read().partition(b"\n")
             fields = json.loads(head)
         except (OSError, ValueError):
@@ -313,9 +314,9 @@ class PartStore:
 
     def rows(self, path: str, part: str) -> dict[str, list[Any]]:
         try:
-            with open(self._key(path, part) + ".rows.json", encoding="utf-8") as f:
-                data = json.load(f)
-        except (OSError, ValueError):
+            with open_regular(self._key(path, part) + ".rows.json") as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             return {}
         ok = isinstance(data, dict) and data.get("head") == self._header(path, part, "", 0, 0)[:5]
         rows = data.get("rows") if ok else None
@@ -326,7 +327,6 @@ class PartStore:
         """Remember a part; with `sig` None (it held a racy file) only its rows are kept."""
         key = self._key(path, part)
         try:
-            os.makedirs(os.path.dirname(key), exist_ok=True)
             _atomic_write(Path(key + ".rows.json"), json.dumps(
                 {"head": self._header(path, part, "", 0, 0)[:5], "rows": rows},
                 separators=(",", ":")))
@@ -428,10 +428,11 @@ def _atomic_write(path: Path, text: str) -> None:
 
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    """A file of the hash cache, below `.reftool/`: no link followed from the project root
+    down ([security.symlinks])."""
+    parts = path.parts
+    top = len(parts) - 1 - parts[::-1].index(".reftool")
+    write_atomic(path, data, base=Path(*parts[:top]))
 
 
 class Hasher:
@@ -520,6 +521,9 @@ class Hasher:
         if stat.S_ISDIR(st_raw.st_mode):
             raise HashError("path_kind", path, f"{path!r} is a directory; write it as "
                             f"{path + '/'!r}")
+        if not stat.S_ISREG(st_raw.st_mode):  # [security.special-files]
+            raise HashError("not_a_file", path, f"{path!r} {kind_of(st_raw.st_mode)}, "
+                            "expected a regular file", phase="io")
         st = _Stat.of(st_raw)
         hexdigest = self._trusted(self.cache.files.get(path), st)
         if hexdigest is None:
@@ -708,10 +712,17 @@ def _file_of(e: os.DirEntry[str], rel: str, encoded: bytes, path: str,
              real_root: str) -> _Found | None:
     if e.is_symlink():
         target = _link_target(e.path, path + rel, real_root)
-        return None if target is None else (encoded, rel, target, os.stat(target))
-    if e.is_file(follow_symlinks=False):
+        if target is None:
+            return None
+        st = os.stat(target)
+    elif e.is_file(follow_symlinks=False):
         return encoded, rel, e.path, e.stat(follow_symlinks=False)
-    return None  # sockets, fifos, devices: no regular file
+    else:
+        st, target = e.stat(follow_symlinks=False), e.path
+    if not stat.S_ISREG(st.st_mode):  # [security.special-files]: FIFOs, sockets, devices
+        raise HashError("not_a_file", path + rel, f"{path + rel!r} {kind_of(st.st_mode)}, "
+                        "expected a regular file", phase="io")
+    return encoded, rel, target, st
 
 
 def _encoded(rel: str, path: str) -> bytes:

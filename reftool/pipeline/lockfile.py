@@ -17,10 +17,15 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 from pathlib import Path
 from typing import Any
 
 from ..files.model import Lock, LockEntry, canonical_lock_text, entry_from_dict, entry_to_dict
+from ..files.safe_io import NotRegularFile, open_for_writing, open_regular, write_atomic
+
+#: SPEC [pipeline.stage-name], [generate.names]: what a journal line may name ([security.paths]).
+_STAGE_NAME = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,99}(@[A-Za-z0-9_.+=,-]+)?")
 
 JOURNAL = os.path.join(".reftool", "lock-journal.jsonl")
 JOURNAL_FORMAT = "reftool-lock-journal"
@@ -40,27 +45,24 @@ def _fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write_text(path: Path, text: str) -> None:
-    """[files.machine]: write beside, flush to stable storage, rename over."""
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        with open(tmp, "w", encoding="utf-8", newline="\n") as f:
-            f.write(text)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        if tmp.exists():
-            tmp.unlink()
+def atomic_write_text(path: Path, text: str, *, base: Path | None = None) -> None:
+    """[files.machine]: write beside, flush to stable storage, rename over; never through
+    a link at `path` or in a folder between `base` (default: its folder) and it
+    ([security.symlinks])."""
+    write_atomic(path, text.encode("utf-8"), base=base or path.parent, durable=True)
     _fsync_dir(path.parent)
 
 
 def lock_digest(path: Path) -> str:
-    """The SHA-256 of the lock file's bytes; `none` when there is no lock file."""
+    """The SHA-256 of the lock file's bytes; `none` when there is no lock file, `unreadable`
+    when it is not a regular file ([security.special-files])."""
     try:
-        return hashlib.sha256(path.read_bytes()).hexdigest()
+        with open_regular(path) as f:
+            return hashlib.sha256(f.read()).hexdigest()
     except FileNotFoundError:
         return "none"
+    except NotRegularFile:
+        return "unreadable"
 
 
 def write_lock(path: Path, lock: Lock) -> None:
@@ -71,6 +73,7 @@ class Journal:
     """The journal of one run; `append` returns once the entry is on stable storage."""
 
     def __init__(self, root: Path, lock_path: Path) -> None:
+        self.root = root
         self.path = root / JOURNAL
         self.lock_path = lock_path
         self._file: Any = None
@@ -78,17 +81,12 @@ class Journal:
 
     def start(self) -> None:
         """Begin a journal over the lock as it is now (after any older journal was applied)."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
         header = {"format": JOURNAL_FORMAT, "version": JOURNAL_VERSION,
                   "lock": self.lock_path.name, "base": lock_digest(self.lock_path)}
-        tmp = self.path.with_name(self.path.name + ".tmp")
-        with open(tmp, "w", encoding="utf-8") as f:
-            f.write(json.dumps(header, separators=(",", ":")) + "\n")
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, self.path)
+        text = json.dumps(header, separators=(",", ":")) + "\n"
+        write_atomic(self.path, text.encode("utf-8"), base=self.root, durable=True)
         _fsync_dir(self.path.parent)
-        self._file = open(self.path, "a", encoding="utf-8")  # noqa: SIM115 - held for the run
+        self._file = open_for_writing(self.path, base=self.root, append=True)
         self.entries = 0
 
     def append(self, stage: str, entry: LockEntry | None) -> None:
@@ -127,10 +125,10 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
     run was killed while writing it) is ignored: that stage was not recorded.
     """
     path = root / JOURNAL
-    try:
-        with open(path, encoding="utf-8") as f:
-            lines = f.read().split("\n")
-    except (FileNotFoundError, UnicodeDecodeError):
+    try:  # [security.special-files]: a FIFO planted there is passed over, not waited on
+        with open_regular(path) as f:
+            lines = f.read().decode("utf-8").split("\n")
+    except (OSError, UnicodeDecodeError):
         return lock, 0, 0
     try:
         header = json.loads(lines[0])
@@ -148,7 +146,8 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
         try:
             record = json.loads(line)
             entry = record["entry"]
-            if not isinstance(record["stage"], str):
+            if not isinstance(record["stage"], str) or \
+                    not _STAGE_NAME.fullmatch(record["stage"]):  # [security.paths]
                 break
             if entry is None:
                 stages.pop(record["stage"], None)

@@ -12,10 +12,13 @@ import fcntl
 import json
 import os
 import socket
+import stat
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+
+from ..files.safe_io import NotRegularFile, make_dirs, refuse_links
 
 
 class Busy(Exception):
@@ -47,6 +50,7 @@ def _alive(pid: Any) -> bool:
 
 class RunLock:
     def __init__(self, root: Path) -> None:
+        self.root = root
         self.path = root / ".reftool" / "run.lock"
         self._fd: int | None = None
 
@@ -61,9 +65,13 @@ class RunLock:
     def acquire(self, *, wait: bool, say: Callable[[str], None]) -> None:
         """Take the lock; wait for it (saying so) or raise Busy. Ctrl-C while waiting raises
         KeyboardInterrupt, as it should."""
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(self.path, os.O_RDWR | os.O_CREAT, 0o644)
+        make_dirs(self.root, self.path.parent)  # [security.symlinks]: no link followed
+        refuse_links(self.root, self.path)
+        flags = os.O_RDWR | os.O_CREAT | getattr(os, "O_NOFOLLOW", 0) | os.O_NONBLOCK
+        fd = os.open(self.path, flags, 0o644)
         try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise NotRegularFile(f"{self.path}: is not a regular file")
             try:
                 fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
             except BlockingIOError:

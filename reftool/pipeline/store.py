@@ -20,6 +20,11 @@ from pathlib import Path
 from typing import Any
 
 from ..files.model import FileState, OutState
+from ..files.spec import reserved_conflict
+from ..files.safe_io import (
+    UnsafePath, is_hex_digest, is_inside, is_relative_path, is_sha256, make_dirs, open_regular,
+    refuse_links, write_atomic,
+)
 
 RUNS_FORMAT = "reftool-run-cache"
 
@@ -42,8 +47,60 @@ class CorruptCache(Exception):
     """An object of the cache does not hold what its name says."""
 
 
+class MalformedEntry(CorruptCache):
+    """[security.paths]: a run entry or manifest naming a path or digest that is not in the
+    spec's form (an absolute path, `..`, a digest with `/`): hostile or broken, never used."""
+
+
 def _hex(digest: str) -> str:
-    return digest.split(":", 1)[1]
+    """The hex part of a `sha256:` digest, checked before it names a file ([security.paths])."""
+    if not is_sha256(digest):
+        raise MalformedEntry(f"malformed digest {str(digest)[:80]!r}")
+    return digest[7:]
+
+
+def checked_outs(data: Any, signature: str) -> dict[str, OutState]:
+    """The outputs of a run entry, every path and digest checked ([security.paths]); raises
+    MalformedEntry naming what is wrong."""
+    if not isinstance(data, dict) or data.get("format") != RUNS_FORMAT or \
+            data.get("signature") != signature or not isinstance(data.get("outs"), dict):
+        raise MalformedEntry("not a run entry of this signature")
+    outs = {}
+    for path, o in data["outs"].items():
+        if not is_relative_path(path) or not isinstance(o, dict):
+            raise MalformedEntry(f"output path {str(path)[:80]!r} is not a relative path")
+        _hex(o.get("digest"))
+        files = o.get("files")
+        if path.endswith("/") != (files is not None) or not isinstance(o.get("size"), int) \
+                or not isinstance(o.get("cache"), bool) or not isinstance(o.get("persist"), bool):
+            raise MalformedEntry(f"output {path!r} is malformed")
+        outs[path] = OutState(state=FileState(digest=o["digest"], size=o["size"], files=files),
+                              cache=o["cache"], persist=o["persist"])
+    return outs
+
+
+def manifest_rows(data: bytes) -> list[tuple[str, str, bool]]:
+    """The (hex digest, relative path, executable) rows of a directory manifest, each checked
+    ([digest.directory], [security.paths]); raises MalformedEntry."""
+    rows = []
+    try:
+        lines = data.decode("utf-8").split("\n")
+    except UnicodeDecodeError:
+        raise MalformedEntry("directory manifest is not UTF-8") from None
+    if lines[-1] != "":
+        raise MalformedEntry("directory manifest does not end with a line feed")
+    seen: set[str] = set()
+    for line in lines[:-1]:
+        parts = line.split(" ", 3)
+        if len(parts) != 4 or not is_hex_digest(parts[0]) or not parts[1].isdigit() or \
+                parts[2] not in ("x", "-") or not is_relative_path(parts[3], directory=False):
+            raise MalformedEntry(f"directory manifest line {line[:120]!r} is malformed")
+        rel = parts[3]
+        if rel in seen or any(rel.startswith(s + "/") or s.startswith(rel + "/") for s in seen):
+            raise MalformedEntry(f"directory manifest names {rel!r} twice or as a folder")
+        seen.add(rel)
+        rows.append((parts[0], rel, parts[2] == "x"))
+    return rows
 
 
 class Store:
@@ -52,6 +109,8 @@ class Store:
         self.folder = root / ".reftool" / "cache"
 
     def _object(self, hexdigest: str) -> Path:
+        if not is_hex_digest(hexdigest):  # [security.paths]: a digest never walks the tree
+            raise MalformedEntry(f"malformed digest {str(hexdigest)[:80]!r}")
         return self.folder / "objects" / hexdigest[:2] / hexdigest[2:]
 
     def _run(self, signature: str) -> Path:
@@ -60,17 +119,15 @@ class Store:
     # ------------------------------------------------------------------------------ lookups
 
     def lookup(self, signature: str) -> dict[str, OutState] | None:
-        """The outputs recorded under an input signature, when all their objects are there."""
+        """The outputs recorded under an input signature, when all their objects are there.
+        Raises MalformedEntry for an entry naming a path or digest out of form."""
         try:
-            data = json.loads(self._run(signature).read_text(encoding="utf-8"))
-            if data.get("format") != RUNS_FORMAT or data.get("signature") != signature:
-                return None
-            outs = {p: OutState(state=FileState(digest=o["digest"], size=o["size"],
-                                                files=o.get("files")),
-                                cache=o["cache"], persist=o["persist"])
-                    for p, o in data["outs"].items()}
-        except (OSError, ValueError, KeyError, TypeError, AttributeError):
+            refuse_links(self.root, self._run(signature))
+            with open_regular(self._run(signature)) as f:
+                data = json.loads(f.read())
+        except (OSError, ValueError, RecursionError):
             return None
+        outs = checked_outs(data, signature)
         if not all(self._object(_hex(o.state.digest)).is_file() for o in outs.values()):
             return None
         return outs
@@ -93,17 +150,14 @@ class Store:
         self._write(self._run(signature), json.dumps(entry, sort_keys=True).encode())
 
     def _write(self, final: Path, data: bytes) -> None:
-        final.parent.mkdir(parents=True, exist_ok=True)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        with open(tmp, "wb") as f:
-            f.write(data)
-        os.replace(tmp, final)
+        write_atomic(final, data, base=self.root)  # [security.symlinks]
 
     def _save_file(self, source: Path, digest: str) -> None:
         final = self._object(_hex(digest))
+        refuse_links(self.root, final)
         if final.is_file():
             return
-        final.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(self.root, final.parent)
         tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
         got = _copy_hashing(source, tmp)
         if got != _hex(digest):  # it changed after it was hashed: do not keep it
@@ -132,9 +186,15 @@ class Store:
 
     def restore(self, outs: Mapping[str, OutState]) -> None:
         """Put each output in place from the cache, verified; raises CorruptCache (after
-        deleting the bad object) when an object does not hold what its name says."""
+        deleting the bad object) when an object does not hold what its name says, and
+        MalformedEntry or UnsafePath when a path would leave the project ([security.paths])."""
         for path, out in outs.items():
+            if not is_relative_path(path) or reserved_conflict(path) is not None:
+                raise MalformedEntry(f"output path {path[:80]!r} is not a relative path")
             target = self.root / path.rstrip("/")
+            target.parent.mkdir(parents=True, exist_ok=True)
+            if not is_inside(self.root, target.parent):
+                raise UnsafePath(f"{path}: its folder resolves outside the project")
             if path.endswith("/"):
                 self._restore_dir(target, _hex(out.state.digest))
             else:
@@ -142,6 +202,7 @@ class Store:
 
     def _checked_object(self, hexdigest: str) -> Path:
         obj = self._object(hexdigest)
+        refuse_links(self.root, obj)
         if _file_hex(obj) != hexdigest:
             obj.unlink(missing_ok=True)
             raise CorruptCache(f"cache object {hexdigest[:12]} is corrupt (removed)")
@@ -149,7 +210,7 @@ class Store:
 
     def _restore_file(self, target: Path, hexdigest: str, *, executable: bool) -> None:
         obj = self._object(hexdigest)
-        target.parent.mkdir(parents=True, exist_ok=True)
+        refuse_links(self.root, obj)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.restore")
         got = _copy_hashing(obj, tmp)
         if got != hexdigest:
@@ -162,14 +223,14 @@ class Store:
         os.replace(tmp, target)
 
     def _restore_dir(self, target: Path, hexdigest: str) -> None:
-        manifest = self._checked_object(hexdigest).read_bytes()
+        rows = manifest_rows(self._checked_object(hexdigest).read_bytes())
         staging = target.with_name(f".{target.name}.{os.getpid()}.restore")
         _remove(staging)
-        staging.mkdir(parents=True)
-        try:
-            for line in manifest.decode("utf-8").split("\n")[:-1]:
-                file_hex, _, mode, rel = line.split(" ", 3)
-                self._restore_file(staging / rel, file_hex, executable=mode == "x")
+        staging.mkdir()
+        try:  # every row was checked: each write stays inside the staging folder
+            for file_hex, rel, executable in rows:
+                make_dirs(staging, (staging / rel).parent)
+                self._restore_file(staging / rel, file_hex, executable=executable)
         except BaseException:
             _remove(staging)
             raise
@@ -183,8 +244,11 @@ def _file_hex(path: Path) -> str:
 
 
 def _copy_hashing(source: Path, dest: Path) -> str:
+    """Copy a regular file into a new file `dest` (O_EXCL, O_NOFOLLOW), hashing it."""
     h = hashlib.sha256()
-    with open(source, "rb") as src, open(dest, "wb") as out:
+    dest.unlink(missing_ok=True)  # a leftover of a killed run of this process id
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+    with open_regular(source) as src, open(os.open(dest, flags, 0o644), "wb") as out:
         while chunk := src.read(1 << 20):
             h.update(chunk)
             out.write(chunk)
@@ -200,9 +264,15 @@ def _remove(path: Path) -> None:
         shutil.rmtree(path)
 
 
-def remove_output(root: Path, path: str) -> None:
-    """[exec.outputs-before]"""
-    _remove(root / path.rstrip("/"))
+def remove_output(root: Path, path: str, *, reserved: frozenset[str] = frozenset()) -> None:
+    """[exec.outputs-before]; never a reserved path, nor anything outside the project, even
+    if validation was bypassed ([security.reserved])."""
+    if not is_relative_path(path) or reserved_conflict(path, reserved) is not None:
+        raise UnsafePath(f"{path}: is reserved; reftool never removes it")
+    target = root / path.rstrip("/")
+    if not is_inside(root, target.parent):
+        raise UnsafePath(f"{path}: its folder resolves outside the project")
+    _remove(target)
 
 
 # ---------------------------------------------------------------------------------- remotes
@@ -240,28 +310,35 @@ class Remote:
     def _key(self, rel: str) -> str:
         return f"{self.base}/{rel}"
 
+    def _local(self, rel: str) -> Path:
+        """A file of a folder remote; a link in the remote's layout is refused, so that a
+        writer of the remote cannot point a read or a write elsewhere ([security.symlinks])."""
+        refuse_links(self.folder, self.folder / rel)
+        return self.folder / rel
+
     def _exists(self, rel: str) -> bool:
         if self.fs is not None:
             return bool(self.fs.exists(self._key(rel)))
-        return (self.folder / rel).is_file()
+        return self._local(rel).is_file()
 
     def _read(self, rel: str) -> bytes:
         if self.fs is not None:
             return bytes(self.fs.cat_file(self._key(rel)))
-        return (self.folder / rel).read_bytes()
+        with open_regular(self._local(rel)) as f:
+            return f.read()
 
     def _download(self, rel: str, local: Path) -> None:
         if self.fs is not None:
             self.fs.get_file(self._key(rel), str(local))
         else:
-            shutil.copyfile(self.folder / rel, local)
+            _copy_hashing(self._local(rel), local)
 
     def _upload(self, local: Path, rel: str) -> None:
         if self.fs is not None:
             self.fs.put_file(str(local), self._key(rel))  # visible once complete
             return
-        target = self.folder / rel
-        target.parent.mkdir(parents=True, exist_ok=True)
+        target = self._local(rel)
+        make_dirs(self.folder, target.parent)
         tmp = target.with_name(f".{target.name}.{os.getpid()}.tmp")
         try:
             _copy_hashing(local, tmp)
@@ -276,8 +353,10 @@ class Remote:
                 found = self.fs.find(self._key("runs"))
             except FileNotFoundError:
                 return []
-            return sorted(Path(p).name[:-5] for p in found if p.endswith(".json"))
-        return sorted(p.name[:-5] for p in (self.folder / "runs").glob("*.json"))
+            names = [Path(p).name[:-5] for p in found if p.endswith(".json")]
+        else:
+            names = [p.name[:-5] for p in self._local("runs").glob("*.json")]
+        return sorted(n for n in names if is_hex_digest(n))  # [security.paths]
 
     # -- what the tool asks
 
@@ -289,27 +368,34 @@ class Remote:
 
     def fetch_run(self, signature: str, store: Store) -> bool:
         """Bring a run entry and every object it needs into the local cache; False when the
-        remote does not have them all, or one is corrupt (it is then not used)."""
+        remote does not have them all, or one is corrupt (it is then not used). Raises
+        MalformedEntry, naming the remote and the entry, for an entry or manifest whose
+        paths or digests are out of form ([security.paths]): nothing of it is used."""
+        name = f"runs/{_hex(signature)}.json"
         try:
-            raw = self._read(f"runs/{_hex(signature)}.json")
-            outs = json.loads(raw)["outs"]
+            raw = self._read(name)
+            outs = checked_outs(json.loads(raw), signature)
             for out in outs.values():
-                hexdigest = _hex(out["digest"])
+                hexdigest = _hex(out.state.digest)
                 self._fetch_object(hexdigest, store)
-                if out.get("files") is not None:  # a directory: its manifest names its files
-                    manifest = store._object(hexdigest).read_text(encoding="utf-8")
-                    for line in manifest.split("\n")[:-1]:
-                        self._fetch_object(line.split(" ", 1)[0], store)
-        except remote_errors():  # unreachable, missing or corrupt: not used
+                if out.state.files is not None:  # a directory: its manifest names its files
+                    rows = manifest_rows(store._checked_object(hexdigest).read_bytes())
+                    for file_hex, _, _ in rows:
+                        self._fetch_object(file_hex, store)
+        except (MalformedEntry, UnsafePath) as e:
+            raise MalformedEntry(f"remote {self.url} holds a malformed or hostile entry "
+                                 f"{name}: {e}; it is not used") from None
+        except (RecursionError, *remote_errors()):  # unreachable, missing or corrupt
             return False
         store._write(store._run(signature), raw)
         return True
 
     def _fetch_object(self, hexdigest: str, store: Store) -> None:
         local = store._object(hexdigest)
+        refuse_links(store.root, local)
         if local.is_file():
             return
-        local.parent.mkdir(parents=True, exist_ok=True)
+        make_dirs(store.root, local.parent)
         tmp = local.with_name(f".{local.name}.{os.getpid()}.download")
         try:
             self._download(f"objects/{hexdigest[:2]}/{hexdigest[2:]}", tmp)
@@ -345,3 +431,15 @@ class Remote:
         names = self._runs() if signatures is None else [_hex(s) for s in signatures]
         return sum(self.fetch_run("sha256:" + name, store) for name in names
                    if not store._run("sha256:" + name).is_file())
+
+    def pull_checked(self, store: Store, warn: Any) -> int:
+        """`pull`, entry by entry: a malformed entry is reported through `warn` and skipped."""
+        count = 0
+        for name in self._runs():
+            if store._run("sha256:" + name).is_file():
+                continue
+            try:
+                count += self.fetch_run("sha256:" + name, store)
+            except MalformedEntry as e:
+                warn(str(e))
+        return count

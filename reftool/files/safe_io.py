@@ -1,0 +1,198 @@
+"""Reading and writing without being led astray by the tree: SPEC section 16.
+
+Paths read from files (manifests, run entries, the journal, the lock, records) are checked
+against [paths.form] before any use ([security.paths]); digests before they name an object.
+Files are read only when they are regular files, opened so that a FIFO cannot hang the reader
+([security.special-files]). Tool-owned paths are written without following a symbolic link:
+every folder between the trusted base and the file, and the file itself, must not be a link
+([security.symlinks]); new files are created with O_EXCL and O_NOFOLLOW beside their final
+name and renamed into place ([files.machine]).
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)
+
+
+class UnsafePath(OSError):
+    """A path the tool refuses to use: it would leave its folder, or go through a link."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "unsafe path"
+
+
+class NotRegularFile(OSError):
+    """A FIFO, socket, device or folder where a regular file was expected ([security.special-files])."""
+
+    def __str__(self) -> str:
+        return str(self.args[0]) if self.args else "not a regular file"
+
+
+# ---------------------------------------------------------------------------------- checking
+
+def is_relative_path(path: object, *, directory: bool | None = None) -> bool:
+    """[paths.form], [security.paths]: relative POSIX form, no `.`/`..`/empty segment, no
+    backslash, no NUL or control character; `directory` says whether a final `/` is required
+    (True), forbidden (False) or either (None)."""
+    if not isinstance(path, str) or not path or path.startswith("/"):
+        return False
+    if directory is not None and path.endswith("/") != directory:
+        return False
+    if "\\" in path or any(ord(c) < 0x20 or ord(c) == 0x7F for c in path):
+        return False
+    segments = path[:-1].split("/") if path.endswith("/") else path.split("/")
+    return all(s not in ("", ".", "..") for s in segments)
+
+
+def is_hex_digest(text: object) -> bool:
+    """[security.paths]: 64 lowercase hex digits, the only thing allowed to name an object."""
+    return isinstance(text, str) and _HEX64.fullmatch(text) is not None
+
+
+def is_sha256(text: object) -> bool:
+    """`sha256:` and 64 lowercase hex digits ([digest.form])."""
+    return isinstance(text, str) and text.startswith("sha256:") and is_hex_digest(text[7:])
+
+
+def _below(base: Path, path: Path) -> Iterator[Path]:
+    """Each path from the first component below `base` down to `path` itself."""
+    rel = os.path.relpath(os.path.abspath(path), os.path.abspath(base))
+    if rel == ".":
+        return
+    if rel == ".." or rel.startswith(".." + os.sep) or os.path.isabs(rel):
+        raise UnsafePath(f"{path}: lies outside {base}")
+    current = Path(os.path.abspath(base))
+    for part in rel.split(os.sep):
+        current = current / part
+        yield current
+
+
+def refuse_links(base: Path, path: Path) -> None:
+    """[security.symlinks]: raise UnsafePath when `path` or a folder between `base` and it is a
+    symbolic link. Components that do not exist yet end the check."""
+    for step in _below(base, path):
+        try:
+            st = os.lstat(step)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{step}: is a symbolic link; reftool does not write through a "
+                             "link in a folder it owns (remove the link)")
+
+
+def make_dirs(base: Path, folder: Path) -> None:
+    """Create `folder` and its parents below `base`, none of them a link ([security.symlinks])."""
+    for step in _below(base, folder):
+        try:
+            os.mkdir(step)
+            continue
+        except FileExistsError:
+            pass
+        st = os.lstat(step)
+        if stat.S_ISLNK(st.st_mode):
+            raise UnsafePath(f"{step}: is a symbolic link; reftool does not write through a "
+                             "link in a folder it owns (remove the link)")
+        if not stat.S_ISDIR(st.st_mode):
+            raise UnsafePath(f"{step}: is not a folder")
+
+
+def is_inside(base: Path, path: Path) -> bool:
+    """Whether `path`, links resolved, lies in `base` (links resolved)."""
+    real_base = os.path.realpath(base)
+    real = os.path.realpath(path)
+    return real == real_base or real.startswith(real_base.rstrip(os.sep) + os.sep)
+
+
+# ---------------------------------------------------------------------------------- writing
+
+def _temp_beside(path: Path) -> tuple[Path, int]:
+    for attempt in range(100):
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{attempt}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+        except FileExistsError:
+            continue
+        return tmp, fd
+    raise UnsafePath(f"{path}: cannot create a temporary file beside it")
+
+
+def write_atomic(path: Path, data: bytes, *, base: Path, durable: bool = False) -> None:
+    """[files.machine], [security.symlinks]: write beside `path` with O_EXCL|O_NOFOLLOW,
+    (flush to stable storage when `durable`), rename over; nothing below `base` is a link."""
+    make_dirs(base, path.parent)
+    refuse_links(base, path)
+    tmp, fd = _temp_beside(path)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(data)
+            if durable:
+                f.flush()
+                os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+
+
+def open_for_writing(path: Path, *, base: Path, append: bool = False) -> IO[str]:
+    """A text file below `base` opened for writing (truncated) or appending, never through a
+    link ([security.symlinks])."""
+    make_dirs(base, path.parent)
+    refuse_links(base, path)
+    flags = os.O_WRONLY | os.O_CREAT | _NOFOLLOW | (os.O_APPEND if append else os.O_TRUNC)
+    try:
+        fd = os.open(path, flags, 0o644)
+    except OSError as e:
+        raise UnsafePath(f"{path}: cannot open for writing ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{path}: is not a regular file")
+    return open(fd, "a" if append else "w", encoding="utf-8", errors="replace", newline="\n")
+
+
+# ---------------------------------------------------------------------------------- reading
+
+def check_regular(path: str | os.PathLike[str], display: str | None = None) -> os.stat_result:
+    """[security.special-files]: stat (links followed) and refuse anything but a regular file;
+    FileNotFoundError passes through."""
+    st = os.stat(path)
+    if not stat.S_ISREG(st.st_mode):
+        raise NotRegularFile(f"{display or os.fspath(path)}: {kind_of(st.st_mode)}, "
+                             "expected a regular file")
+    return st
+
+
+def kind_of(mode: int) -> str:
+    """What a file that is not a regular file is, in words."""
+    for test, name in ((stat.S_ISDIR, "is a directory"), (stat.S_ISFIFO, "is a FIFO"),
+                       (stat.S_ISSOCK, "is a socket"), (stat.S_ISCHR, "is a character device"),
+                       (stat.S_ISBLK, "is a block device"), (stat.S_ISLNK, "is a link")):
+        if test(mode):
+            return name
+    return "is not a regular file"
+
+
+def open_regular(path: str | os.PathLike[str], display: str | None = None, *,
+                 buffered: bool = True) -> IO[bytes]:
+    """A regular file opened for reading: checked first, then opened with O_NONBLOCK so that
+    a FIFO swapped in meanwhile cannot hang the open, then checked again on the descriptor."""
+    check_regular(path, display)
+    fd = os.open(path, os.O_RDONLY | _NONBLOCK)
+    st = os.fstat(fd)
+    if not stat.S_ISREG(st.st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{display or os.fspath(path)}: {kind_of(st.st_mode)}, "
+                             "expected a regular file")
+    if _NONBLOCK:
+        import fcntl
+        fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_NONBLOCK)
+    return open(fd, "rb") if buffered else open(fd, "rb", buffering=0)
