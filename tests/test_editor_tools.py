@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import os
 import queue
+import re
 import shutil
 import subprocess
 import sys
@@ -365,3 +366,83 @@ def test_language_server_cannot_use_the_id_as_an_address(tmp_path: Path) -> None
         ls.close()
     assert not _at(found, typo), found
     assert "network access refused: reftool.dev:443" in ls.log.read_text(errors="replace")
+
+
+# ------------------------------------------------------------------- README and SPEC, as written
+
+README = (REPO / "README.md").read_text(encoding="utf-8")
+SPEC = (REPO / "SPEC.md").read_text(encoding="utf-8")
+
+
+def _readme_section(title: str) -> str:
+    start = README.index(f"### {title}\n")
+    return README[start:README.index("\n##", start + 1)]
+
+
+def _project_as_readme_says(tmp: Path) -> Path:
+    """The classifier example, with copies of the schemas in its own `schemas/` and the
+    modeline README "In your editor" gives for a project."""
+    project = tmp / "project"
+    shutil.copytree(REPO / "examples" / "classifier", project)
+    (project / "schemas").mkdir()
+    for name in ("pipeline", "lock", "metrics"):
+        shutil.copy(REPO / "schemas" / f"{name}.schema.json", project / "schemas")
+    (modeline,) = re.findall(r"```yaml\n(# yaml-language-server: .*)\n```",
+                             _readme_section("In your editor"))
+    text = (project / "pipeline.yaml").read_text(encoding="utf-8")
+    (project / "pipeline.yaml").write_text(text.replace(MODELINE, modeline, 1), encoding="utf-8")
+    return project
+
+
+def test_readme_pre_commit_hooks_pass_and_fail(tmp_path: Path) -> None:
+    from ruamel.yaml import YAML
+    block = re.search(r"```yaml\n(# \.pre-commit-config\.yaml\n.*?)```",
+                      _readme_section("Without reftool: editors and pre-commit"), re.S)
+    assert block
+    (repo,) = YAML(typ="safe").load(block.group(1))["repos"]
+    assert repo["repo"] == "https://github.com/python-jsonschema/check-jsonschema"
+    project = _project_as_readme_says(tmp_path)
+    files = sorted(str(p.relative_to(project)) for p in project.rglob("*") if p.is_file())
+    for hook in repo["hooks"]:
+        assert hook["id"] == "check-jsonschema"
+        matched = [f for f in files if re.search(hook["files"], f)]
+        assert len(matched) == 1, (hook, matched)
+        if not matched[0].endswith((".json", ".yaml", ".yml")):  # the hook's types_or
+            assert hook.get("types_or") == ["text"], hook
+        r = check_jsonschema(Path(hook["args"][1]), Path(matched[0]), cwd=project, tmp=tmp_path)
+        assert hook["args"][0] == "--schemafile" and len(hook["args"]) == 2
+        assert r.returncode == 0, r.stdout + r.stderr
+    text = (project / "pipeline.yaml").read_text(encoding="utf-8")
+    (project / "pipeline.yaml").write_text(text.replace("    deps:", "    dpes:", 1))
+    r = check_jsonschema(Path("schemas/pipeline.schema.json"), Path("pipeline.yaml"),
+                         cwd=project, tmp=tmp_path)
+    assert r.returncode == 1 and "dpes" in r.stdout
+
+
+def test_readme_and_spec_modelines_work_with_a_copy_in_the_project(tmp_path: Path) -> None:
+    _needs_server()
+    project = _project_as_readme_says(tmp_path)
+    m = re.search(r"Example \(a fixture of the test suite\):\n\n```yaml\n(.*?)```", SPEC, re.S)
+    assert m
+    spec_example = m.group(1)
+    (modeline,) = re.findall(r"```yaml\n(# yaml-language-server: .*)\n```",
+                             _readme_section("In your editor"))
+    assert spec_example.splitlines()[0] == modeline
+    docs = {
+        project / "pipeline.yaml": (project / "pipeline.yaml").read_text(encoding="utf-8"),
+        project / "spec-example.yaml": spec_example,
+        project / "spec-example-typo.yaml": spec_example.replace("    deps:", "    dpes:", 1),
+    }
+    ls = LanguageServer(project, tmp_path / "server.log")
+    try:
+        for path, text in docs.items():
+            path.write_text(text, encoding="utf-8")
+            ls.open(path.as_uri(), text)
+        ls.wait_for([p.as_uri() for p in docs])
+        found = {p.name: ls.diagnostics[p.as_uri()] for p in docs}
+    finally:
+        ls.close()
+    assert found["pipeline.yaml"] == [] and found["spec-example.yaml"] == [], found
+    typo = spec_example.splitlines().index("    deps: [src/prepare.py, data/raw.csv]")
+    assert any("dpes" in m for m in _at(found["spec-example-typo.yaml"], typo)), found
+    assert "network access refused" not in ls.log.read_text(errors="replace")
