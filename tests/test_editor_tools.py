@@ -19,7 +19,7 @@ from typing import Any
 import pytest
 
 from conftest import REPO
-from reftool.validate import validate_project
+from reftool.files.validate import validate_project
 
 EXAMPLES = sorted(p.parent for p in (REPO / "examples").glob("*/pipeline.yaml"))
 MODELINE = "# yaml-language-server: $schema=../../schemas/pipeline.schema.json"

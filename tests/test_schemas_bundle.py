@@ -16,7 +16,7 @@ from typing import Any, Iterator
 import pytest
 
 from conftest import REPO
-from reftool.schemas import SCHEMA_FILES
+from reftool.files.schemas import SCHEMA_FILES
 
 SCRIPT = REPO / "scripts" / "bundle_schemas.py"
 SHIPPED = sorted((REPO / "schemas").glob("*.schema.json"))

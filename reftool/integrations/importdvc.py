@@ -236,6 +236,6 @@ def to_yaml(pipeline: dict[str, Any], source: str) -> str:
     yaml.default_flow_style = False
     buf = io.StringIO()
     yaml.dump(pipeline, buf)
-    return (f"# yaml-language-server: $schema=https://reftool.dev/schemas/1.0/"
-            f"pipeline.schema.json\n# converted from {source} by reftool import-dvc\n"
-            + buf.getvalue())
+    # no editor modeline: the schema's $id is no address, and a path is the project's choice
+    # (README, "In your editor")
+    return f"# converted from {source} by reftool import-dvc\n" + buf.getvalue()
