@@ -102,6 +102,14 @@ class _Running:
     inputs: LockEntry | None = None
 
 
+def _missing_input(stage: Stage, workspace: Workspace) -> str:
+    """What `inputs_of` found missing, in words."""
+    for d in stage.deps:
+        if workspace.path_state(d.path) is None:
+            return f"its dep {d.path!r} does not exist"
+    return "a params key it reads is missing"
+
+
 class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
@@ -156,7 +164,8 @@ class Runner:
                             finished[name] = outcome.status
                             summary.outcomes.append(outcome)
                             if outcome.status == "failed" and not self.options.keep_going:
-                                stop = True
+                                stop = True  # [exec.failure]: nothing more starts
+                                break
                 if not self.running:
                     if stop or self.interrupts or not todo:
                         break
@@ -200,7 +209,7 @@ class Runner:
         except (HashError, OSError) as e:
             return self._failed(name, started, f"cannot hash its inputs: {e}")
         if inputs is None:
-            return self._failed(name, started, "a dep or params key is missing")
+            return self._failed(name, started, _missing_input(stage, self.workspace))
         if name in self.entries:  # from here on, the old entry no longer holds
             self.journal.append(name, None)
             del self.entries[name]
