@@ -59,7 +59,7 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "lock_not_canonical", "lock_out_of_date",
     }),
     "runtime": frozenset({
-        "command_failed", "output_not_created", "interrupted", "lock_busy",
+        "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",
     }),
 }
 #: SPEC [errors.warnings]
