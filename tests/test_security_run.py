@@ -210,3 +210,82 @@ stages:
     assert "s: running" in r.out and "restored from the cache\n" not in r.out
     assert (sandbox.project / "s.txt").read_text() == "v1\n"
     assert _lock(sandbox)["s"]["deps"]["data.txt"]["digest"] == _digest(sandbox, "data.txt")
+
+
+# ------------------------------------------------------- [security.bounds]: small files, big work
+
+MATRIX_1E8 = 'version: "1.0"\nstages:\n  s:\n    cmd: echo ${item.a0}\n    matrix:\n' + "".join(
+    f"      a{i}: [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]\n" for i in range(8))
+FOREACH_TOO_MANY = ('version: "1.0"\nstages:\n  ok:\n    cmd: echo\n  s:\n    cmd: echo ${item}\n'
+                    "    foreach: [" + ", ".join(str(i) for i in range(20_000)) + "]\n")
+BIG_STRING = ('version: "1.0"\nvars: [vars.yaml]\nstages:\n  s:\n    cmd: echo '
+              + "${big}" * 4000 + "\n")
+MANY_SMALL = ('version: "1.0"\nvars: [vars.yaml]\nstages:\n  s:\n    cmd: echo ${item}\n'
+              "    foreach: [" + ", ".join(str(i) for i in range(200)) + "]\n"
+              '    deps: ["d${mid}"]\n')
+
+
+@pytest.mark.parametrize("argv", [("validate",), ("plan",), ("dag",), ("run", "--no-record"),
+                                  ("exp", "show")])
+@pytest.mark.parametrize("text, needle", [
+    (MATRIX_1E8, "more than 20,000 stages"),
+    (FOREACH_TOO_MANY, "more than 20,000 stages"),
+    (BIG_STRING, "grows past 131,072 characters"),
+])
+def test_expansion_is_bounded(sandbox: Sandbox, argv: tuple[str, ...], text: str,
+                              needle: str) -> None:
+    sandbox.write("pipeline.yaml", text)
+    sandbox.write("vars.yaml", "big: " + "x" * 1_000_000 + "\n")
+    r = sandbox.run(*argv)
+    if argv[0] == "exp":  # shows what it can read, quickly, without the pipeline's stages
+        r.assert_clean()
+        assert len(r.out) < 10_000
+    else:
+        r.assert_error("pipeline.yaml", "expansion_limit", needle)
+    assert r.seconds < 20
+    assert not (sandbox.project / "pipeline.lock").exists()
+
+
+def test_templating_has_a_total_budget(sandbox: Sandbox) -> None:
+    # 200 stages x 100,000 characters each: every string is under the bound, the sum is not
+    sandbox.write("pipeline.yaml", MANY_SMALL)
+    sandbox.write("vars.yaml", "mid: " + "y" * 100_000 + "\n")
+    r = sandbox.run("validate")
+    r.assert_error("expansion_limit", "in the whole pipeline")
+
+
+def test_a_large_matrix_within_the_bound_is_fine(sandbox: Sandbox) -> None:
+    sandbox.write("pipeline.yaml", 'version: "1.0"\nstages:\n  s:\n    cmd: echo ${item.a}'
+                  " ${item.b}\n    matrix:\n      a: [" + ", ".join(map(str, range(100)))
+                  + "]\n      b: [" + ", ".join(map(str, range(20))) + "]\n")
+    r = sandbox.run("validate")
+    assert r.code == 0, r.out + r.err
+
+
+@pytest.mark.parametrize("unknown, listed", [(5, 5), (21, 20), (3000, 20)])
+def test_unknown_lock_stage_warnings_are_capped(sandbox: Sandbox, unknown: int,
+                                                listed: int) -> None:
+    sandbox.write("pipeline.yaml", 'version: "1.0"\nstages:\n  s:\n    cmd: echo\n')
+    entry = {"cmd": ["echo"], "deps": {}, "env": {}, "outs": {}, "params": {}, "wdir": "."}
+    sandbox.write("pipeline.lock", json.dumps(
+        {"stages": {f"x{i:05d}": entry for i in range(unknown)}, "version": "1.0"},
+        indent=2, sort_keys=True) + "\n")
+    r = sandbox.run("validate")
+    r.assert_clean()
+    assert r.code == 0
+    assert r.out.count("which is not in the pipeline") == listed
+    if unknown > listed:
+        assert f"and {unknown - listed:,} more entries" in r.out
+    assert len(r.out) < 10_000
+
+
+@pytest.mark.parametrize("jobs", ["1", "2"])
+def test_keep_going_still_fails_on_a_changed_dep(sandbox: Sandbox, jobs: str) -> None:
+    sandbox.write("pipeline.yaml", WAITS_FOR_AN_EDIT.replace("DEP", "data.txt"))
+    sandbox.write("p.yaml", "lr: 1\n")
+    sandbox.write("data.txt", "v1\n")
+    thread = _edit_when_started(sandbox, _append(sandbox, "data.txt", "v2\n"))
+    r = sandbox.run("run", "--no-record", "--keep-going", "-j", jobs)
+    thread.join()  # type: ignore[attr-defined]
+    r.assert_error("s: FAILED", "runtime/dep_changed")
+    assert sorted(_lock(sandbox)) == ["t"]  # the independent stage ran and is recorded
