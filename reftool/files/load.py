@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import math
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
@@ -26,7 +27,13 @@ from .model import (
     Stage,
     lock_from_dict,
 )
-from .spec import DEFAULT_CACHE, OUTPUT_SECTIONS
+from .spec import (
+    DEFAULT_CACHE,
+    MAX_STAGES,
+    MAX_TEMPLATED_CHARS,
+    MAX_TEMPLATED_TOTAL,
+    OUTPUT_SECTIONS,
+)
 from .values import pointer_for, scalar_text
 
 _SUFFIX_PART = re.compile(r"[A-Za-z0-9_.+-]+")  # [generate.names]
@@ -56,6 +63,7 @@ class _Scope:
     vars: VarsContext
     local: dict[str, Any]
     used: dict[str, list[str]] = field(default_factory=dict)  # vars file -> pointers
+    budget: list[int] = field(default_factory=lambda: [MAX_TEMPLATED_TOTAL])  # shared
 
     def lookup(self, expr: str) -> Any:
         name, accessors = parse_expression(expr)
@@ -129,7 +137,7 @@ def substitute(text: str, scope: _Scope) -> str:
     if "$" not in text:
         return text
     out: list[str] = []
-    i = 0
+    i = size = 0
     while True:
         j = text.find("$", i)
         if j < 0:
@@ -148,10 +156,32 @@ def substitute(text: str, scope: _Scope) -> str:
                                     f"${{{text[j + 2:end]}}} is a {kind}; only a string, "
                                     "number or boolean can be inserted")
             out.append(scalar_text(value))
+            size += j - i + len(out[-1])
+            _spend(scope, len(out[-1]), size)
             i = end + 1
         else:
             out.append("$")
             i = j + 1
+
+
+def _spend(scope: _Scope, added: int, length: int) -> None:
+    """[security.bounds]: one templated string, and all of a pipeline's, stay bounded."""
+    scope.budget[0] -= added
+    if length > MAX_TEMPLATED_CHARS:
+        raise TemplateError("expansion_limit", f"the string grows past {MAX_TEMPLATED_CHARS:,} "
+                            "characters after templating")
+    if scope.budget[0] < 0:
+        raise TemplateError("expansion_limit", "templating inserts more than "
+                            f"{MAX_TEMPLATED_TOTAL:,} characters in the whole pipeline")
+
+
+def _count(raw: Mapping[str, Any]) -> int:
+    """How many stages a definition generates, without generating them."""
+    if "foreach" in raw:
+        return len(raw["foreach"])
+    if "matrix" in raw:
+        return math.prod(len(v) for v in raw["matrix"].values())
+    return 1
 
 
 # ---------------------------------------------------------------------------------- expansion
@@ -203,7 +233,7 @@ def _generated(name: str, raw: Mapping[str, Any], path: JsonPath, doc: Document,
 
 _TEMPLATE_ANCHORS = {
     "template_syntax": "template.syntax", "template_undefined": "template.context",
-    "template_type": "template.typed",
+    "template_type": "template.typed", "expansion_limit": "security.bounds",
 }
 
 
@@ -288,10 +318,19 @@ def build_pipeline(doc: Document, vars_context: VarsContext,
     raw = doc.value
     problems: list[Diagnostic] = []
     stages: dict[str, Stage] = {}
+    budget, count = [MAX_TEMPLATED_TOTAL], 0
     for base, definition in raw["stages"].items():
         path: JsonPath = ("stages", base)
+        count += _count(definition)
+        if count > MAX_STAGES:  # [security.bounds]
+            problems.append(located(doc, "semantic", "expansion_limit", path,
+                                    f"stage {base!r} makes the pipeline more than "
+                                    f"{MAX_STAGES:,} stages", key=True,
+                                    expected=f"at most {MAX_STAGES:,} stages after foreach "
+                                    "and matrix", anchor="security.bounds"))
+            break
         for name, local in _generated(base, definition, path, doc, problems):
-            scope = _Scope(vars_context, local)
+            scope = _Scope(vars_context, local, budget=budget)
             resolved = _resolve(definition, scope, doc, path, name, problems)
             if resolved is None:
                 continue

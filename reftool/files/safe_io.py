@@ -31,7 +31,8 @@ class UnsafePath(OSError):
 
 
 class NotRegularFile(OSError):
-    """A FIFO, socket, device or folder where a regular file was expected ([security.special-files])."""
+    """A FIFO, socket, device or folder where a regular file was expected
+    ([security.special-files])."""
 
     def __str__(self) -> str:
         return str(self.args[0]) if self.args else "not a regular file"

@@ -31,6 +31,12 @@ MAX_LOCK_FILE_BYTES: Final = 256 * 1024 * 1024
 MAX_ALIAS_NODES: Final = 100_000
 MAX_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 4300  # [values.int]: CPython's own bound on int/str conversion
+# SPEC [security.bounds]: what a small file may make the tool generate.
+MAX_STAGES: Final = 20_000  # stages in a pipeline after foreach/matrix: 2x the benchmarks' largest
+MAX_TEMPLATED_CHARS: Final = 128 * 1024  # one string after templating: Linux's MAX_ARG_STRLEN
+MAX_TEMPLATED_TOTAL: Final = MAX_TEXT_FILE_BYTES  # all templated strings of a pipeline together
+MAX_WARNINGS_PER_CODE: Final = 20  # per file; the rest are counted in one "and N more" line
+MAX_RECORD_BYTES: Final = MAX_TEXT_FILE_BYTES  # an experiment record
 
 # SPEC [errors.phase-code]
 Phase = Literal["io", "parse", "version", "schema", "semantic", "runtime"]
@@ -57,10 +63,10 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "path_unrepresentable", "duplicate_path", "output_conflict", "output_nested", "cycle",
         "dep_missing", "generated_name", "duplicate_stage", "template_syntax",
         "template_conflict", "template_undefined", "template_type", "lock_stage_unknown",
-        "lock_not_canonical", "lock_out_of_date", "reserved_path",
+        "lock_not_canonical", "lock_out_of_date", "reserved_path", "expansion_limit",
     }),
     "runtime": frozenset({
-        "command_failed", "output_not_created", "interrupted", "lock_busy",
+        "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",
     }),
 }
 #: SPEC [errors.warnings]

@@ -25,6 +25,7 @@ from .schemas import validator
 from .spec import (
     MAX_LOCK_FILE_BYTES,
     MAX_TEXT_FILE_BYTES,
+    MAX_WARNINGS_PER_CODE,
     NEWEST_MINOR,
     PARAMS_EXTENSIONS,
     FileKind,
@@ -841,10 +842,14 @@ def validate_lock_file(path: Path, display: str, report: Report, *,
 
 def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[Diagnostic]:
     assert project.pipeline is not None
-    out = []
+    out: list[Diagnostic] = []
+    unknown = 0
     for name, entry in lock.stages.items():
         stage = project.pipeline.stages.get(name)
         if stage is None:
+            unknown += 1
+            if unknown > MAX_WARNINGS_PER_CODE:  # [security.bounds]: counted, not listed
+                continue
             out.append(located(doc, "semantic", "lock_stage_unknown", ("stages", name),
                                f"lock has an entry for stage {name!r}, which is not in the "
                                "pipeline; the next run drops it", key=True,
@@ -855,6 +860,11 @@ def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[
             out.append(located(doc, "semantic", "lock_out_of_date", ("stages", name),
                                f"lock entry of stage {name!r} differs from the pipeline: "
                                + "; ".join(differs), key=True, anchor="errors.warnings"))
+    if unknown > MAX_WARNINGS_PER_CODE:
+        out.append(diagnostic("semantic", "lock_stage_unknown", doc.file,
+                              f"and {unknown - MAX_WARNINGS_PER_CODE:,} more entries for "
+                              "stages not in the pipeline (not listed)",
+                              anchor="security.bounds"))
     return out
 
 

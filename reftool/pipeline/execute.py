@@ -26,6 +26,8 @@ from pathlib import Path
 from typing import IO, Any, Literal
 
 from ..files import graph
+from ..files.errors import SpecError
+from ..files.values import canonical_equal
 from .hashing import HashError
 from .lockfile import Journal, pruned
 from ..files.model import Lock, LockEntry, Pipeline, Stage
@@ -103,6 +105,20 @@ class _Running:
     inputs: LockEntry | None = None
 
 
+def _changed(before: dict[str, Any], now: Any) -> list[str]:
+    """The paths whose state in `before` differs from `now`'s (paths not in `before` are
+    not compared)."""
+    return [p for p, state in before.items() if p in now and now[p] != state]
+
+
+def _missing_input(stage: Stage, workspace: Workspace) -> str:
+    """What `inputs_of` found missing, in words."""
+    for d in stage.deps:
+        if workspace.path_state(d.path) is None:
+            return f"its dep {d.path!r} does not exist"
+    return "a params key it reads is missing"
+
+
 class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
@@ -159,7 +175,8 @@ class Runner:
                             finished[name] = outcome.status
                             summary.outcomes.append(outcome)
                             if outcome.status == "failed" and not self.options.keep_going:
-                                stop = True
+                                stop = True  # [exec.failure]: nothing more starts
+                                break
                 if not self.running:
                     if stop or self.interrupts or not todo:
                         break
@@ -195,15 +212,19 @@ class Runner:
         for o in stage.outputs:  # what the stage writes is not known until it has run
             self.workspace.hasher.forget(o.path)
         try:
+            before = self._refresh(stage)  # [security.deps-during-run]: as they are now
             if downstream and not stage_reasons(stage, self.entries.get(name), self.workspace):
                 self.printer.say(f"{name}: skipped, its inputs came out unchanged "
                                  "(early cutoff)")
                 return Outcome(name, "skipped", time.monotonic() - started)
             inputs = inputs_of(stage, self.workspace)
-        except (HashError, OSError) as e:
-            return self._failed(name, started, f"cannot hash its inputs: {e}")
+        except (HashError, OSError, SpecError) as e:
+            return self._failed(name, started, f"cannot read its inputs: {e}")
         if inputs is None:
-            return self._failed(name, started, "a dep or params key is missing")
+            return self._failed(name, started, _missing_input(stage, self.workspace))
+        for path in _changed(before, inputs.deps):
+            self.printer.say(f"{name}: its dep {path!r} changed after the plan; it runs, "
+                             "and is recorded, with the dep as it is now")
         if name in self.entries:  # from here on, the old entry no longer holds
             self.journal.append(name, None)
             del self.entries[name]
@@ -369,11 +390,15 @@ class Runner:
                                 + ", ".join(missing), running.tail)
         for o in stage.outputs:
             self.workspace.hasher.forget(o.path)
+        assert running.inputs is not None
+        changed = self._changed_while_running(stage, running.inputs)
+        if changed:  # [security.deps-during-run]: outputs of inputs that no longer exist
+            return self._failed(name, running.started, f"{changed} (runtime/dep_changed); "
+                                "not recorded, outputs not cached: run it again", running.tail)
         try:
             entry = record(stage, self.workspace)
         except (NotRecordable, HashError, OSError) as e:
             return self._failed(name, running.started, f"cannot record it: {e}", running.tail)
-        assert running.inputs is not None
         entry = LockEntry(cmd=entry.cmd, wdir=entry.wdir, deps=running.inputs.deps,
                           params=running.inputs.params, env=running.inputs.env, outs=entry.outs)
         self._commit(name, entry)
@@ -386,6 +411,29 @@ class Runner:
         seconds = time.monotonic() - running.started
         self.printer.say(f"{name}: done in {seconds:.1f} s")
         return Outcome(name, "ran", seconds)
+
+    def _refresh(self, stage: Stage) -> dict[str, Any]:
+        """Forget what is known of a stage's deps and params files; what was known before."""
+        return self.workspace.refresh([d.path for d in stage.deps],
+                                      [ref.file for ref in stage.params])
+
+    def _changed_while_running(self, stage: Stage, inputs: LockEntry) -> str | None:
+        """What of a stage's deps and params differs from what it started with, in words."""
+        self._refresh(stage)
+        try:
+            now = inputs_of(stage, self.workspace)
+        except (HashError, OSError, SpecError) as e:
+            return f"its inputs became unreadable while it ran ({e})"
+        if now is None:
+            return _missing_input(stage, self.workspace) + " any more"
+        for path in _changed(dict(inputs.deps), now.deps):
+            return f"its dep {path!r} changed while it ran"
+        for file in sorted(inputs.params):
+            old, new = inputs.params[file], now.params.get(file, {})
+            if old.keys() != new.keys() or not all(
+                    canonical_equal(old[k], new[k]) for k in old):
+                return f"its params file {file!r} changed while it ran"
+        return None
 
     def _commit(self, name: str, entry: LockEntry) -> None:
         """[exec.record]: durable before anything that depends on it starts."""

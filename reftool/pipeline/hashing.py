@@ -487,9 +487,10 @@ class Hasher:
                 else self._file_state(path)
         return self._memo[path]
 
-    def forget(self, path: str) -> None:
-        """Drop what is known of `path` (it was rewritten)."""
-        self._memo.pop(path, None)
+    def forget(self, path: str) -> tuple[bool, FileState | None]:
+        """Drop what is known of `path` (it was rewritten): (whether it was known, its state)."""
+        known = path in self._memo
+        return known, self._memo.pop(path, None)
 
     # -- files
 

@@ -28,6 +28,7 @@ class Workspace:
             f: d.value for f, d in (params or {}).items() if d is not None}
         self.environ = dict(os.environ if environ is None else environ)
         self._recorded: dict[str, FileState] = {}
+        self._params_stat: dict[str, tuple[int, ...] | None] = {}  # when params_file read it
 
     def path_state(self, path: str) -> FileState | None:
         state = self.hasher.state(path)
@@ -48,14 +49,39 @@ class Workspace:
             fmt = PARAMS_EXTENSIONS.get(os.path.splitext(file)[1].lower())
             if fmt is None:
                 raise SpecError([])  # validation reports it: params_format
+            stat_key = _stat_key(self.root / file)
             doc = load(self.root / file, display=file, fmt=fmt,  # type: ignore[arg-type]
                        limit=MAX_TEXT_FILE_BYTES)
             self._params[file] = doc.value
+            self._params_stat[file] = stat_key
         value: Mapping[str, Any] = self._params[file]
         return value
 
     def env(self, name: str) -> str | None:
         return self.environ.get(name)
+
+    def refresh(self, paths: list[str], files: list[str]) -> dict[str, FileState | None]:
+        """Look at these dep paths and params files again when next asked
+        ([security.deps-during-run]); returns what was known of each path before (a path
+        not looked at yet is left out). The hash cache keeps unchanged files cheap."""
+        before = {}
+        for path in paths:
+            known, state = self.hasher.forget(path)
+            if known:
+                before[path] = state
+        for file in files:
+            if self._params_stat.get(file) != _stat_key(self.root / file):
+                self._params.pop(file, None)
+        return before
+
+
+def _stat_key(path: Path) -> tuple[int, ...] | None:
+    """What changes when a file is written (nanosecond times, size, inode); None if absent."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return None
+    return (st.st_mtime_ns, st.st_ctime_ns, st.st_size, st.st_ino, st.st_dev)
 
 
 class CachingWorkspace(Workspace):
