@@ -107,7 +107,7 @@ def hash_file(path: str | os.PathLike[str]) -> str:
     large file is hashed at close to the speed of SHA-256 itself."""
     with open_regular(path, buffered=False) as f:  # [security.special-files]: never hangs
         if os.fstat(f.fileno()).st_size <= _SMALL:  # read() of a size allocates that size
-            data = f.readall()
+            data = f.read()  # unbuffered: reads it all
             if len(data) <= _SMALL:
                 return hashlib.sha256(data).hexdigest()
             h = hashlib.sha256(data)  # it grew since: go on streaming

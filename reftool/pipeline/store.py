@@ -52,9 +52,9 @@ class MalformedEntry(CorruptCache):
     spec's form (an absolute path, `..`, a digest with `/`): hostile or broken, never used."""
 
 
-def _hex(digest: str) -> str:
+def _hex(digest: object) -> str:
     """The hex part of a `sha256:` digest, checked before it names a file ([security.paths])."""
-    if not is_sha256(digest):
+    if not isinstance(digest, str) or not is_sha256(digest):
         raise MalformedEntry(f"malformed digest {str(digest)[:80]!r}")
     return digest[7:]
 
@@ -385,7 +385,7 @@ class Remote:
         except (MalformedEntry, UnsafePath) as e:
             raise MalformedEntry(f"remote {self.url} holds a malformed or hostile entry "
                                  f"{name}: {e}; it is not used") from None
-        except (RecursionError, *remote_errors()):  # unreachable, missing or corrupt
+        except remote_errors() + (RecursionError,):  # unreachable, missing or corrupt
             return False
         store._write(store._run(signature), raw)
         return True
