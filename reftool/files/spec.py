@@ -27,7 +27,7 @@ PARAMS_EXTENSIONS: Final[dict[str, str]] = {  # SPEC [files.params-format]
 
 # SPEC [read.size], [read.aliases], [read.depth]: the reference tool's bounds.
 MAX_TEXT_FILE_BYTES: Final = 16 * 1024 * 1024
-MAX_LOCK_FILE_BYTES: Final = 256 * 1024 * 1024
+MAX_LOCK_FILE_BYTES: Final = 64 * 1024 * 1024  # [read.size]: MAX_STAGES entries of ~3 KB
 MAX_ALIAS_NODES: Final = 100_000
 MAX_DEPTH: Final = 64
 MAX_INT_DIGITS: Final = 4300  # [values.int]: CPython's own bound on int/str conversion

@@ -24,6 +24,7 @@ from .model import Lock, Pipeline, Stage, canonical_lock_text
 from .schemas import validator
 from .spec import (
     MAX_LOCK_FILE_BYTES,
+    MAX_STAGES,
     MAX_TEXT_FILE_BYTES,
     MAX_WARNINGS_PER_CODE,
     NEWEST_MINOR,
@@ -819,13 +820,30 @@ def _key_hint(document: Any, pointer: str) -> str | None:
 
 # ---------------------------------------------------------------------------------- the lock
 
+def _too_many_entries(doc: Document, report: Report) -> bool:
+    """[security.bounds]: a lock with more stage entries than a pipeline may have is refused
+    before its entries are checked one by one."""
+    stages = doc.value.get("stages") if isinstance(doc.value, dict) else None
+    if not isinstance(stages, dict) or len(stages) <= MAX_STAGES:
+        return False
+    at = doc.text.find('"stages"')  # not doc.locate: indexing every position costs seconds
+    line = doc.text.count("\n", 0, at) + 1 if at >= 0 else None
+    column = at - doc.text.rfind("\n", 0, at) if at >= 0 else None
+    report.diagnostics.append(diagnostic(
+        "parse", "too_large", doc.file,
+        f"lock has {len(stages):,} stage entries; a pipeline has at most {MAX_STAGES:,}",
+        line=line, column=column, pointer="/stages", anchor="security.bounds"))
+    return True
+
+
 def validate_lock_file(path: Path, display: str, report: Report, *,
                        project: Project | None = None, cache: DocumentCache | None = None,
                        warnings: bool = True) -> Lock | None:
     """[lock.contents], [lock.read-canonical], [errors.warnings]"""
     report.add_file(display, "lock")
     doc = _parse_file(path, display, "json", report, limit=MAX_LOCK_FILE_BYTES, cache=cache)
-    if doc is None or not _versioned(doc, "lock", "lock file", report, cache):
+    if doc is None or _too_many_entries(doc, report) or \
+            not _versioned(doc, "lock", "lock file", report, cache):
         return None
     lock = build_lock(doc)
     if not warnings:
