@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import io
 import os
-import textwrap
 from contextlib import redirect_stderr, redirect_stdout
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,6 +12,7 @@ import pytest
 
 from reftool.cli import main
 from sandbox import sandbox  # noqa: F401  (the hostile-input fixture, SPEC section 16)
+from sandbox import write_file
 from reftool.files.validate import Report, validate_project
 
 REPO = Path(__file__).resolve().parent.parent
@@ -68,14 +68,7 @@ class Project:
         self.root = root
 
     def write(self, rel: str, content: str | bytes) -> Path:
-        path = self.root / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content) if content.startswith("\n") else content,
-                            encoding="utf-8")
-        return path
+        return write_file(self.root, rel, content)
 
     def base(self, pipeline: str = BASE_PIPELINE, **files: str) -> Project:
         for rel, text in {**BASE_FILES, **files}.items():

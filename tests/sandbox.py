@@ -35,6 +35,19 @@ def _limit_memory() -> None:  # in the child, before exec
     resource.setrlimit(resource.RLIMIT_AS, (MEMORY_LIMIT, MEMORY_LIMIT))
 
 
+def write_file(root: Path, rel: str, content: str | bytes) -> Path:
+    """Write `content` at `root/rel`, making folders; text starting with a newline is
+    dedented, so tests can write files as indented triple-quoted strings."""
+    path = root / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if isinstance(content, bytes):
+        path.write_bytes(content)
+    else:
+        path.write_text(textwrap.dedent(content) if content.startswith("\n") else content,
+                        encoding="utf-8")
+    return path
+
+
 def snapshot(top: Path) -> dict[str, tuple[str, bytes]]:
     """Every entry below `top` (links not followed): its kind and its bytes or link target."""
     found: dict[str, tuple[str, bytes]] = {}
@@ -95,14 +108,7 @@ class Sandbox:
         self.before = snapshot(self.outside)
 
     def write(self, rel: str, content: str | bytes) -> Path:
-        path = self.project / rel
-        path.parent.mkdir(parents=True, exist_ok=True)
-        if isinstance(content, bytes):
-            path.write_bytes(content)
-        else:
-            path.write_text(textwrap.dedent(content) if content.startswith("\n") else content,
-                            encoding="utf-8")
-        return path
+        return write_file(self.project, rel, content)
 
     def link(self, rel: str, target: str | Path) -> Path:
         path = self.project / rel
