@@ -297,3 +297,266 @@ def test_github_annotation_message_with_percent_and_newlines() -> None:
     command, props, data = _gh_parse(first)
     assert (command, props["file"], props["line"], props["col"]) == ("error", "a,b:c", "3", "4")
     assert data == message
+
+
+# ------------------------------------------------- hostile inputs: a clear error, never exit 70
+
+DEEP_JSON = "[" * 5000 + "]" * 5000
+GOOD_METRICS = '{"version": "1.0", "metrics": {"acc": 0.5}}'
+SERIES_HEADER = '{"version": "1.0", "kind": "series"}\n'
+EXP_PIPELINE = """\
+version: "1.0"
+stages:
+  train:
+    cmd: echo hi > out.txt
+    deps: [train.py]
+    params:
+      params.yaml: [/lr]
+    outs: [out.txt]
+    metrics: [metrics.json, series.jsonl]
+"""
+
+
+def exp_project(sandbox: Sandbox, **files: str) -> None:
+    base = {"pipeline.yaml": EXP_PIPELINE, "train.py": "x\n", "params.yaml": "lr: 0.1\n",
+            "metrics.json": GOOD_METRICS,
+            "series.jsonl": SERIES_HEADER + '{"step": 0, "metrics": {"loss": 1}}\n'}
+    for rel, text in {**base, **files}.items():
+        sandbox.write(rel, text)
+
+
+BAD_METRICS = {
+    "deep_list": '{"version": "1.0", "metrics": {"a": ' + DEEP_JSON + '}}',
+    "deep_object": '{"version": "1.0", "metrics": ' + '{"a":' * 5000 + "1" + "}" * 5001,
+    "bare_nan": '{"version": "1.0", "metrics": {"acc": NaN}}',
+    "not_an_object": '{"version": "1.0", "metrics": 5}',
+    "a_list": "[1, 2]",
+    "no_version": '{"metrics": {"acc": 1}}',
+    "syntax": '{"version": "1.0", "metrics": {',
+}
+EXP_COMMANDS = [("exp", "show"), ("exp", "show", "--md"), ("exp", "show", "--json"),
+                ("metrics", "diff", "workspace", "workspace", "--md")]
+
+
+@pytest.mark.parametrize("command", EXP_COMMANDS, ids=" ".join)
+@pytest.mark.parametrize("bad", sorted(BAD_METRICS))
+def test_invalid_metrics_file_is_skipped_and_named(sandbox: Sandbox, bad: str,
+                                                   command: tuple[str, ...]) -> None:
+    exp_project(sandbox, **{"metrics.json": BAD_METRICS[bad]})
+    r = sandbox.run(*command)
+    r.assert_clean()
+    assert r.code == 0, r.err
+    skipped = [ln for ln in r.err.splitlines() if "skipped" in ln]
+    assert len(skipped) == 1 and "metrics.json" in skipped[0], r.err
+    assert re.search(r"(parse|schema|version)/\w+", skipped[0]), skipped
+    assert "acc" not in r.out or bad == "a_list"
+
+
+BAD_RECORDS = {
+    "deep": '{"id": "a", "name": "a", "metrics": {"x": ' + DEEP_JSON + "}}",
+    "deep_params": '{"id": "a", "params": {"p.yaml": {"/x": ' + '{"map": {"a":' * 3000
+                   + '{"int": "1"}' + "}}" * 3000 + "}}}",
+    "a_list": "[1]",
+    "wrong_types": '{"id": "a", "name": 5, "metrics": [1], "params": 3, "series": 4}',
+    "bad_series": '{"id": "a", "series": {"s": {"records": 5}}}',
+    "bare_nan": '{"version": "1.0", "id": "a", "metrics": {"x": NaN}}',
+    "not_utf8": '{"id": "\xff"}',
+}
+
+
+@pytest.mark.parametrize("bad", sorted(BAD_RECORDS))
+def test_invalid_record_is_skipped_with_one_line_saying_why(sandbox: Sandbox, bad: str) -> None:
+    exp_project(sandbox)
+    path = sandbox.write("experiments/bad.json", BAD_RECORDS[bad].encode("latin-1")
+                         if bad == "not_utf8" else BAD_RECORDS[bad])
+    before = path.read_bytes()
+    for command in (("exp", "show"), ("metrics", "diff", "bad"), ("params", "diff", "bad")):
+        r = sandbox.run(*command)
+        r.assert_clean()
+        lines = [ln for ln in r.err.splitlines() if "skipped" in ln]
+        assert len(lines) == 1 and "experiments/bad.json" in lines[0], (command, r.err)
+        assert r.code == (0 if command == ("exp", "show") else 2), (command, r.err)
+    assert path.read_bytes() == before
+
+
+def test_deep_series_lines_are_passed_over(sandbox: Sandbox) -> None:
+    exp_project(sandbox, **{"series.jsonl": SERIES_HEADER + '{"step": 0, "metrics": {"loss": '
+                            + DEEP_JSON + '}}\n{"step": 1, "metrics": {"loss": 2}}\n'})
+    r = sandbox.run("exp", "show", "--json")
+    r.assert_clean()
+    assert r.code == 0, r.err
+
+
+@pytest.mark.parametrize(("toml", "needle"), [
+    ("[cache]\nremote = [1, 2]\n", "[cache] remote is a list"),
+    ("[cache]\nremote = 5\n", "[cache] remote is a int"),
+    ("cache = 5\n", "expected a table [cache]"),
+    ("x = " + DEEP_JSON + "\n", "parse/depth_limit"),
+    ("[[[\n", "parse/syntax"),
+])
+@pytest.mark.parametrize("command", [("push",), ("pull",), ("run",)], ids=" ".join)
+def test_bad_reftool_toml_is_a_clear_error(sandbox: Sandbox, toml: str, needle: str,
+                                           command: tuple[str, ...]) -> None:
+    exp_project(sandbox, **{"reftool.toml": toml})
+    r = sandbox.run(*command)
+    r.assert_error("reftool.toml", needle)
+    assert r.code == 1
+    assert not list(sandbox.project.glob("[[]*")), "a folder named after the list"
+
+
+@pytest.mark.parametrize(("toml", "needle"), [
+    ("executor = 'x'\n", "expected a table [executor]"),
+    ("[executor]\nkind = 5\n", "[executor] kind is a int"),
+    ("[executor]\nkind = 'dask'\nscheduler = ['a']\n", "[executor] scheduler is a list"),
+])
+def test_bad_executor_settings_are_a_clear_error(sandbox: Sandbox, toml: str,
+                                                 needle: str) -> None:
+    exp_project(sandbox, **{"reftool.toml": toml})
+    r = sandbox.run("run")
+    r.assert_error("reftool.toml", needle, "schema/type")
+    assert r.code == 1 and not (sandbox.project / "pipeline.lock").exists()
+
+
+def test_dask_scheduler_out_of_reach_is_a_clear_error(sandbox: Sandbox) -> None:
+    pytest.importorskip("distributed")
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    exp_project(sandbox, **{"reftool.toml":
+                            f'[executor]\nkind = "dask"\nscheduler = "tcp://127.0.0.1:{port}"\n'})
+    r = sandbox.run("run", timeout=60)
+    r.assert_error(f"127.0.0.1:{port}")
+    assert r.code == 1 and not (sandbox.project / "pipeline.lock").exists()
+
+
+def test_pull_from_a_remote_that_is_not_there_fails(sandbox: Sandbox) -> None:
+    exp_project(sandbox)
+    missing = sandbox.allowed / "no-such-remote"
+    r = sandbox.run("pull", "--remote", str(missing))
+    r.assert_error("pull failed", "no-such-remote")
+    assert r.code == 1 and "pulled 0" not in r.out and not missing.exists()
+
+
+@pytest.mark.parametrize("command", [("exp", "show", "--sort", "foo"),
+                                     ("exp", "show", "--sort", "/lr"),
+                                     ("exp", "show", "--filter", "/lr>1"),
+                                     ("exp", "show", "--filter", "foo==1"),
+                                     ("exp", "show", "--filter", "acc~1")], ids=" ".join)
+def test_sort_and_filter_on_any_column_are_clean(sandbox: Sandbox,
+                                                 command: tuple[str, ...]) -> None:
+    exp_project(sandbox)
+    r = sandbox.run(*command)
+    r.assert_clean()
+    assert r.code in (0, 2), r.err
+    if r.code == 2:
+        assert "column" in r.err or "COLUMN OP VALUE" in r.err
+
+
+def test_list_metric_does_not_break_plot_or_report(sandbox: Sandbox,
+                                                   mplconfig: dict[str, str]) -> None:
+    exp_project(sandbox, **{"metrics.json": '{"version": "1.0", "metrics": {"acc": 0.5}}'})
+    ident = _record(sandbox, "base")
+    sandbox.write("metrics.json", '{"version": "1.0", "metrics": {"acc": [1, 2], "b": 1}}')
+    for command in (("plot", "--out", "plots"), ("report", "--base", ident, "--out", "rep")):
+        r = sandbox.run(*command, env=mplconfig)
+        r.assert_clean()
+        assert r.code == 0, r.err
+
+
+def test_dollar_signs_in_metric_names_are_plotted_as_text(sandbox: Sandbox,
+                                                          mplconfig: dict[str, str]) -> None:
+    exp_project(sandbox, **{"metrics.json":
+                            '{"version": "1.0", "metrics": {"$\\\\undefined$": 1, "$x^$": 2}}'})
+    r = sandbox.run("plot", "--out", "plots", "--format", "svg", env=mplconfig)
+    r.assert_clean()
+    assert r.code == 0 and "summary" not in r.err, r.err
+    svg = (sandbox.project / "plots" / "summary.svg").read_text()
+    assert "undefined" in svg
+
+
+@pytest.mark.parametrize("in_the_way", [".reftool", "train.py"])
+def test_a_file_or_folder_in_the_way_is_a_clear_error(sandbox: Sandbox, in_the_way: str) -> None:
+    """A file where run makes its folder; a folder where a dep should be a file."""
+    exp_project(sandbox)
+    if in_the_way == ".reftool":
+        sandbox.write(".reftool", "a file where the folder goes\n")
+    else:
+        (sandbox.project / "train.py").unlink()
+        sandbox.write("train.py/inner", "x\n")
+    r = sandbox.run("run")
+    r.assert_error(in_the_way)
+    assert r.code == 1 and not (sandbox.project / "pipeline.lock").exists()
+
+
+def test_experiments_file_in_the_way_of_exp_save(sandbox: Sandbox) -> None:
+    exp_project(sandbox, experiments="not a folder\n")
+    r = sandbox.run("exp", "save", "x")
+    r.assert_error("experiments", "io/write_error")
+    assert (sandbox.project / "experiments").read_text() == "not a folder\n"
+
+
+def test_file_size_limit_while_writing_the_lock_keeps_the_old_lock(sandbox: Sandbox) -> None:
+    """RLIMIT_FSIZE in the child: the new lock cannot be written; the old one is intact."""
+    import os
+    import resource
+    import subprocess
+    import sys
+    sandbox.write("params.yaml", "lr: 0.1\n")
+    sandbox.write("pipeline.yaml", 'version: "1.0"\nstages:\n  s:\n    cmd: echo hi > out.txt\n'
+                  "    params:\n      params.yaml: [/lr]\n    outs: [out.txt]\n")
+    assert sandbox.run("run").code == 0
+    lock = sandbox.project / "pipeline.lock"
+    old = lock.read_bytes()
+    sandbox.write("params.yaml", "lr: 0.2\n")
+
+    def limit() -> None:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (200, 200))
+    env = {k: v for k, v in os.environ.items() if k != "REFTOOL_DEBUG"}
+    env["HOME"] = str(sandbox.outside / "home")
+    proc = subprocess.run([sys.executable, "-m", "reftool", "run", "--no-record"],
+                          cwd=sandbox.project, env=env, capture_output=True, text=True,
+                          preexec_fn=limit, timeout=30, check=False)
+    run = Run(("run",), proc.returncode, proc.stdout, proc.stderr, 0.0)
+    run.assert_error("io/write_error")
+    assert run.code == 1 and lock.read_bytes() == old
+    assert not [p for p in sandbox.project.rglob("*.tmp")]
+
+
+def test_sigterm_in_the_first_100ms_of_run_exits_130(sandbox: Sandbox) -> None:
+    """From the moment the process handles SIGTERM (its /proc status says so), a SIGTERM at
+    any time in the next 100 ms ends it with 130, never by the signal."""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+    exp_project(sandbox, **{"train.py": "import time; time.sleep(5)\n"})
+    sandbox.write("pipeline.yaml", EXP_PIPELINE.replace("echo hi > out.txt",
+                                                        "python train.py && echo hi > out.txt"))
+    env = {k: v for k, v in os.environ.items() if k != "REFTOOL_DEBUG"}
+    env["HOME"] = str(sandbox.outside / "home")
+    codes = []
+    for i in range(10):
+        proc = subprocess.Popen([sys.executable, "-m", "reftool", "run", "--no-record"],
+                                cwd=sandbox.project, env=env, stdout=subprocess.DEVNULL,
+                                stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while not _handles_sigterm(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.001)
+        time.sleep(i * 0.011)
+        proc.send_signal(signal.SIGTERM)
+        proc.wait(timeout=30)
+        codes.append(proc.returncode)
+        assert b"Traceback" not in proc.stderr.read()  # type: ignore[union-attr]
+        proc.stderr.close()  # type: ignore[union-attr]
+    assert codes == [130] * 10
+
+
+def _handles_sigterm(pid: int) -> bool:
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return True  # gone already: the wait will tell
+    caught = int(re.search(r"SigCgt:\s*([0-9a-f]+)", status).group(1), 16)  # type: ignore
+    return bool(caught & (1 << (15 - 1)))

@@ -17,7 +17,7 @@ from ..files.spec import (
     EXIT_PENDING,
     EXIT_USAGE,
 )
-from .common import decide, load_project, lock_name, remote_of
+from .common import ConfigError, decide, load_project, lock_name, remote_of, tool_config
 from .experiments import record_experiment
 
 
@@ -142,7 +142,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kind, scheduler = _executor_settings(root, args)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, ConfigError) else EXIT_USAGE
     executor = _executor(kind, scheduler, args.dry_run)
     if isinstance(executor, int):
         return executor
@@ -239,14 +239,7 @@ def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
 
 def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str | None]:
     """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
-    config: dict[str, Any] = {}
-    path = root / "reftool.toml"
-    if path.is_file():
-        import tomllib
-        try:
-            config = tomllib.loads(path.read_text(encoding="utf-8")).get("executor", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: {e}") from None
+    config = tool_config(root, "executor")
     kind = args.executor or config.get("kind", "local")
     scheduler = args.scheduler or config.get("scheduler")
     if kind not in ("local", "dask"):
@@ -264,7 +257,7 @@ def _with_remote(args: argparse.Namespace, verb: str, action: Any) -> int:
         remote = remote_of(Path("."), args.remote)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, ConfigError) else EXIT_USAGE
     if remote is None:
         print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
               "in reftool.toml", file=sys.stderr)
@@ -284,8 +277,17 @@ def cmd_push(args: argparse.Namespace) -> int:
     return _with_remote(args, "push", push)
 
 
+def _remote_present(remote: Any) -> None:
+    """A remote that is not there is an error, not an empty remote (raises FileNotFoundError,
+    which the caller reports as the remote's failure)."""
+    present = remote.fs.exists(remote.base) if remote.fs is not None else remote.folder.is_dir()
+    if not present:
+        raise FileNotFoundError(f"{remote.url} does not exist or cannot be reached")
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     def pull(remote: Any, store: Any) -> str:
+        _remote_present(remote)
         return (f"pulled {remote.pull(store)} run(s) from {remote.url}; reftool run restores "
                 "their outputs")
     return _with_remote(args, "pull", pull)

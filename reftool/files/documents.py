@@ -213,15 +213,18 @@ class DocumentCache:
         entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
         if len(entries) > self.KEEP:
             entries = dict(list(entries.items())[-self.KEEP:])
+        tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            tmp = self.path.with_name(f".{self.path.name}.{os.getpid()}.tmp")
             with open(tmp, "w", encoding="utf-8") as f:
                 json.dump({"format": self.FORMAT, "stamp": self.stamp, "entries": entries}, f,
                           separators=(",", ":"))
             os.replace(tmp, self.path)
-        except (OSError, ValueError):
-            pass
+        except (OSError, ValueError):  # a full disk or a size limit: no half-written leftover
+            try:
+                tmp.unlink(missing_ok=True)
+            except OSError:
+                pass
         self.dirty = False
 
 

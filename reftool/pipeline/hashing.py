@@ -429,9 +429,13 @@ def _atomic_write(path: Path, text: str) -> None:
 
 def _atomic_write_bytes(path: Path, data: bytes) -> None:
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+        os.replace(tmp, path)
+    finally:  # a full disk or a size limit: no half-written leftover
+        if tmp.exists():
+            tmp.unlink()
 
 
 class Hasher:
