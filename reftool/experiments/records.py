@@ -170,7 +170,7 @@ def read_series(data: bytes) -> dict[str, list[tuple[int, float]]]:
     lines = data.decode("utf-8", "replace").split("\n")[:-1]
     out: dict[str, list[tuple[int, float]]] = {}
     for line in lines[1:]:
-        try:  # bounded like every file read ([read.depth], [read.json]): no deep nesting or bare NaN
+        try:  # read like every file ([read.depth], [read.json]): no deep nesting, no bare NaN
             record = parse(line, display="series", fmt="json").value
             step = record["step"]
             metrics = record["metrics"]
