@@ -8,16 +8,18 @@ group builds its own parser and handlers in a module of this package.
 from __future__ import annotations
 
 import argparse
+import errno
 import os
+import signal
 import sys
 from collections.abc import Sequence
 
 from .. import __version__
 from ..files.safe_io import NotRegularFile, UnsafePath
 from ..files.spec import (
-    EXIT_INVALID,
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
+    EXIT_INVALID,
     EXIT_OK,
     EXIT_USAGE,
     SPEC_VERSION_TEXT,
@@ -65,9 +67,16 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"reftool: {e.filename}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
     except (UnsafePath, NotRegularFile) as e:  # SPEC section 16: refused, said, exit 1
-        print(f"reftool: refused: {e}", file=sys.stderr)
+        code = "not_a_file" if isinstance(e, NotRegularFile) else "write_error"
+        print(f"reftool: refused: {e} (io/{code}, SPEC section 16)", file=sys.stderr)
+        return EXIT_INVALID
+    except OSError as e:  # the machine said no: a full disk, a size limit, a file in the way
+        print(f"reftool: {_os_problem(e)}", file=sys.stderr)
         return EXIT_INVALID
     except Exception as e:  # a bug: say so in one line, never a traceback unless asked
+        if isinstance(e.__cause__ or e.__context__, KeyboardInterrupt):  # wrapped by Python
+            print("reftool: interrupted", file=sys.stderr)
+            return EXIT_INTERRUPTED
         if os.environ.get("REFTOOL_DEBUG"):
             raise
         print(f"reftool: internal error: {type(e).__name__}: {e} "
@@ -75,5 +84,36 @@ def _dispatch(args: argparse.Namespace) -> int:
         return EXIT_INTERNAL
 
 
+_WRITE_ERRNOS = {errno.ENOSPC, errno.EFBIG, errno.EROFS, errno.EDQUOT, errno.EEXIST,
+                 errno.ENOTDIR, errno.EISDIR, errno.ENAMETOOLONG}
+
+
+def _os_problem(e: OSError) -> str:
+    """[errors.phase-code]: io/write_error or io/read_error, the file, the system's reason.
+    Files are replaced atomically, so the ones that were there are as they were."""
+    code = "write_error" if e.errno in _WRITE_ERRNOS else "read_error"
+    where = e.filename if e.filename is not None else "(a file)"
+    also = f" -> {e.filename2}" if e.filename2 is not None else ""
+    return f"{where}{also}: io/{code}: {e.strerror or e}; files already written are unchanged"
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)  # once: the tool is already on its way out
+    raise KeyboardInterrupt
+
+
 def entrypoint() -> None:
-    sys.exit(main())
+    """The `reftool` command: SIGTERM is an interrupt like Ctrl-C, from the first moment to
+    the last, and exits 130 ([tool.exit-codes])."""
+    signal.signal(signal.SIGTERM, _interrupt)
+    try:
+        code = main()
+    except KeyboardInterrupt:  # while parsing the command line, before _dispatch
+        print("reftool: interrupted", file=sys.stderr)
+        code = EXIT_INTERRUPTED
+    if code == EXIT_INTERRUPTED:  # no second interrupt while the interpreter winds down
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        os._exit(code)
+    sys.exit(code)

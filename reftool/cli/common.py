@@ -104,23 +104,41 @@ def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = Non
         hasher.cache.save()
 
 
+class ConfigError(ValueError):
+    """reftool.toml cannot be used: the message names the file, the (phase/code) and what
+    was expected. An invalid project file (exit 1), not a usage error."""
+
+
+CONFIG_STRINGS = {"cache": ("remote",), "executor": ("kind", "scheduler")}
+
+
+def tool_config(root: Path, table: str) -> dict[str, Any]:
+    """The `[table]` of reftool.toml, read like every project file (bounded size and depth,
+    [read.toml]), with its settings type-checked; {} when there is no reftool.toml."""
+    from ..files.documents import load
+    from ..files.errors import SpecError
+    from ..files.spec import MAX_TEXT_FILE_BYTES
+    path = root / "reftool.toml"
+    if not os.path.lexists(path):  # a FIFO or folder is refused by the reader, not skipped
+        return {}
+    try:
+        value = load(path, display="reftool.toml", fmt="toml", limit=MAX_TEXT_FILE_BYTES).value
+    except SpecError as e:
+        d = e.diagnostics[0]
+        raise ConfigError(f"{d.location}: {d.phase}/{d.code}: {d.message}") from None
+    section = value.get(table, {})
+    if not isinstance(section, dict):
+        raise ConfigError(f"reftool.toml: schema/type: {table} is a {type(section).__name__}; "
+                          f"expected a table [{table}]")
+    for key in CONFIG_STRINGS.get(table, ()):
+        if key in section and not isinstance(section[key], str):
+            raise ConfigError(f"reftool.toml: schema/type: [{table}] {key} is a "
+                              f"{type(section[key]).__name__}; expected a string")
+    return section
+
+
 def remote_of(root: Path, flag: str | None) -> Any:
     """The remote cache: --remote, else $REFTOOL_REMOTE, else [cache] remote in reftool.toml."""
     from ..pipeline.store import Remote
-    url = flag or os.environ.get("REFTOOL_REMOTE")
-    config = root / "reftool.toml"
-    if not url and os.path.lexists(config):
-        import tomllib
-        try:
-            url = tomllib.loads(_read_text(config)).get("cache", {}).get(
-                "remote")
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{config}: {e}") from None
+    url = flag or os.environ.get("REFTOOL_REMOTE") or tool_config(root, "cache").get("remote")
     return Remote(str(url)) if url else None
-
-
-def _read_text(path: Path) -> str:
-    """`reftool.toml`: a regular file only, never a FIFO to wait on ([security.special-files])."""
-    from ..files.safe_io import open_regular
-    with open_regular(path) as f:
-        return f.read().decode("utf-8")

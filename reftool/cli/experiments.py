@@ -77,6 +77,16 @@ def _declarations(root: Path) -> Any:
     return dict(pipeline.metrics) if pipeline is not None else {}
 
 
+def _say_skipped(skipped: dict[str, str], snaps: Any = ()) -> None:
+    """One line on stderr per record or metrics file that was not read, and why
+    (the same reader as `validate`: SPEC [experiments.record], [metrics.summary])."""
+    why = dict(skipped)
+    for snap in snaps:
+        why.update({f"{snap.label}:{path}": text for path, text in snap.skipped.items()})
+    for _, text in sorted(why.items()):
+        print(f"reftool: skipped, not valid: {text}", file=sys.stderr)
+
+
 def _default_base(root: Path) -> str | None:
     from ..experiments.records import git, records
     if git(root, "rev-parse", "--verify", "--quiet", "HEAD"):
@@ -91,7 +101,8 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
 
     root = Path(".")
     declarations = _declarations(root)
-    snaps = [record_snapshot(r, declarations) for r in records(root)]
+    skipped: dict[str, str] = {}
+    snaps = [record_snapshot(r, declarations) for r in records(root, skipped)]
     try:
         snaps += [resolve(root, rev, declarations) for rev in args.rev]
         if not args.no_workspace:
@@ -99,6 +110,7 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
+    _say_skipped(skipped, snaps)
     if not snaps:
         print("reftool: no experiments yet (reftool run writes one)", file=sys.stderr)
         return EXIT_OK
@@ -137,11 +149,15 @@ def cmd_diff(args: argparse.Namespace) -> int:
               file=sys.stderr)
         return EXIT_USAGE
     declarations = _declarations(root)
+    skipped: dict[str, str] = {}
     try:
-        old, new = resolve(root, a, declarations), resolve(root, args.b, declarations)
+        old = resolve(root, a, declarations, skipped=skipped)
+        new = resolve(root, args.b, declarations, skipped=skipped)
     except SourceError as e:
+        _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
+    _say_skipped(skipped, (old, new))
     if args.kind == "metrics":
         changes = diff(old.metrics, new.metrics, declarations=declarations, all_rows=args.all)
         label: Any = str
@@ -156,10 +172,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
 def _sources(root: Path, refs: list[str]) -> Any:
     from ..experiments.records import record_snapshot, records, resolve
     declarations = _declarations(root)
+    skipped: dict[str, str] = {}
     if refs:
-        return [resolve(root, ref, declarations) for ref in refs]
-    snaps = [record_snapshot(r, declarations) for r in records(root)][-10:]
-    return snaps + [resolve(root, "workspace", declarations)]
+        snaps = [resolve(root, ref, declarations, skipped=skipped) for ref in refs]
+    else:
+        snaps = [record_snapshot(r, declarations) for r in records(root, skipped)][-10:]
+        snaps.append(resolve(root, "workspace", declarations))
+    _say_skipped(skipped, snaps)
+    return snaps
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
@@ -193,12 +213,15 @@ def cmd_report(args: argparse.Namespace) -> int:
     root = Path(".")
     base = args.base or _default_base(root)
     declarations = _declarations(root)
+    skipped: dict[str, str] = {}
     try:
-        old = resolve(root, base, declarations) if base else None
+        old = resolve(root, base, declarations, skipped=skipped) if base else None
         new = resolve(root, "workspace", declarations)
     except SourceError as e:
+        _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
+    _say_skipped(skipped, [s for s in (old, new) if s is not None])
     path = pr_report(old, new, declarations, Path(args.out))
     print(path)
     return EXIT_OK

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from ..files.spec import (
     EXIT_PENDING,
     EXIT_USAGE,
 )
-from .common import _read_text, decide, load_project, lock_name, remote_of
+from .common import ConfigError, decide, load_project, lock_name, remote_of, tool_config
 from .experiments import record_experiment
 
 
@@ -144,7 +143,7 @@ def cmd_run(args: argparse.Namespace) -> int:
         kind, scheduler = _executor_settings(root, args)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, ConfigError) else EXIT_USAGE
     executor = _executor(kind, scheduler, args.dry_run)
     if isinstance(executor, int):
         return executor
@@ -244,14 +243,7 @@ def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
 
 def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str | None]:
     """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
-    config: dict[str, Any] = {}
-    path = root / "reftool.toml"
-    if os.path.lexists(path):
-        import tomllib
-        try:
-            config = tomllib.loads(_read_text(path)).get("executor", {})
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise ValueError(f"{path}: {e}") from None
+    config = tool_config(root, "executor")
     kind = args.executor or config.get("kind", "local")
     scheduler = args.scheduler or config.get("scheduler")
     if kind not in ("local", "dask"):
@@ -269,7 +261,7 @@ def _with_remote(args: argparse.Namespace, verb: str, action: Any) -> int:
         remote = remote_of(Path("."), args.remote)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, ConfigError) else EXIT_USAGE
     if remote is None:
         print("reftool: no remote: give --remote, set REFTOOL_REMOTE, or [cache] remote "
               "in reftool.toml", file=sys.stderr)
@@ -289,10 +281,19 @@ def cmd_push(args: argparse.Namespace) -> int:
     return _with_remote(args, "push", push)
 
 
+def _remote_present(remote: Any) -> None:
+    """A remote that is not there is an error, not an empty remote (raises FileNotFoundError,
+    which the caller reports as the remote's failure)."""
+    present = remote.fs.exists(remote.base) if remote.fs is not None else remote.folder.is_dir()
+    if not present:
+        raise FileNotFoundError(f"{remote.url} does not exist or cannot be reached")
+
+
 def cmd_pull(args: argparse.Namespace) -> int:
     rejected: list[str] = []
 
     def pull(remote: Any, store: Any) -> str:
+        _remote_present(remote)
         count = remote.pull_checked(store, rejected.append)
         return f"pulled {count} run(s) from {remote.url}; reftool run restores their outputs"
     code = _with_remote(args, "pull", pull)

@@ -12,6 +12,7 @@ import json
 import math
 import operator
 import re
+import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -20,6 +21,38 @@ from .records import Snapshot
 from ..files.model import MetricDeclaration
 
 DIGITS = 4
+MD_CELL_LIMIT = 200  # characters of file text kept in one markdown cell ([security.markdown])
+WORD_JOINER = "\u2060"
+_MD_BACKSLASHED = set("\\`*_[]()!|~$")
+_MD_ENTITIES = {"&": "&amp;", "<": "&lt;", ">": "&gt;"}
+_MD_VISIBLE = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_URL_START = re.compile(r"(?i)(://|www\.)")
+
+
+def _md_char(ch: str) -> str:
+    if ch in _MD_VISIBLE:
+        return _MD_VISIBLE[ch]
+    if unicodedata.category(ch) in ("Cc", "Cf", "Cs", "Co", "Cn", "Zl", "Zp"):
+        code = ord(ch)
+        return f"\\u{code:04x}" if code <= 0xFFFF else f"\\U{code:08x}"
+    if ch in _MD_ENTITIES:
+        return _MD_ENTITIES[ch]
+    if ch in _MD_BACKSLASHED:
+        return "\\" + ch
+    if ch in "@#":  # no @mention, no #123 cross-reference: a word joiner after the sign
+        return ch + WORD_JOINER
+    return ch
+
+
+def md_text(text: str, *, limit: int = MD_CELL_LIMIT) -> str:
+    """[security.markdown]: text from a file made inert inside markdown meant for a pull
+    request: one line, no HTML, no link, image, mention, issue reference, math or emphasis,
+    no bidi or invisible character, at most `limit` characters of the original kept."""
+    if len(text) > limit:
+        text = text[:limit] + "…"
+    text = "".join(_md_char(ch) for ch in text)
+    # no bare-URL autolink (GitHub links `www.` and `scheme://` in plain text)
+    return _URL_START.sub(lambda m: m.group(0)[:-1] + WORD_JOINER + m.group(0)[-1], text)
 
 
 def fmt(value: Any, digits: int = DIGITS) -> str:
@@ -144,7 +177,7 @@ def render_table(t: Table, style: str) -> str:
     cells = [t.columns] + [[fmt(v) for v in row] for row in t.rows]
     if style == "md":
         def line(values: list[str]) -> str:
-            return "| " + " | ".join(v.replace("|", "\\|") for v in values) + " |"
+            return "| " + " | ".join(md_text(v) for v in values) + " |"
         aligns = ["---" if k == "name" else "---:" for k in t.kinds]
         return "\n".join([line(cells[0]), "| " + " | ".join(aligns) + " |"]
                          + [line(r) for r in cells[1:]]) + "\n"
@@ -222,13 +255,17 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
             row.append({"better": "better", "worse": "worse"}.get(c.verdict, ""))
         rows.append(row)
     if not rows:
+        if style == "md":
+            old_label, new_label = md_text(old_label), md_text(new_label)
         return f"no {kind} changed between {old_label} and {new_label}\n"
     if style == "md":
         marks = {"better": "✅ better", "worse": "❌ worse"}
         md_rows = [r[:4] + ([marks.get(r[4], "")] if kind == "metrics" else []) for r in rows]
-        lines = ["| " + " | ".join(header) + " |",
+        lines = ["| " + " | ".join(md_text(h) for h in header) + " |",
                  "| --- | ---: | ---: | ---: |" + (" --- |" if kind == "metrics" else "")]
-        lines += ["| " + " | ".join(v.replace("|", "\\|") for v in r) + " |" for r in md_rows]
+        # name, old and new come from files; the change and the verdict are ours
+        lines += ["| " + " | ".join([md_text(v) for v in r[:3]] + r[3:]) + " |"
+                  for r in md_rows]
         return "\n".join(lines) + "\n"
     cells = [header] + rows
     widths = [max(len(r[i]) for r in cells) for i in range(len(header))]
@@ -237,5 +274,5 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
                      for r in cells) + "\n"
 
 
-__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "render_diff", "render_table",
-           "sort_rows", "table"]
+__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "md_text", "render_diff",
+           "render_table", "sort_rows", "table"]

@@ -17,8 +17,14 @@ from .records import Snapshot
 def _pyplot() -> Any:
     import matplotlib
     matplotlib.use("Agg")  # headless: no display, no network
+    # labels come from files: `$...$` is text, never mathtext or LaTeX ([security.markdown])
+    matplotlib.rcParams.update({"text.usetex": False, "text.parse_math": False})
     import matplotlib.pyplot as plt
     return plt
+
+
+def _number(v: Any) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _grid(plt: Any, panels: int, *, columns: int, size: tuple[float, float]
@@ -67,13 +73,14 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
     """A figure with one panel per summary metric, one bar per source."""
     plt = _pyplot()
     names = list(names or sorted({m for s in snaps for m, v in s.metrics.items()
-                                  if isinstance(v, (int, float)) and not isinstance(v, bool)}))
+                                  if _number(v)}))
     if not names:
         raise ValueError("no summary metrics to plot")
     fig, axes = _grid(plt, len(names), columns=3, size=(4.8, 3.6))
     for ax, name in zip(axes, names):
-        labels = [s.label for s in snaps if name in s.metrics]
-        values = [float(s.metrics[name]) for s in snaps if name in s.metrics]
+        shown = [s for s in snaps if _number(s.metrics.get(name))]  # a list is not a bar
+        labels = [s.label for s in shown]
+        values = [float(s.metrics[name]) for s in shown]
         ax.bar(range(len(values)), values, color="tab:blue")
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_title(name)

@@ -27,6 +27,7 @@ from ..files.load import VarsContext, build_pipeline
 from ..files.model import MetricDeclaration, Pipeline, canonical_json
 from ..files.safe_io import NotRegularFile, UnsafePath, is_inside, make_dirs, open_regular
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
+from ..files.validate import check_version, schema_diagnostics
 from ..files.values import from_typed_tree, pointer_for, resolve_pointer, typed_tree
 
 EXPERIMENTS = "experiments"
@@ -48,6 +49,7 @@ class Snapshot:
     created: str | None = None
     commit: str | None = None
     id: str | None = None
+    skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read
 
 
 # ---------------------------------------------------------------------------------- sources
@@ -131,6 +133,28 @@ def read_pipeline(read: Reader, label: str, pipeline_file: str = "pipeline.yaml"
     return pipeline
 
 
+def checked_json(data: bytes, display: str, schema: str, what: str) -> Any:
+    """A metrics file or experiment record read as `validate` reads it (bounded depth, no bare
+    NaN, version gate, schema): its value, or SourceError naming the file, the first problem
+    and its (phase/code)."""
+    try:
+        doc = parse(decode(data, display=display), display=display, fmt="json")
+    except SpecError as e:
+        raise SourceError(_problem(e.diagnostics)) from None
+    version = check_version(doc, what=what)
+    problems = [version] if version is not None else schema_diagnostics(doc, schema)
+    errors = [d for d in problems if d.severity == "error"]
+    if errors:
+        raise SourceError(_problem(errors))
+    return doc.value
+
+
+def _problem(diagnostics: list[Any]) -> str:
+    d = diagnostics[0]
+    more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
+    return f"{d.location}: {d.phase}/{d.code}: {d.message}{more}"
+
+
 def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
     """[metrics.declarations]: nested metric keys joined by `/`."""
     out: dict[str, Any] = {}
@@ -156,11 +180,11 @@ def read_series(data: bytes) -> dict[str, list[tuple[int, float]]]:
     lines = data.decode("utf-8", "replace").split("\n")[:-1]
     out: dict[str, list[tuple[int, float]]] = {}
     for line in lines[1:]:
-        try:
-            record = json.loads(line)
+        try:  # read like every file ([read.depth], [read.json]): no deep nesting, no bare NaN
+            record = parse(line, display="series", fmt="json").value
             step = record["step"]
             metrics = record["metrics"]
-        except (ValueError, KeyError, TypeError):
+        except (SpecError, KeyError, TypeError):
             continue
         if not isinstance(step, int) or not isinstance(metrics, dict):
             continue
@@ -214,10 +238,11 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
                 snap.series[out.path] = read_series(data)
                 continue
             try:
-                tree = json.loads(data).get("metrics", {})
-            except (ValueError, AttributeError):
+                tree = checked_json(data, f"{label}:{out.path}", "metrics", "metrics file")
+            except SourceError as e:
+                snap.skipped[out.path] = str(e)
                 continue
-            for name, value in flatten(tree).items():
+            for name, value in flatten(tree.get("metrics", {})).items():
                 snap.metrics.setdefault(name, value)
     _add_series_summaries(snap)
     return snap
@@ -305,22 +330,29 @@ def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def records(root: Path) -> Iterator[dict[str, Any]]:
-    """The experiment records of a project, oldest first; unreadable ones are passed over."""
+def records(root: Path, skipped: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+    """The experiment records of a project, oldest first, each read as `validate` reads it;
+    the invalid ones are passed over, with why, in `skipped`."""
+    from ..files.documents import read_bytes
     folder = root / EXPERIMENTS
     if not folder.is_dir() or not is_inside(root, folder):  # [security.symlinks]
         return
     found = []
-    for path in folder.glob("*.json"):
-        if not is_inside(root, path):
+    for path in sorted(folder.glob("*.json")):
+        display = f"{EXPERIMENTS}/{path.name}"
+        if not is_inside(root, path):  # [security.symlinks]: a link out of the project
+            (skipped if skipped is not None else {})[display] = "links outside the project"
             continue
         try:
-            with open_regular(path) as f:  # [security.special-files]
-                data = json.loads(f.read())
-        except (OSError, ValueError, RecursionError):
+            data = checked_json(read_bytes(path, display=display, limit=MAX_TEXT_FILE_BYTES),
+                                display, "experiment", "experiment record")
+        except SpecError as e:
+            (skipped if skipped is not None else {})[display] = _problem(e.diagnostics)
             continue
-        if isinstance(data, dict) and isinstance(data.get("id"), str):
-            found.append(data)
+        except SourceError as e:
+            (skipped if skipped is not None else {})[display] = str(e)
+            continue
+        found.append(data)
     yield from sorted(found, key=lambda r: (str(r.get("created")), str(r.get("id"))))
 
 
@@ -344,11 +376,12 @@ def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, Metric
 
 
 def resolve(root: Path, ref: str, declarations: Mapping[str, MetricDeclaration],
-            pipeline_file: str = "pipeline.yaml") -> Snapshot:
+            pipeline_file: str = "pipeline.yaml", skipped: dict[str, str] | None = None
+            ) -> Snapshot:
     """A snapshot by reference: `workspace`, an experiment's id or name, or a git revision."""
     if ref in ("workspace", "ws", "."):
         return snapshot(workspace_reader(root), "workspace", "workspace", pipeline_file)
-    matches = [r for r in records(root) if ref in (r.get("id"), r.get("name"))]
+    matches = [r for r in records(root, skipped) if ref in (r.get("id"), r.get("name"))]
     if matches:
         return record_snapshot(matches[-1], declarations)
     return snapshot(git_reader(root, ref), ref, "rev", pipeline_file)

@@ -15,15 +15,15 @@ def pr_report(old: Any, new: Any, declarations: Any, out: Path) -> Path:
     """Write `out/report.md` (params and metrics diff, better/worse marked) and its plots
     beside it; trimmed, with a note, to stay under REPORT_LIMIT characters."""
     from ..files.safe_io import make_dirs, refuse_links, write_atomic
-    from .compare import diff, param_label, render_diff
+    from .compare import diff, md_text, param_label, render_diff
     from .plot import bars, curves, save, trusted_base
 
     make_dirs(trusted_base(out), out)  # [security.symlinks]: refused if a link, before
     refuse_links(trusted_base(out), out / "report.md")  # anything is drawn
     snaps = [s for s in (old, new) if s is not None]
     head = ["# Experiment report", ""]
-    head.append(f"**{new.label}** compared with **{old.label}**." if old is not None
-                else f"**{new.label}** (no base to compare with).")
+    head.append(f"**{md_text(new.label)}** compared with **{md_text(old.label)}**."
+                if old is not None else f"**{md_text(new.label)}** (no base to compare with).")
     head.append("")
     for name, draw, title in (("curves.png", curves, "Metrics per step"),
                               ("summary.png", bars, "Summary metrics")):

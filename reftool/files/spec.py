@@ -42,7 +42,7 @@ MAX_RECORD_BYTES: Final = MAX_TEXT_FILE_BYTES  # an experiment record
 Phase = Literal["io", "parse", "version", "schema", "semantic", "runtime"]
 Severity = Literal["error", "warning"]
 ERROR_CODES: Final[dict[str, frozenset[str]]] = {
-    "io": frozenset({"file_not_found", "not_a_file", "read_error"}),
+    "io": frozenset({"file_not_found", "not_a_file", "read_error", "write_error"}),
     "parse": frozenset({
         "invalid_utf8", "bom", "too_large", "syntax", "yaml_version", "duplicate_key",
         "complex_key", "alias_limit", "depth_limit", "merge_key", "unsupported_tag",
