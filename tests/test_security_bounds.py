@@ -42,3 +42,22 @@ def test_unknown_lock_entries_within_the_bound_are_warnings_listed_twenty_at_mos
     assert r.code == 0, r.out
     assert r.out.count("warning[semantic/lock_stage_unknown]") == 21
     assert "and 480 more" in r.out
+
+
+@pytest.mark.parametrize("path, ok", [
+    ("a" * 255, True), ("a" * 256, False), ("\u20ac" * 85, True), ("\u20ac" * 86, False),
+    ("/".join(["d" * 200] * 5) + "/" + "e" * 19, True),   # 1,024 bytes
+    ("/".join(["d" * 200] * 5) + "/" + "e" * 20, False),  # 1,025 bytes
+])
+def test_over_long_output_paths_are_a_validate_error_not_a_failed_run(
+        sandbox: Sandbox, path: str, ok: bool) -> None:
+    """SPEC [paths.length]: validate passed them, and run failed writing the output."""
+    sandbox.write("pipeline.yaml", f'version: "1.0"\nstages:\n  s:\n    cmd: "true"\n'
+                                   f'    outs: ["{path}"]\n')
+    r = sandbox.run("validate")
+    r.assert_clean()
+    if ok:
+        assert r.code == 0, r.out
+    else:
+        assert r.code == 1 and "pipeline.yaml:5:" in r.out, r.out
+        assert "semantic/path_unrepresentable" in r.out and "at most" in r.out

@@ -67,8 +67,8 @@ def _dispatch(args: argparse.Namespace) -> int:
         print(f"reftool: {e.filename}: no such file or directory", file=sys.stderr)
         return EXIT_USAGE
     except (UnsafePath, NotRegularFile) as e:  # SPEC section 16: refused, said, exit 1
-        code = "not_a_file" if isinstance(e, NotRegularFile) else "write_error"
-        print(f"reftool: refused: {e} (io/{code}, SPEC section 16)", file=sys.stderr)
+        kind = "not_a_file" if isinstance(e, NotRegularFile) else "write_error"
+        print(f"reftool: refused: {e} (io/{kind}, SPEC section 16)", file=sys.stderr)
         return EXIT_INVALID
     except OSError as e:  # the machine said no: a full disk, a size limit, a file in the way
         print(f"reftool: {_os_problem(e)}", file=sys.stderr)

@@ -24,6 +24,8 @@ from .model import Lock, Pipeline, Stage, canonical_lock_text
 from .schemas import validator
 from .spec import (
     MAX_LOCK_FILE_BYTES,
+    MAX_NAME_BYTES,
+    MAX_PATH_BYTES,
     MAX_STAGES,
     MAX_TEXT_FILE_BYTES,
     MAX_WARNINGS_PER_CODE,
@@ -620,13 +622,18 @@ def _duplicate_paths(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
 
 
 def _path_text_checks(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
-    """[paths.nfc], [paths.case]"""
+    """[paths.length], [paths.nfc], [paths.case]"""
     out = []
     by_fold: dict[str, str] = {}
     not_nfc: set[str] = set()
     collisions: set[tuple[str, str]] = set()
     for stage in pipeline.stages.values():
         for p, where in _all_paths(stage):
+            too_long = _too_long(p)
+            if too_long:
+                out.append(located(doc, "semantic", "path_unrepresentable", where,
+                                   f"path {p[:60]!r}... {too_long}", anchor="paths.length"))
+                continue
             if unicodedata.normalize("NFC", p) != p:
                 if p not in not_nfc:
                     out.append(located(doc, "semantic", "path_not_nfc", where,
@@ -643,6 +650,17 @@ def _path_text_checks(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
                                        f"{prefix!r} and {other!r} differ only by case",
                                        hint="use one spelling", anchor="paths.case"))
     return out
+
+
+def _too_long(path: str) -> str | None:
+    """[paths.length]: what no common file system stores, else None."""
+    size = len(path.encode("utf-8", "surrogatepass"))
+    if size > MAX_PATH_BYTES:
+        return f"is {size:,} bytes of UTF-8; a path has at most {MAX_PATH_BYTES:,}"
+    longest = max(len(s.encode("utf-8", "surrogatepass")) for s in path.split("/"))
+    if longest > MAX_NAME_BYTES:
+        return f"has a name of {longest:,} bytes of UTF-8; a name has at most {MAX_NAME_BYTES}"
+    return None
 
 
 def _prefixes(path: str) -> Iterator[str]:
