@@ -1,6 +1,8 @@
-"""Which MUSTs of SPEC.md the cases check: lists each, with the cases that cite it, and exits 1
-when a MUST has none (and is not in `uncovered.json`, the reviewed list of rules that need an
-operation the protocol does not have yet).
+"""Which rules of SPEC.md the cases check: lists every normative anchor (MUST or not), with the
+cases that cite it, and exits 1 when one has none and is not in `uncovered.json` (the reviewed
+list of rules no protocol operation can observe, each with where our own tests check it).
+Informative anchors ([conformance.precedence]: section 15 and notes marked "(Informative.)") are
+not counted.
 
     python conformance_tests/coverage.py [--list]
 """
@@ -31,6 +33,15 @@ def must_anchors() -> list[str]:
     return sorted(a for a, text in rules().items() if re.search(r"\bMUST\b", text))
 
 
+def informative(anchor: str, text: str) -> bool:
+    """Section 15 (the reference tool) and notes marked (Informative.) are not normative."""
+    return anchor.startswith("tool.") or text.lstrip().startswith(f"**[{anchor}]** (Informative.)")
+
+
+def normative_anchors() -> list[str]:
+    return sorted(a for a, text in rules().items() if not informative(a, text))
+
+
 def citations() -> dict[str, list[str]]:
     cited: dict[str, list[str]] = {}
     for path in sorted((HERE / "cases").glob("*.json")):
@@ -44,7 +55,7 @@ def main() -> int:
     cited = citations()
     exempt = json.loads((HERE / "uncovered.json").read_text(encoding="utf-8"))
     missing = []
-    for anchor in must_anchors():
+    for anchor in normative_anchors():
         ids = cited.get(anchor, [])
         if "--list" in sys.argv:
             note = f"  (uncovered: {exempt[anchor]})" if anchor in exempt and not ids else ""
@@ -53,9 +64,14 @@ def main() -> int:
             missing.append(anchor)
     stale = sorted(a for a in exempt if cited.get(a))
     for anchor in missing:
-        print(f"MUST without a case: [{anchor}]")
+        print(f"rule without a case: [{anchor}]")
     for anchor in stale:
         print(f"[{anchor}] has cases now: remove it from uncovered.json")
+    if "--list" in sys.argv:
+        covered = sum(1 for a in normative_anchors() if cited.get(a))
+        print(f"{len(normative_anchors())} normative anchors: {covered} cited by a case, "
+              f"{sum(1 for a in normative_anchors() if a in exempt)} listed in uncovered.json, "
+              f"{len(missing)} with neither")
     return 1 if missing or stale else 0
 
 

@@ -2,7 +2,8 @@
 
     python conformance_tests/harness.py --adapter "python conformance_tests/adapters/reftool_adapter.py"
     python conformance_tests/harness.py --adapter "./my-tool conformance" --one-shot
-    python conformance_tests/harness.py --bundle        # write bundle/1.0.json
+    python conformance_tests/harness.py --adapter "..." --class validator --properties --seed 7
+    python conformance_tests/harness.py --bundle        # write bundle/1.0.json and bundle/1.1.json
 
 See README.md for what an adapter is and PROTOCOL.md for what it speaks.
 """
@@ -19,6 +20,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,14 +28,18 @@ from typing import Any
 from xml.sax.saxutils import escape
 
 HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from classes import CLASSES, closure  # noqa: E402
+
 SUITE_VERSION = (HERE / "SUITE_VERSION").read_text().strip()
 PROTOCOL = 1
 OUTCOMES = ("passed", "failed", "errored", "skipped", "expected failure", "unexpected pass")
+SPEC_VERSIONS = ("1.0", "1.1")  # the spec versions the suite has cases for, oldest first
 
 
 # ---------------------------------------------------------------------------------- cases
 
-def load_cases(spec_version: str = "1.0") -> list[dict[str, Any]]:
+def load_cases(spec_version: str = SPEC_VERSIONS[-1]) -> list[dict[str, Any]]:
     """Every case that applies to a spec version, in id order."""
     cases = []
     for path in sorted((HERE / "cases").glob("*.json")):
@@ -55,7 +61,12 @@ def applies(case: dict[str, Any], spec_version: str) -> bool:
         case.get("until") is None or v <= _version_key(case["until"]))
 
 
-def bundle(spec_version: str = "1.0") -> Path:
+def in_classes(case: dict[str, Any], claimed: Iterable[str]) -> bool:
+    """Whether a case tests a claim of these classes (a class claims what it includes)."""
+    return bool(set(case["classes"]) & closure(list(claimed)))
+
+
+def bundle(spec_version: str = SPEC_VERSIONS[-1]) -> Path:
     """[Data first] One ASCII-only JSON file with every case of a spec version."""
     cases = [{k: v for k, v in c.items() if k != "file"} for c in load_cases(spec_version)]
     out = HERE / "bundle" / f"{spec_version}.json"
@@ -175,8 +186,8 @@ class OneShotAdapter(Adapter):
 
 # ---------------------------------------------------------------------------------- judging
 
-def _pairs(result: Any) -> set[tuple[str, str]]:
-    return {(e["phase"], e["code"]) for e in (result or {}).get("errors", [])}
+def _pairs(result: Any) -> Counter[tuple[str, str]]:
+    return Counter((e["phase"], e["code"]) for e in (result or {}).get("errors", []))
 
 
 def judge(case: dict[str, Any], answer: dict[str, Any]) -> tuple[str, str]:
@@ -196,11 +207,13 @@ def judge(case: dict[str, Any], answer: dict[str, Any]) -> tuple[str, str]:
         return "failed", f"expected a result, got {_short(answer)}"
     want, got = expected["result"], answer["result"]
     if case["op"] == "validate":
-        # every expected (phase, code) reported; nothing reported when none is expected
+        # the reported (phase, code) multiset is the expected one; with at_least, contains it
         want_pairs, got_pairs = _pairs(want), _pairs(got)
-        ok = want_pairs <= got_pairs and bool(want_pairs) == bool(got_pairs)
+        ok = (not want_pairs - got_pairs and bool(want_pairs) == bool(got_pairs)) \
+            if case.get("at_least") else want_pairs == got_pairs
         return ("passed", "") if ok else (
-            "failed", f"expected {sorted(want_pairs)}, got {sorted(got_pairs)}")
+            "failed", f"expected {sorted(want_pairs.elements())}, "
+                      f"got {sorted(got_pairs.elements())}")
     return ("passed", "") if got == want else ("failed", f"expected {want}, got {got}")
 
 
@@ -221,6 +234,9 @@ class Outcome:
 class Run:
     adapter: dict[str, Any]
     outcomes: list[Outcome] = field(default_factory=list)
+    spec: str = SPEC_VERSIONS[-1]
+    classes: tuple[str, ...] = ()
+    properties: dict[str, str] = field(default_factory=dict)  # name -> passed | failed: ...
 
     def count(self, outcome: str) -> int:
         return sum(o.outcome == outcome for o in self.outcomes)
@@ -232,7 +248,8 @@ class Run:
         if any(o.outcome in bad or o.outcome == "skipped" for o in required) or \
                 any(o.outcome == "errored" for o in self.outcomes):
             return "none"
-        if any(o.outcome in bad for o in self.outcomes):
+        if any(o.outcome in bad for o in self.outcomes) or any(
+                p != "passed" for p in self.properties.values()):
             return "core"
         return "full"
 
@@ -241,10 +258,15 @@ def run_cases(adapter: Adapter, cases: Iterable[dict[str, Any]],
               expected_failures: set[str] = frozenset()) -> Run:  # type: ignore[assignment]
     run = Run(adapter=adapter.hello)
     supported = set(adapter.hello.get("operations", []))
+    features = set(adapter.hello.get("features", []))
     for case in cases:
         started = time.monotonic()
+        wanted = {t.split(":", 1)[1] for t in case["tags"] if t.startswith("feature:")}
         if case["op"] not in supported:
             outcome, detail = "skipped", f"operation {case['op']} not supported"
+        elif wanted - features:
+            outcome, detail = "skipped", f"feature {', '.join(sorted(wanted - features))} " \
+                                         "not implemented"
         else:
             outcome, detail = judge(case, adapter.run(case["op"], case["input"]))
         if case["id"] in expected_failures:
@@ -258,15 +280,20 @@ def run_cases(adapter: Adapter, cases: Iterable[dict[str, Any]],
 
 def write_reports(run: Run, folder: Path, *, seed: int | None = None) -> None:
     folder.mkdir(parents=True, exist_ok=True)
-    header = {"suite": SUITE_VERSION, "protocol": PROTOCOL, "spec": "1.0",
+    header = {"suite": SUITE_VERSION, "protocol": PROTOCOL, "spec": run.spec,
+              "classes": list(run.classes) or sorted(CLASSES),
               "implementation": run.adapter.get("implementation"), "seed": seed,
               "time": _dt.datetime.now(_dt.timezone.utc).isoformat()}
     with open(folder / "report.jsonl", "w", encoding="utf-8") as f:
         f.write(json.dumps({"header": header}) + "\n")
         for o in run.outcomes:
             f.write(json.dumps({"id": o.case["id"], "op": o.case["op"], "tags": o.case["tags"],
+                                "classes": o.case["classes"],
                                 "anchors": o.case["anchors"], "outcome": o.outcome,
                                 "detail": o.detail, "seconds": round(o.seconds, 4)}) + "\n")
+        for name, verdict in run.properties.items():
+            f.write(json.dumps({"property": name, "outcome": verdict.split(":", 1)[0],
+                                "detail": verdict.partition(": ")[2]}) + "\n")
     (folder / "junit.xml").write_text(junit(run), encoding="utf-8")
     (folder / "summary.md").write_text(summary(run), encoding="utf-8")
 
@@ -295,17 +322,23 @@ def junit(run: Run) -> str:
 def summary(run: Run) -> str:
     impl = run.adapter.get("implementation", {})
     lines = [f"# Conformance: {impl.get('name')} {impl.get('version')}", "",
-             f"Suite {SUITE_VERSION}, spec 1.0, protocol {PROTOCOL}. Level: **{run.level()}**.",
+             f"Suite {SUITE_VERSION}, spec {run.spec}, protocol {PROTOCOL}, classes "
+             f"{', '.join(run.classes or sorted(CLASSES))}. Level: **{run.level()}**.",
              "", "| operation | " + " | ".join(OUTCOMES) + " |",
              "|---|" + "---:|" * len(OUTCOMES)]
     groups: dict[str, list[Outcome]] = {}
     for o in run.outcomes:
         groups.setdefault(f"op {o.case['op']}", []).append(o)
+        for name in o.case["classes"]:
+            groups.setdefault(f"class {name}", []).append(o)
         for tag in o.case["tags"]:
             groups.setdefault(f"tag {tag}", []).append(o)
     for name in sorted(groups):
         counts = [sum(o.outcome == k for o in groups[name]) for k in OUTCOMES]
         lines.append(f"| {name} | " + " | ".join(map(str, counts)) + " |")
+    if run.properties:
+        lines += ["", "| property | outcome |", "|---|---|"]
+        lines += [f"| {k} | {v.split(':', 1)[0]} |" for k, v in run.properties.items()]
     failing = [o for o in run.outcomes if o.outcome in ("failed", "errored", "unexpected pass")]
     if failing:
         lines += ["", "## Not passing", ""]
@@ -314,7 +347,22 @@ def summary(run: Run) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main(argv: list[str] | None = None) -> int:
+def run_properties(adapter: Adapter, *, seed: int | None) -> dict[str, str]:
+    """Each Hypothesis property of properties.py through the adapter: passed, or failed with
+    the example (also written to failures/NAME.json)."""
+    import properties
+    properties.use_seed(seed)
+    verdicts = {}
+    for name, prop in properties.PROPERTIES.items():
+        try:
+            prop(adapter)
+            verdicts[name] = "passed"
+        except AssertionError as e:
+            verdicts[name] = f"failed: {str(e)[:300]}"
+    return verdicts
+
+
+def _parser() -> argparse.ArgumentParser:
     ap = argparse.ArgumentParser(description=__doc__,
                                  formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--adapter", help="the command that starts the adapter")
@@ -324,21 +372,46 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--report", type=Path, default=Path("conformance-report"), metavar="DIR")
     ap.add_argument("--expected-failures", type=Path, metavar="FILE",
                     help="a file of case ids, one a line, that are known to fail")
-    ap.add_argument("--bundle", action="store_true", help="write bundle/SPEC.json and exit")
-    ap.add_argument("--spec", default="1.0")
+    ap.add_argument("--bundle", action="store_true",
+                    help="write bundle/VERSION.json for every spec version and exit")
+    ap.add_argument("--spec", choices=SPEC_VERSIONS,
+                    help="the spec version claimed (default: the newest the adapter greets with)")
+    ap.add_argument("--class", dest="classes", action="append", choices=sorted(CLASSES),
+                    default=[], help="a conformance class claimed (repeatable; default: all)")
+    ap.add_argument("--properties", action="store_true",
+                    help="also run the Hypothesis properties (needs hypothesis) through the adapter")
+    ap.add_argument("--seed", type=int, help="the properties' seed (default: derandomized)")
+    return ap
+
+
+def _spec_of(adapter: Adapter, asked: str | None) -> str:
+    if asked:
+        return asked
+    greeted = [v for v in SPEC_VERSIONS if v in adapter.hello.get("spec_versions", [])]
+    return greeted[-1] if greeted else SPEC_VERSIONS[0]
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = _parser()
     a = ap.parse_args(argv)
     if a.bundle:
-        print(bundle(a.spec))
+        for version in SPEC_VERSIONS:
+            print(bundle(version))
         return 0
     if not a.adapter:
         ap.error("--adapter is required")
     xfail = set(a.expected_failures.read_text().split()) if a.expected_failures else set()
     adapter = (OneShotAdapter if a.one_shot else Adapter)(a.adapter)
     try:
-        run = run_cases(adapter, load_cases(a.spec), xfail)
+        spec = _spec_of(adapter, a.spec)
+        cases = [c for c in load_cases(spec) if not a.classes or in_classes(c, a.classes)]
+        run = run_cases(adapter, cases, xfail)
+        run.spec, run.classes = spec, tuple(a.classes)
+        if a.properties:
+            run.properties = run_properties(adapter, seed=a.seed)
     finally:
         adapter.close()
-    write_reports(run, a.report)
+    write_reports(run, a.report, seed=a.seed)
     sys.stdout.write(summary(run))
     counts = ", ".join(f"{run.count(k)} {k}" for k in OUTCOMES if run.count(k))
     print(f"\n{counts}; reports in {a.report}/")

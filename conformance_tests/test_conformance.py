@@ -18,8 +18,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "adapters"))
 
-from harness import Adapter, OneShotAdapter, bundle, load_cases, run_cases, write_reports  # noqa: E402
-from mutants import MUTANTS  # noqa: E402
+from classes import CLASSES, outside  # noqa: E402
+from harness import (SPEC_VERSIONS, Adapter, OneShotAdapter, bundle, load_cases,  # noqa: E402
+                     run_cases, write_reports)
+from mutants import MUTANTS, READING_MUTANTS  # noqa: E402
 from properties import PROPERTIES  # noqa: E402
 
 REFERENCE = f"{sys.executable} {HERE / 'adapters' / 'reftool_adapter.py'}"
@@ -53,11 +55,34 @@ def test_anchors_exist() -> None:
     assert {a for c in CASES for a in c["anchors"]} - known == set()
 
 
-def test_bundle_is_current_and_ascii(tmp_path: Path) -> None:
-    committed = (HERE / "bundle" / "1.0.json").read_bytes()
-    assert bundle("1.0").read_bytes() == committed, "run: python conformance_tests/harness.py --bundle"
+@pytest.mark.parametrize("version", SPEC_VERSIONS)
+def test_bundle_is_current_and_ascii(version: str) -> None:
+    committed = (HERE / "bundle" / f"{version}.json").read_bytes()
+    assert bundle(version).read_bytes() == committed, "run: python conformance_tests/harness.py --bundle"
     committed.decode("ascii")
-    assert len(json.loads(committed)["cases"]) == len(CASES)
+    assert len(json.loads(committed)["cases"]) == len(load_cases(version))
+
+
+def test_cases_of_a_version_follow_since_and_until() -> None:
+    # a case whose expectation depends on the spec version is bounded, never silently changed
+    old, new = load_cases("1.0"), load_cases("1.1")
+    assert {c["id"] for c in old} - {c["id"] for c in new} == {
+        c["id"] for c in old if c.get("until") == "1.0"}
+    assert all(c["since"] == "1.1" for c in new if c not in old)
+
+
+def test_each_case_has_its_derived_classes_and_its_anchors_bind_them() -> None:
+    # [conformance.classes]: a case's anchors lie in the sections that bind its classes
+    r = subprocess.run([sys.executable, str(HERE / "classes.py"), "--check"],
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout
+    assert {c["id"]: outside(c) for c in CASES if outside(c)} == {}
+
+
+def test_every_class_is_named_in_the_spec_conformance_section() -> None:
+    section = SPEC[SPEC.index("## 0. Conformance"):SPEC.index("## 1. Files")]
+    for name in CLASSES:
+        assert f"| {name.replace('-', ' ')} |" in section, name
 
 
 def test_every_must_is_covered() -> None:
@@ -120,6 +145,33 @@ def test_every_mutant_is_caught_by_a_case_and_a_property(mutant: str) -> None:
         adapter.close()
     assert caught_by_cases, f"{mutant} ({MUTANTS[mutant]}) passes every case"
     assert caught_by_properties, f"{mutant} ({MUTANTS[mutant]}) passes every property"
+
+
+@pytest.mark.parametrize("mutant", sorted(READING_MUTANTS))
+def test_every_reading_mutant_is_caught_by_a_case(mutant: str) -> None:
+    adapter = Adapter(REFERENCE, env={"MUTANT": mutant})
+    try:
+        run = run_cases(adapter, CASES)
+    finally:
+        adapter.close()
+    assert run.count("errored") == 0, mutant
+    assert run.count("failed"), f"{mutant} ({READING_MUTANTS[mutant]}) passes every case"
+
+
+def test_harness_reports_per_class_and_runs_properties_with_a_seed(tmp_path: Path) -> None:
+    r = subprocess.run([sys.executable, str(HERE / "harness.py"), "--adapter", REFERENCE,
+                        "--class", "reader", "--properties", "--seed", "3", "--level", "full",
+                        "--report", str(tmp_path)], capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr
+    lines = [json.loads(x) for x in (tmp_path / "report.jsonl").read_text().splitlines()]
+    assert lines[0]["header"]["classes"] == ["reader"] and lines[0]["header"]["seed"] == 3
+    assert {c for x in lines[1:] if "classes" in x for c in x["classes"]} == {"reader"}
+    assert {x["property"] for x in lines if "property" in x} == set(PROPERTIES)
+    assert "| class reader |" in (tmp_path / "summary.md").read_text()
+
+
+def test_core_and_full_are_different_sets() -> None:
+    assert {c["id"] for c in CASES if "required" not in c["tags"]}
 
 
 def test_one_shot_mode() -> None:

@@ -24,7 +24,7 @@ def test_python_dash_m_and_console_script(project: Project) -> None:
     assert (r.returncode, r.stdout, r.stderr) == (0, "valid: 0 errors, 0 warnings in 2 files\n",
                                                   "")
     r = subprocess.run(["reftool", "--version"], capture_output=True, text=True, timeout=60)
-    assert r.returncode == 0 and r.stdout.startswith("reftool 0.1.0 (spec 1.0)")
+    assert r.returncode == 0 and r.stdout.startswith("reftool 0.1.0 (spec 1.1)")
 
 
 def test_invalid_project_exit_1_report_on_stdout(project: Project) -> None:

@@ -364,7 +364,7 @@ def test_cli_lock_from_newer_minor(done: Project) -> None:
     (done.root / "pipeline.lock").write_text(json.dumps(lock))
     r = done.cli("plan")
     assert r.code == 1
-    assert "spec version 1.4 is newer than this tool, which reads 1.0 to 1.0; upgrade " \
+    assert "spec version 1.4 is newer than this tool, which reads 1.0 to 1.1; upgrade " \
            "reftool to read it" in r.err
 
 

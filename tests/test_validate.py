@@ -32,7 +32,7 @@ def test_base_project_is_valid(project: Project) -> None:
     ('version: "1"\n', "version_invalid"),
     ('version: "01.0"\n', "version_invalid"),
     ('version: "2.0"\n', "major_unsupported"),  # [version.major]
-    ('version: "1.1"\n', "minor_newer"),     # [version.minor]
+    ('version: "1.2"\n', "minor_newer"),     # [version.minor]: this tool implements 1.1
 ])
 def test_version_gate(project: Project, line: str, code: str) -> None:
     project.base(line + BASE_PIPELINE.split("\n", 1)[1])
@@ -51,7 +51,48 @@ def test_newer_minor_message_says_upgrade(project: Project) -> None:
     r = project.cli("validate")
     assert r.code == 1
     assert ("pipeline.yaml:1:10: error[version/minor_newer]: spec version 1.7 is newer than "
-            "this tool, which reads 1.0 to 1.0; upgrade reftool to read it") in r.out
+            "this tool, which reads 1.0 to 1.1; upgrade reftool to read it") in r.out
+
+
+@pytest.mark.parametrize("version", ["1.0", "1.1"])
+def test_every_minor_up_to_the_spec_is_read(project: Project, version: str) -> None:
+    # [version.minor]: a reader that implements 1.1 accepts 1.0 and 1.1
+    project.base(f'version: "{version}"\n' + BASE_PIPELINE.split("\n", 1)[1])
+    assert project.codes() == []
+
+
+def test_written_outputs_keep_the_lowest_version(project: Project) -> None:
+    # [version.write]: 1.1 adds nothing, so the plan and report JSON still say "1.0"
+    project.base()
+    for argv in (("plan", "--json"), ("validate", "--format", "json")):
+        r = project.cli(*argv)
+        assert json.loads(r.out)["version"] == "1.0", argv
+
+
+@pytest.mark.parametrize("declared, codes", [
+    ("1.0", [("schema", "additionalProperties")]),   # the key is newer than the file
+    ("1.1", []),
+])
+def test_a_key_newer_than_the_declared_version_is_refused(
+        project: Project, monkeypatch: pytest.MonkeyPatch, declared: str, codes) -> None:
+    # [version.features], with a synthetic addition: pretend 1.1 added stages.*.frozen
+    from reftool.files import validate
+    monkeypatch.setitem(validate.ADDED_IN, ("pipeline", ("stages", "*", "frozen")), (1, 1))
+    body = BASE_PIPELINE.split("\n", 1)[1].replace(
+        "    cmd: python train.py\n", "    cmd: python train.py\n    frozen: true\n")
+    project.base(f'version: "{declared}"\n' + body)
+    report = project.report()
+    assert [(d.phase, d.code) for d in report.errors] == codes
+    if codes:
+        (d,) = report.errors
+        assert (d.pointer, d.anchor, d.line) == ("/stages/train/frozen", "version.features", 11)
+        assert "added in spec version 1.1; this file declares 1.0" in d.message
+
+
+def test_no_key_is_registered_as_added_after_1_0() -> None:
+    # [version.write]: while the registry is empty, written files may all declare "1.0"
+    from reftool.files.spec import ADDED_IN, WRITTEN_VERSION_TEXT
+    assert ADDED_IN == {} and WRITTEN_VERSION_TEXT == "1.0"
 
 
 def test_unknown_major_is_reported_before_schema(project: Project) -> None:

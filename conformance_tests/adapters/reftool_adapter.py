@@ -57,7 +57,7 @@ def op_validate(inp: dict[str, Any]) -> dict[str, Any]:
             report = validate_project(root, target)
         else:
             report = validate_paths([root / target])
-    errors = sorted({(d.phase, d.code) for d in report.errors})
+    errors = sorted((d.phase, d.code) for d in report.errors)  # every error, repeats included
     return {"errors": [{"phase": p, "code": c} for p, c in errors]}
 
 
@@ -244,7 +244,7 @@ def handle(request: dict[str, Any]) -> dict[str, Any]:
     if request.get("op") == "hello":
         return {"id": rid, "hello": {
             "protocol": PROTOCOL, "implementation": {"name": "reftool", "version": _version()},
-            "spec_versions": ["1.0"], "operations": OPERATIONS, "features": []}}
+            "spec_versions": ["1.0", "1.1"], "operations": OPERATIONS, "features": []}}
     op = OPS.get(request.get("op", ""))
     if op is None:
         return {"id": rid, "skipped": f"operation {request.get('op')!r} not implemented"}

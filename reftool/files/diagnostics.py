@@ -10,7 +10,7 @@ from typing import Any
 
 from .. import __version__
 from .errors import Diagnostic
-from .spec import SPEC_VERSION_TEXT
+from .spec import WRITTEN_VERSION_TEXT
 from .validate import Report
 
 
@@ -46,7 +46,7 @@ def diagnostic_dict(d: Diagnostic) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {
-        "version": SPEC_VERSION_TEXT,
+        "version": WRITTEN_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "valid": not report.errors,
         "files": [{"path": p, "kind": k} for p, k in report.files],

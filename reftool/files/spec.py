@@ -8,11 +8,18 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Final, Literal
 
-#: The version this implementation writes and the newest it reads: SPEC [version.minor].
-SPEC_VERSION: Final = (1, 0)
-SPEC_VERSION_TEXT: Final = "1.0"
+#: The spec version this implementation implements, the newest it reads: SPEC [version.minor].
+SPEC_VERSION: Final = (1, 1)
+SPEC_VERSION_TEXT: Final = "1.1"
 #: Newest minor implemented per major: SPEC [version.major], [version.minor].
-NEWEST_MINOR: Final[dict[int, int]] = {1: 0}
+NEWEST_MINOR: Final[dict[int, int]] = {1: 1}
+#: The version every file and JSON output is written with: SPEC [version.write] (the lowest
+#: version whose features it uses; 1.1 added none, so it is "1.0" and writes stay byte-identical).
+WRITTEN_VERSION_TEXT: Final = "1.0"
+#: SPEC [version.features]: each key a minor release added, as (schema, JSON path with "*" for
+#: any key or index) -> the version that added it. A file declaring an older version that uses
+#: one is refused as that version's reader refuses it. 1.1 added none; later additions go here.
+ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {}
 
 # SPEC [files.kinds]
 FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]

@@ -29,6 +29,7 @@ from .spec import (
     MAX_STAGES,
     MAX_TEXT_FILE_BYTES,
     MAX_WARNINGS_PER_CODE,
+    ADDED_IN,
     NEWEST_MINOR,
     PARAMS_EXTENSIONS,
     FileKind,
@@ -105,6 +106,40 @@ def check_version(doc: Document, *, what: str) -> Diagnostic | None:
                        expected=f"a version in {known}", hint="upgrade reftool",
                        anchor="version.minor")
     return None
+
+
+def newer_features(doc: Document, schema: str) -> list[Diagnostic]:
+    """SPEC [version.features]: a key added in 1.M, in a file declaring an older version, is
+    refused as that version's reader refuses an unknown key (`schema/additionalProperties`)."""
+    declared = _VERSION.fullmatch(str(doc.value.get("version"))) \
+        if isinstance(doc.value, dict) else None
+    if declared is None:
+        return []
+    version = (int(declared.group(1)), int(declared.group(2)))
+    out = []
+    for (name, pattern), added in sorted(ADDED_IN.items()):
+        if name != schema or version >= added:
+            continue
+        for path in _matching(doc.value, pattern):
+            out.append(located(doc, "schema", "additionalProperties", path, key=True,
+                               message=f"'{path[-1]}' was added in spec version "
+                               f"{added[0]}.{added[1]}; this file declares {doc.value['version']}",
+                               expected=f'version: "{added[0]}.{added[1]}" to use it',
+                               anchor="version.features"))
+    return out
+
+
+def _matching(value: Any, pattern: tuple[str, ...], at: JsonPath = ()) -> Iterator[JsonPath]:
+    """The paths in `value` that `pattern` ("*": any key or index) names."""
+    if not pattern:
+        yield at
+        return
+    head, rest = pattern[0], pattern[1:]
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    for key, child in items:
+        if head in ("*", key):
+            yield from _matching(child, rest, (*at, key))
 
 
 def _safe_type(value: Any) -> str:
@@ -301,7 +336,7 @@ def _schema_check(doc: Document, schema: str, cache: DocumentCache | None) -> li
     again (the verdict is a function of the bytes, the schemas and the tool version)."""
     if cache is not None and doc.digest and cache.is_valid(doc.digest, schema):
         return []
-    found = schema_diagnostics(doc, schema)
+    found = schema_diagnostics(doc, schema) + newer_features(doc, schema)
     if not found and cache is not None and doc.digest:
         cache.mark_valid(doc.digest, schema)
     return found

@@ -358,9 +358,9 @@ def reason_dict(r: Reason) -> dict[str, Any]:
 
 def plan_dict(plan: Plan) -> dict[str, Any]:
     from .. import __version__
-    from ..files.spec import SPEC_VERSION_TEXT
+    from ..files.spec import WRITTEN_VERSION_TEXT
     return {
-        "version": SPEC_VERSION_TEXT,
+        "version": WRITTEN_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "summary": {"to_run": len(plan.to_run), "changed": plan.changed,
                     "downstream": plan.downstream, "restore": plan.restore,
