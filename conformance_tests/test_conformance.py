@@ -19,7 +19,7 @@ sys.path.insert(0, str(HERE))
 sys.path.insert(0, str(HERE / "adapters"))
 
 from harness import Adapter, OneShotAdapter, bundle, load_cases, run_cases, write_reports  # noqa: E402
-from mutants import MUTANTS  # noqa: E402
+from mutants import MUTANTS, READING_MUTANTS  # noqa: E402
 from properties import PROPERTIES  # noqa: E402
 
 REFERENCE = f"{sys.executable} {HERE / 'adapters' / 'reftool_adapter.py'}"
@@ -120,6 +120,17 @@ def test_every_mutant_is_caught_by_a_case_and_a_property(mutant: str) -> None:
         adapter.close()
     assert caught_by_cases, f"{mutant} ({MUTANTS[mutant]}) passes every case"
     assert caught_by_properties, f"{mutant} ({MUTANTS[mutant]}) passes every property"
+
+
+@pytest.mark.parametrize("mutant", sorted(READING_MUTANTS))
+def test_every_reading_mutant_is_caught_by_a_case(mutant: str) -> None:
+    adapter = Adapter(REFERENCE, env={"MUTANT": mutant})
+    try:
+        run = run_cases(adapter, [c for c in CASES if c["op"] in ("plan", "run", "validate")])
+    finally:
+        adapter.close()
+    caught = [o.case["id"] for o in run.outcomes if o.outcome != "passed"]
+    assert caught, f"{mutant} ({READING_MUTANTS[mutant]}) passes every case"
 
 
 def test_one_shot_mode() -> None:

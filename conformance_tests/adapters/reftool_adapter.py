@@ -175,7 +175,13 @@ def op_run(inp: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _materialize(inp["files"], root)
-        r = subprocess.run([sys.executable, "-m", "reftool", "run", "-q", "--no-record",
+        launch = [sys.executable, "-m", "reftool"]
+        if os.environ.get("MUTANT"):  # the suite's self-test: the same mutant in the tool
+            launch = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                      "import mutants; mutants.apply(sys.argv.pop(1)); "
+                      "from reftool.cli import main; sys.exit(main(sys.argv[1:]))",
+                      str(Path(__file__).resolve().parent), os.environ["MUTANT"]]
+        r = subprocess.run([*launch, "run", "-q", "--no-record",
                             "--no-cache", *inp.get("stages", [])], cwd=root,
                            capture_output=True, text=True, timeout=120)
         lock_path = root / "pipeline.lock"
