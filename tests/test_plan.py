@@ -404,3 +404,183 @@ def test_committed_only_judges_what_is_there(done: Project) -> None:
     done.write("params.yaml", FILES["params.yaml"].replace("lr: 0.01", "lr: 0.5"))
     r = done.cli("plan", "--exit-code", "--committed-only")
     assert r.code == 3 and "param_changed  params.yaml /train/lr: 0.01 -> 0.5" in r.out
+
+
+# ------------------------------------------------------------- frozen stages, params edges, groups
+
+FROZEN = """\
+version: "1.0"
+stages:
+  prep:
+    cmd: echo clean > clean.csv
+    outs: [clean.csv]
+    frozen: FROZEN
+  train:
+    cmd: cat clean.csv > model.bin
+    deps: [clean.csv]
+    outs: [model.bin]
+"""
+
+
+def _frozen_project(project: Project, frozen: bool) -> Project:
+    project.write("pipeline.yaml", FROZEN.replace("FROZEN", "true" if frozen else "false"))
+    project.write("clean.csv", "clean\n")
+    project.write("model.bin", "clean\n")
+    return project
+
+
+def test_frozen_stage_entry_is_not_out_of_date(project: Project) -> None:
+    """[stale.frozen-lock]: no lock_out_of_date for a frozen stage; one again once unfrozen."""
+    _frozen_project(project, frozen=False)
+    record_all(project.root)
+    project.write("pipeline.yaml", FROZEN.replace("FROZEN", "true").replace(
+        "echo clean", "echo cleaner"))
+    assert ("semantic", "lock_out_of_date") not in project.codes()
+    assert codes(plan(project.root)) == {}
+    project.write("pipeline.yaml", FROZEN.replace("FROZEN", "false").replace(
+        "echo clean", "echo cleaner"))
+    assert ("semantic", "lock_out_of_date") in project.codes("warning")
+
+
+def test_unfrozen_stage_shows_its_hand_edited_output(project: Project) -> None:
+    """[stale.frozen-lock]: hand edits made while frozen are output_modified once unfrozen."""
+    _frozen_project(project, frozen=True)
+    record_all(project.root)
+    project.write("clean.csv", "edited by hand\n")
+    assert codes(plan(project.root)) == {"train": ("dep_modified",)}
+    _frozen_project(project, frozen=False).write("clean.csv", "edited by hand\n")
+    assert codes(plan(project.root)) == {"prep": ("output_modified",),
+                                         "train": ("upstream",)}
+
+
+@pytest.mark.parametrize("command", ["plan", "run"])
+def test_frozen_stage_missing_output_names_path_and_stage(project: Project,
+                                                          command: str) -> None:
+    """[stale.frozen-missing]: one error naming the dep, its reader and the frozen stage."""
+    _frozen_project(project, frozen=True)
+    record_all(project.root)
+    (project.root / "clean.csv").unlink()
+    result = project.cli(command)
+    assert result.code == 1, result.err
+    assert "semantic/frozen_output_missing" in result.err
+    assert "'clean.csv'" in result.err and "'train'" in result.err and "'prep'" in result.err
+    assert "Traceback" not in result.err
+    assert (project.root / "model.bin").read_text() == "clean\n"  # nothing ran
+
+
+def test_forcing_the_frozen_stage_produces_the_missing_output(project: Project) -> None:
+    _frozen_project(project, frozen=True)
+    record_all(project.root)
+    (project.root / "clean.csv").unlink()
+    result = project.cli("run", "-q", "--force", "prep", "train")
+    assert result.code == 0, result.err
+    assert (project.root / "clean.csv").read_text() == "clean\n"
+
+
+def test_missing_source_dep_is_an_error_not_a_reason(project: Project) -> None:
+    """[pipeline.deps-exist]: plan refuses, naming the dep (validation reports it first)."""
+    _frozen_project(project, frozen=False)
+    record_all(project.root)
+    project.write("pipeline.yaml", FROZEN.replace("FROZEN", "false").replace(
+        "deps: [clean.csv]", "deps: [clean.csv, raw.csv]"))
+    result = project.cli("plan")
+    assert result.code == 1 and "semantic/dep_missing" in result.err and "raw.csv" in result.err
+
+
+PARAMS_EDGE = """\
+version: "1.0"
+stages:
+  a_use:
+    cmd: cat gen/p.yaml > used.txt
+    params:
+      gen/p.yaml: [/lr]
+    outs: [used.txt]
+  b_gen:
+    cmd: "mkdir -p gen && echo 'lr: LR' > gen/p.yaml"
+    deps: [lr.txt]
+    outs: [gen/]
+"""
+
+
+def test_generated_params_file_orders_its_reader_and_is_read_after(project: Project) -> None:
+    """[pipeline.params-edge]: valid before the first run; the writer runs first; when the
+    writer is to run again, the reader is only upstream."""
+    project.write("pipeline.yaml", PARAMS_EDGE.replace("LR", "1"))
+    project.write("lr.txt", "1\n")
+    assert project.codes() == []
+    assert [d.name for d in plan(project.root).to_run] == ["b_gen", "a_use"]
+    result = project.cli("run", "-q")
+    assert result.code == 0, result.err
+    assert (project.root / "used.txt").read_text() == "lr: 1\n"
+    project.write("pipeline.yaml", PARAMS_EDGE.replace("LR", "2"))
+    assert codes(plan(project.root)) == {"b_gen": ("command_changed",),
+                                         "a_use": ("upstream",)}
+    assert project.cli("run", "-q").code == 0
+    lock = json.loads((project.root / "pipeline.lock").read_text())
+    assert lock["stages"]["a_use"]["params"] == {"gen/p.yaml": {"/lr": {"int": "2"}}}
+
+
+def test_vars_file_written_by_a_stage_is_refused(project: Project) -> None:
+    """[template.vars-source]"""
+    project.write("pipeline.yaml", 'version: "1.0"\nvars: [v.yaml]\nstages:\n  gen:\n'
+                  "    cmd: echo ${lr}\n    outs: [v.yaml]\n")
+    project.write("v.yaml", "lr: 1\n")
+    assert project.codes() == [("semantic", "vars_generated")]
+    result = project.cli("run")
+    assert result.code == 1 and "vars_generated" in result.err
+    assert (project.root / "v.yaml").read_text() == "lr: 1\n"
+
+
+GROUP = """\
+version: "1.0"
+stages:
+  train:
+    foreach: [b, a]
+    cmd: echo ${item} > ${item}.txt
+    outs: ["${item}.txt"]
+  other:
+    cmd: echo o > o.txt
+    outs: [o.txt]
+"""
+
+
+@pytest.mark.parametrize("targets, expected", [
+    (["train"], ["train@a", "train@b"]),
+    (["train@b"], ["train@b"]),
+    (["train", "other"], ["other", "train@a", "train@b"]),
+])
+def test_a_group_is_selected_by_its_base_name(project: Project, targets: list[str],
+                                              expected: list[str]) -> None:
+    """[stale.selection]"""
+    project.write("pipeline.yaml", GROUP)
+    result = project.cli("plan", "--json", *targets)
+    assert result.code == 0, result.err
+    assert [s["name"] for s in json.loads(result.out)["stages"]] == expected
+
+
+def test_a_name_that_is_neither_stage_nor_group_is_a_usage_error(project: Project) -> None:
+    project.write("pipeline.yaml", GROUP)
+    result = project.cli("plan", "trai")
+    assert result.code == 2 and "no stage 'trai'" in result.err
+
+
+def test_every_reason_in_plan_json_has_the_details_its_code_requires() -> None:
+    """[stale.reasons]: the schema's if/then per code rejects a reason without its details."""
+    check = validator("plan")
+    base = {"version": "1.0", "tool": {"name": "x", "version": "0"},
+            "summary": {"to_run": 1, "changed": 1, "downstream": 0, "restore": 0,
+                        "up_to_date": 0, "frozen": 0, "text": "t"},
+            "up_to_date": [], "frozen": []}
+
+    def valid(reason: dict[str, object]) -> bool:
+        doc = {**base, "stages": [{"name": "s", "action": "run", "downstream": False,
+                                   "reasons": [reason]}]}
+        return not list(check.iter_errors(doc))
+
+    assert valid({"code": "env_changed", "key": "SEED", "new": {"str": "1"}})
+    assert not valid({"code": "env_changed", "name": "SEED"})
+    assert not valid({"code": "definition_changed", "field": "wdir", "old": ".", "new": "a"})
+    assert not valid({"code": "definition_changed", "key": "outs", "old": {}, "new": {}})
+    assert not valid({"code": "dep_modified", "path": "a"})
+    assert not valid({"code": "param_changed", "key": "/a", "old": {"int": "1"}})
+    assert not valid({"code": "upstream"})

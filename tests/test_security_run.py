@@ -13,36 +13,51 @@ from sandbox import Sandbox
 # ------------------------------------------------------------------ [exec.failure]: stop at once
 
 # `a` comes before `zz` in run order ([stale.order]); `a` fails, `zz` does not depend on it.
+# `b` makes the folder `gen/` but not `gen/z.txt`, so `a` fails while starting (a frozen
+# stage's missing output is refused by the plan instead: [stale.frozen-missing]).
 STARTS_BADLY = """\
 version: "1.0"
 stages:
-  z:
-    cmd: echo z > z.txt
-    outs: [z.txt]
-    frozen: true
+  b:
+    cmd: mkdir -p gen
+    outs: [gen/]
   a:
-    cmd: cat z.txt > a.txt
-    deps: [z.txt]
+    cmd: cat gen/z.txt > a.txt
+    deps: [gen/z.txt]
     outs: [a.txt]
   zz:
     cmd: echo zz > zz.txt
+    deps: [gen/]
     outs: [zz.txt]
 """
-FAILS_RUNNING = STARTS_BADLY.replace("cat z.txt > a.txt", "exit 3").replace(
-    "    deps: [z.txt]\n", "")
+FAILS_RUNNING = STARTS_BADLY.replace("cat gen/z.txt > a.txt", "exit 3").replace(
+    "    deps: [gen/z.txt]\n", "")
 
 
-@pytest.mark.parametrize("text, needle, jobs", [
-    (STARTS_BADLY, "its dep 'z.txt' does not exist", "1"),
-    (STARTS_BADLY, "its dep 'z.txt' does not exist", "2"),
-    (FAILS_RUNNING, "exit code 3", "1"),  # with -j 2, zz would start beside it
+@pytest.mark.parametrize("text, needle, jobs, not_run", [
+    (STARTS_BADLY, "its dep 'gen/z.txt' does not exist", "1", 1),
+    (STARTS_BADLY, "its dep 'gen/z.txt' does not exist", "2", 1),
+    (FAILS_RUNNING, "exit code 3", "1", 2),  # b and zz; with -j 2, b would start beside it
 ])
-def test_a_failure_stops_the_run(sandbox: Sandbox, text: str, needle: str, jobs: str) -> None:
+def test_a_failure_stops_the_run(sandbox: Sandbox, text: str, needle: str, jobs: str,
+                                 not_run: int) -> None:
     sandbox.write("pipeline.yaml", text)
     r = sandbox.run("run", "--no-record", "-j", jobs)
-    r.assert_error("a: FAILED", needle, "not run after a failure 1")
+    r.assert_error("a: FAILED", needle, f"not run after a failure {not_run}")
     assert not (sandbox.project / "zz.txt").exists()
-    assert json.loads((sandbox.project / "pipeline.lock").read_text())["stages"] == {}
+    stages = json.loads((sandbox.project / "pipeline.lock").read_text())["stages"]
+    assert "a" not in stages and "zz" not in stages
+
+
+def test_a_frozen_stage_missing_output_is_refused_before_anything_runs(
+        sandbox: Sandbox) -> None:
+    """[stale.frozen-missing]: named once by the plan, not by each dependent's failure."""
+    sandbox.write("pipeline.yaml", STARTS_BADLY.replace(
+        "    outs: [gen/]\n", "    outs: [gen/]\n    frozen: true\n"))
+    r = sandbox.run("run", "--no-record")
+    r.assert_error("semantic/frozen_output_missing", "'gen/z.txt'", "'a'", "'b'")
+    assert not (sandbox.project / "zz.txt").exists()
+    assert not (sandbox.project / "pipeline.lock").exists()
 
 
 @pytest.mark.parametrize("jobs", ["1", "2"])
@@ -51,7 +66,8 @@ def test_keep_going_starts_the_independent_stages(sandbox: Sandbox, jobs: str) -
     r = sandbox.run("run", "--no-record", "--keep-going", "-j", jobs)
     r.assert_error("a: FAILED")
     assert (sandbox.project / "zz.txt").read_text() == "zz\n"
-    assert list(json.loads((sandbox.project / "pipeline.lock").read_text())["stages"]) == ["zz"]
+    assert list(json.loads((sandbox.project / "pipeline.lock").read_text())["stages"]) == [
+        "b", "zz"]
 
 
 

@@ -103,7 +103,9 @@ def apply(name: str) -> None:
 
 
 def apply_reading(name: str) -> None:
-    if name in ("over_report", "wdir_relative", "dir_kind_loose", "best_no_direction",
+    if name in STALENESS_READINGS:
+        apply_staleness_reading(name)
+    elif name in ("over_report", "wdir_relative", "dir_kind_loose", "best_no_direction",
                 "warnings_as_errors"):
         _validation_reading(name)
     elif name == "dollar_template":
@@ -200,3 +202,232 @@ def _generated_names(name: str) -> None:
             seen.add(stage)
             yield stage, local
     load._generated = generated  # type: ignore[assignment]
+
+
+# Reading mutants: each implements one defensible alternative reading of a staleness, graph,
+# execution or frozen-stage rule (issue 12). The suite must kill each with at least one case
+# (`test_every_reading_mutant_is_caught_by_a_case`, with READING_MUTANTS); properties are not required to.
+STALENESS_READINGS = {
+    "force_lists_only_forced": "a forced stage lists only forced (after never_run)",
+    "never_run_alone": "never_run means no other reason, so a forced never-run stage "
+                       "lists only never_run",
+    "never_run_upstream": "a never-run stage below a stage that runs also lists upstream",
+    "details_field_name": "reason details named as 1.0's table: field (definition_changed) "
+                          "and name (env_changed)",
+    "params_edge_ignored": "a params file written by a stage draws no graph edge",
+    "pending_params_compared": "params from a file an upstream stage will rewrite are compared",
+    "params_checked_at_validation": "a params file another stage writes must exist at "
+                                    "validation",
+    "vars_generated_allowed": "a vars file may be a stage's output",
+    "missing_source_as_reason": "a missing source dep is a dep_modified reason, not an error",
+    "frozen_missing_ignored": "a frozen stage's missing output is left to its dependents",
+    "frozen_cuts_graph": "a frozen stage is taken out of the graph, edges through it too",
+    "frozen_passes_upstream": "a stage that runs makes the stages after a frozen stage upstream",
+    "matrix_axes_sorted": "matrix stage names list the axes sorted, not as written",
+    "group_not_selectable": "a foreach/matrix group cannot be selected by its base name",
+    "keep_going_by_default": "independent stages go on after a failure",
+    "failed_keeps_entry": "a stage that failed after its outputs were removed keeps its entry",
+    "failed_start_drops_entry": "a stage that failed while starting loses its entry too",
+    "no_recheck_at_end": "the deps a stage started with are recorded without looking again",
+}
+
+
+def apply_staleness_reading(name: str) -> None:
+    from reftool.files import graph, load, validate
+    from reftool.pipeline import execute, plan
+    if name in _PLAN_MUTANTS:
+        _PLAN_MUTANTS[name](plan, graph)
+    elif name == "params_checked_at_validation":
+        _params_checked_at_validation(validate)
+    elif name == "vars_generated_allowed":
+        original_reserved = validate._reserved_outputs
+        validate._reserved_outputs = lambda project: [  # type: ignore[assignment]
+            d for d in original_reserved(project) if d.code != "vars_generated"]
+    elif name == "matrix_axes_sorted":
+        original_generated = load._generated
+
+        def generated(*args: Any) -> Any:
+            for stage, local in original_generated(*args):
+                base, _, suffix = stage.partition("@")
+                if "=" in suffix:
+                    stage = base + "@" + ",".join(sorted(suffix.split(",")))
+                yield stage, local
+        load._generated = generated  # type: ignore[assignment]
+    elif name in _RUN_MUTANTS:
+        _RUN_MUTANTS[name](execute)
+    else:
+        raise SystemExit(f"no mutant {name!r}")
+
+
+def _wrap_decide(plan: Any, change: Any) -> None:
+    original = plan.decide
+
+    def decide(pipeline: Any, lock: Any, observer: Any, **kw: Any) -> Any:
+        return change(original(pipeline, lock, observer, **kw), pipeline, lock)
+    plan.decide = decide
+
+
+def _with_reasons(plan: Any, result: Any, edit: Any) -> Any:
+    to_run = tuple(plan.StageDecision(name=d.name, reasons=tuple(edit(d)), action=d.action)
+                   for d in result.to_run)
+    return plan.Plan(to_run=to_run, up_to_date=result.up_to_date, frozen=result.frozen,
+                     selected=result.selected)
+
+
+def _only_forced(plan: Any, graph: Any) -> None:
+    keep = ("never_run", "forced")
+    _wrap_decide(plan, lambda r, p, lk: _with_reasons(plan, r, lambda d: [
+        x for x in d.reasons if x.code in keep] if "forced" in d.codes else d.reasons))
+
+
+def _never_run_alone(plan: Any, graph: Any) -> None:
+    _wrap_decide(plan, lambda r, p, lk: _with_reasons(plan, r, lambda d: [
+        x for x in d.reasons if x.code != "forced"] if "never_run" in d.codes else d.reasons))
+
+
+def _never_run_upstream(plan: Any, graph: Any) -> None:
+    def change(result: Any, pipeline: Any, lock: Any) -> Any:
+        deps = graph.dependencies(pipeline)
+        running = {d.name for d in result.to_run}
+
+        def edit(d: Any) -> Any:
+            ups = sorted(u for u in deps[d.name] if u in running)
+            if "never_run" in d.codes and ups:
+                return list(d.reasons) + [plan.Reason(code="upstream", stages=tuple(ups))]
+            return d.reasons
+        return _with_reasons(plan, result, edit)
+    _wrap_decide(plan, change)
+
+
+def _details_field_name(plan: Any, graph: Any) -> None:
+    original = plan.reason_dict
+
+    def reason_dict(r: Any) -> Any:
+        d = original(r)
+        if r.code in ("definition_changed", "env_changed") and "key" in d:
+            d["field" if r.code == "definition_changed" else "name"] = d.pop("key")
+        return d
+    plan.reason_dict = reason_dict
+
+
+def _params_edge_ignored(plan: Any, graph: Any) -> None:
+    graph.input_paths = lambda stage: [d.path for d in stage.deps]
+
+
+def _pending_params_compared(plan: Any, graph: Any) -> None:
+    original = plan._params
+    plan._params = lambda stage, entry, observer, pending=None: original(stage, entry, observer)
+
+
+def _ignoring(code: str) -> Any:
+    def apply(plan: Any, graph: Any) -> None:
+        from reftool.files.errors import SpecError
+        original = plan.check_sources
+
+        def check_sources(*args: Any) -> None:
+            try:
+                original(*args)
+            except SpecError as e:
+                kept = [d for d in e.diagnostics if d.code != code]
+                if kept:
+                    raise SpecError(kept) from None
+        plan.check_sources = check_sources
+    return apply
+
+
+def _frozen_cuts_graph(plan: Any, graph: Any) -> None:
+    original = graph.dependencies
+
+    def dependencies(pipeline: Any, index: Any = None) -> Any:
+        return {n: {d for d in ds if not pipeline.stages[d].frozen}
+                for n, ds in original(pipeline, index).items()}
+    graph.dependencies = dependencies
+
+
+def _frozen_passes_upstream(plan: Any, graph: Any) -> None:
+    def change(result: Any, pipeline: Any, lock: Any) -> Any:
+        deps = graph.dependencies(pipeline)
+        running = {d.name for d in result.to_run}
+        passing = {f for f in result.frozen if deps[f] & running}
+        moved = [n for n in result.up_to_date if deps[n] & passing]
+        extra = tuple(plan.StageDecision(name=n, reasons=(plan.Reason(
+            code="upstream", stages=tuple(sorted(deps[n] & passing))),)) for n in moved)
+        return plan.Plan(to_run=result.to_run + extra, frozen=result.frozen,
+                         up_to_date=tuple(n for n in result.up_to_date if n not in moved))
+    _wrap_decide(plan, change)
+
+
+def _group_not_selectable(plan: Any, graph: Any) -> None:
+    def select(names: Any, targets: Any) -> Any:
+        known = set(names)
+        return [t for t in targets if t in known], [t for t in targets if t not in known]
+    graph.select = select
+
+
+_PLAN_MUTANTS = {
+    "force_lists_only_forced": _only_forced, "never_run_alone": _never_run_alone,
+    "never_run_upstream": _never_run_upstream, "details_field_name": _details_field_name,
+    "params_edge_ignored": _params_edge_ignored,
+    "pending_params_compared": _pending_params_compared,
+    "missing_source_as_reason": _ignoring("dep_missing"),
+    "frozen_missing_ignored": _ignoring("frozen_output_missing"),
+    "frozen_cuts_graph": _frozen_cuts_graph, "frozen_passes_upstream": _frozen_passes_upstream,
+    "group_not_selectable": _group_not_selectable,
+}
+
+
+def _params_checked_at_validation(validate: Any) -> None:
+    import os
+    original = validate._params_checks
+
+    def params_checks(project: Any, report: Any) -> Any:
+        out = original(project, report)
+        for stage in project.pipeline.stages.values():
+            for ref in stage.params:
+                if not ref.from_template and not os.path.exists(project.root / ref.file):
+                    out.append(validate.located(
+                        project.document, "semantic", "params_file_missing",
+                        stage.source + ("params", ref.file), "missing", key=True))
+        return out
+    validate._params_checks = params_checks
+
+
+def _keep_going(execute: Any) -> None:
+    original = execute.Runner.__init__
+
+    def init(self: Any, **kw: Any) -> None:
+        original(self, **kw)
+        self.options.keep_going = True
+    execute.Runner.__init__ = init
+
+
+def _entry_on_failure(keep: bool) -> Any:
+    def apply(execute: Any) -> None:
+        original_init, original_failed = execute.Runner.__init__, execute.Runner._failed
+
+        def init(self: Any, **kw: Any) -> None:
+            original_init(self, **kw)
+            self.old_entries = dict(self.entries)
+
+        def failed(self: Any, name: str, started: float, message: str, tail: Any = None) -> Any:
+            if keep and name in self.old_entries and name not in self.entries:
+                self._commit(name, self.old_entries[name])
+            elif not keep and name in self.entries:
+                self.journal.append(name, None)
+                del self.entries[name]
+            return original_failed(self, name, started, message, tail)
+        execute.Runner.__init__, execute.Runner._failed = init, failed
+    return apply
+
+
+def _no_recheck(execute: Any) -> None:
+    execute.Runner._changed_while_running = lambda self, stage, inputs: None
+
+
+_RUN_MUTANTS = {
+    "keep_going_by_default": _keep_going, "failed_keeps_entry": _entry_on_failure(True),
+    "failed_start_drops_entry": _entry_on_failure(False), "no_recheck_at_end": _no_recheck,
+}
+
+
+READING_MUTANTS.update(STALENESS_READINGS)

@@ -175,7 +175,13 @@ def op_run(inp: dict[str, Any]) -> dict[str, Any]:
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
         _materialize(inp["files"], root)
-        r = subprocess.run([sys.executable, "-m", "reftool", "run", "-q", "--no-record",
+        launch = [sys.executable, "-m", "reftool"]
+        if os.environ.get("MUTANT"):  # the suite's self-test: the same mutant in the tool
+            launch = [sys.executable, "-c", "import sys; sys.path.insert(0, sys.argv.pop(1)); "
+                      "import mutants; mutants.apply(sys.argv.pop(1)); "
+                      "from reftool.cli import main; sys.exit(main(sys.argv[1:]))",
+                      str(Path(__file__).resolve().parent), os.environ["MUTANT"]]
+        r = subprocess.run([*launch, "run", "-q", "--no-record",
                             "--no-cache", *inp.get("stages", [])], cwd=root,
                            capture_output=True, text=True, timeout=120)
         lock_path = root / "pipeline.lock"
@@ -199,11 +205,19 @@ def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
     if cycles:
         from reftool.files.errors import diagnostic
         raise SpecError([diagnostic("semantic", "cycle", "pipeline.yaml", "cycle")])
-    plan = decide(pipeline, lock, _Observer(inp, params), targets=inp.get("targets", []),
-                  force_stages=inp.get("force", []), use_cache=False)
-    return {"order": [d.name for d in plan.to_run],
-            "stages": {d.name: {"reasons": list(d.codes), "downstream": d.downstream}
-                       for d in plan.to_run},
+    from reftool.pipeline.plan import reason_dict
+    targets, unknown = graph.select(pipeline.stages, inp.get("targets", []))
+    force, _ = graph.select(pipeline.stages, inp.get("force", []))
+    if unknown:
+        raise ValueError(f"no stage {unknown[0]!r}")
+    plan = decide(pipeline, lock, _Observer(inp, params), targets=targets,
+                  force_stages=force, use_cache=False)
+    stages: dict[str, Any] = {}
+    for d in plan.to_run:
+        stages[d.name] = {"reasons": list(d.codes), "downstream": d.downstream}
+        if inp.get("details"):  # the reasons as `plan --json` writes them
+            stages[d.name]["details"] = [reason_dict(r) for r in d.reasons]
+    return {"order": [d.name for d in plan.to_run], "stages": stages,
             "up_to_date": sorted(plan.up_to_date)}
 
 

@@ -56,7 +56,8 @@ def load_project(args: argparse.Namespace, root: Path) -> Any:
               "fix them first (reftool validate)", file=sys.stderr)
         return EXIT_INVALID
     pipeline = project.pipeline
-    unknown = [s for s in args.stages if s not in pipeline.stages]
+    from ..files.graph import select
+    args.stages, unknown = select(pipeline.stages, args.stages)  # [stale.selection]
     if unknown:
         for name in unknown:
             guess = did_you_mean(name, pipeline.stages)
@@ -74,7 +75,7 @@ def lock_name(pipeline_file: str) -> str:
 
 def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = None) -> Any:
     """The plan of the project at `root`, or an exit code when there is none to show."""
-    from ..files.errors import diagnostic
+    from ..files.errors import SpecError, diagnostic
     from ..pipeline.hashing import HashError
     from ..pipeline.plan import decide as plan_decide
     from ..pipeline.store import Store
@@ -96,7 +97,11 @@ def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = Non
     try:
         return plan_decide(project.pipeline, project.lock, workspace, targets=args.stages,
                       force=args.force and not args.stages,
-                      force_stages=args.stages if args.force else (), use_cache=use_cache)
+                      force_stages=args.stages if args.force else (), use_cache=use_cache,
+                      pipeline_file=args.file)
+    except SpecError as e:  # a dep that nothing will produce
+        print_problems(e.diagnostics)
+        return EXIT_INVALID
     except HashError as e:
         print_problems([diagnostic(e.phase, e.code, e.path, str(e))])  # type: ignore[arg-type]
         return EXIT_INVALID

@@ -6,7 +6,7 @@ import bisect
 import heapq
 from collections.abc import Iterable, Mapping
 
-from .model import Output, Pipeline
+from .model import Output, Pipeline, Stage
 from .values import utf16_key
 
 
@@ -48,12 +48,38 @@ def output_index(pipeline: Pipeline) -> OutputIndex:
 
 
 def dependencies(pipeline: Pipeline, index: OutputIndex | None = None) -> dict[str, set[str]]:
-    """For each stage, the stages it depends on directly ([pipeline.graph])."""
+    """For each stage, the stages it depends on directly ([pipeline.graph]): through its deps
+    and through its params files, when a stage writes one ([pipeline.params-edge])."""
     index = index or output_index(pipeline)
     return {
-        s.name: {producer for d in s.deps for producer, _ in index.producers(d.path)}
+        s.name: {producer for path in input_paths(s) for producer, _ in index.producers(path)}
         for s in pipeline.stages.values()
     }
+
+
+def input_paths(stage: Stage) -> list[str]:
+    """The paths whose producers a stage waits on: its deps, then its params files (not its
+    vars files, which no stage may write: [template.vars-source])."""
+    return [d.path for d in stage.deps] + [
+        ref.file for ref in stage.params if not ref.from_template]
+
+
+def select(names: Iterable[str], targets: Iterable[str]) -> tuple[list[str], list[str]]:
+    """[stale.selection]: the stages that the targets name, and the targets that name none.
+
+    A target names the stage of that name; a target that is no stage's name but the base of
+    generated stages (`train` for `train@a`, `train@b`) names every one of them, in UTF-16
+    order."""
+    known = set(names)
+    chosen: list[str] = []
+    unknown: list[str] = []
+    for target in targets:
+        group = [target] if target in known else sorted(
+            (n for n in known if n.startswith(target + "@")), key=utf16_key)
+        if not group:
+            unknown.append(target)
+        chosen.extend(n for n in group if n not in chosen)
+    return chosen, unknown
 
 
 def find_cycles(deps: Mapping[str, set[str]]) -> list[list[str]]:
@@ -164,10 +190,13 @@ def upstream_closure(deps: Mapping[str, set[str]], names: Iterable[str]) -> set[
 
 def reserved_of(pipeline: Pipeline, pipeline_file: str) -> frozenset[str]:
     """[security.reserved]: the files this pipeline reads that no output may touch, besides
-    spec.RESERVED_PATHS: the pipeline file, its lock ([files.lock-name]), every params and
-    vars file."""
+    spec.RESERVED_PATHS: the pipeline file, its lock ([files.lock-name]), every vars file and
+    every params file that no other stage than its reader writes ([pipeline.params-edge])."""
     import posixpath
     name = posixpath.normpath(pipeline_file.replace("\\", "/"))
     lock = posixpath.splitext(name)[0] + ".lock"
-    params = {ref.file for stage in pipeline.stages.values() for ref in stage.params}
+    index = output_index(pipeline)
+    params = {ref.file for stage in pipeline.stages.values() for ref in stage.params
+              if not ref.from_template and all(
+                  producer == stage.name for producer, _ in index.producers(ref.file))}
     return frozenset({name, lock, *pipeline.vars, *params})

@@ -73,6 +73,7 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "dep_missing", "generated_name", "duplicate_stage", "template_syntax",
         "template_conflict", "template_undefined", "template_type", "lock_stage_unknown",
         "lock_not_canonical", "lock_out_of_date", "reserved_path", "expansion_limit",
+        "vars_generated", "frozen_output_missing",
     }),
     "runtime": frozenset({
         "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",

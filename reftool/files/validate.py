@@ -602,7 +602,15 @@ def _reserved_outputs(project: Project) -> list[Diagnostic]:
     for stage in project.pipeline.stages.values():
         for o in stage.outputs:
             hit = reserved_conflict(o.path, extra)
-            if hit is not None:
+            if hit is not None and hit in project.pipeline.vars:  # [template.vars-source]
+                out.append(located(
+                    project.document, "semantic", "vars_generated",
+                    stage.source + (o.section, o.index),
+                    f"output {o.path!r} of stage {stage.name!r} would write the vars file "
+                    f"{hit!r}, but templating reads vars files before any stage runs",
+                    hint="read the values a stage writes as params, not as vars",
+                    anchor="template.vars-source"))
+            elif hit is not None:
                 out.append(located(
                     project.document, "semantic", "reserved_path",
                     stage.source + (o.section, o.index),
@@ -828,10 +836,11 @@ def _params_checks(project: Project, report: Report) -> list[Diagnostic]:
     assert project.pipeline is not None and project.document is not None
     doc, out = project.document, []
     sub = Report()
+    index = graph.output_index(project.pipeline)
     for stage in project.pipeline.stages.values():
         for ref in stage.params:
-            if ref.from_template:
-                continue
+            if ref.from_template or index.producers(ref.file):
+                continue  # [pipeline.params-edge]: checked when the stage is to run
             where = stage.source + ("params", ref.file)
             if not os.path.exists(project.root / ref.file):
                 out.append(located(doc, "semantic", "params_file_missing", where,
@@ -925,6 +934,8 @@ def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[
                                f"lock has an entry for stage {name!r}, which is not in the "
                                "pipeline; the next run drops it", key=True,
                                anchor="lock.prune"))
+            continue
+        if stage.frozen:  # [stale.frozen-lock]: no run will correct its entry
             continue
         differs = list(_declaration_differences(project, stage, entry))
         if differs:

@@ -102,13 +102,16 @@ def _count(n: int, word: str) -> str:
 
 def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
            targets: Collection[str] = (), force: bool = False,
-           force_stages: Collection[str] = (), use_cache: bool = True) -> Plan:
+           force_stages: Collection[str] = (), use_cache: bool = True,
+           pipeline_file: str = "pipeline.yaml") -> Plan:
     """[stale.decision]: the stages to run, in order, each with its ordered reasons.
 
     `targets` restricts the plan to those stages and what they need ([stale.selection]);
     `force` forces every selected stage, `force_stages` those named ([stale.force]).
     A stage whose outputs the cache holds for its input signature is to be restored, when
     the observer can tell (`has_outputs`) and `use_cache` ([exec.cache]).
+    Raises SpecError when a selected stage waits on a path that nothing will produce
+    ([pipeline.deps-exist], [stale.frozen-missing]).
     """
     has_outputs = getattr(observer, "has_outputs", None) if use_cache else None
     deps = graph.dependencies(pipeline)
@@ -116,45 +119,83 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
     order = graph.topological_order(deps, names)
     index = graph.output_index(pipeline)
     entries = lock.stages if lock is not None else {}
+    frozen = [n for n in order if pipeline.stages[n].frozen and n not in force_stages]
+    check_sources(pipeline, order, set(frozen), index, observer, pipeline_file)
     running: set[str] = set()
     to_run: list[StageDecision] = []
     up_to_date: list[str] = []
-    frozen: list[str] = []
     for name in order:
-        stage = pipeline.stages[name]
-        forced = name in force_stages or (force and not stage.frozen)
-        if stage.frozen and name not in force_stages:  # [stale.frozen]
-            frozen.append(name)
+        if name in frozen:  # [stale.frozen]
             continue
+        stage = pipeline.stages[name]
 
         def pending(path: str) -> bool:
             return any(p in running for p, _ in index.producers(path))
 
+        forced = name in force_stages or force
         reasons = stage_reasons(stage, entries.get(name), observer, forced=forced,
                                 pending=pending)
         upstream = sorted((d for d in deps[name] if d in running), key=utf16_key)
-        if upstream and name in entries:  # [stale.upstream]
+        if upstream and name in entries:  # [stale.upstream]; never with never_run
             reasons.append(Reason(code="upstream", stages=tuple(upstream)))
-        if reasons:
-            running.add(name)
-            action: Literal["run", "restore"] = "run"
-            if has_outputs is not None and not forced and not upstream and cacheable(stage) \
-                    and not any(pending(d.path) for d in stage.deps):
-                inputs = inputs_of(stage, observer)
-                if inputs is not None and has_outputs(input_signature(stage, inputs)):
-                    action = "restore"
-            to_run.append(StageDecision(name=name, reasons=tuple(reasons), action=action))
-        else:
+        if not reasons:
             up_to_date.append(name)
+            continue
+        running.add(name)
+        restore = has_outputs is not None and not forced and not upstream and \
+            _restorable(stage, observer, pending, has_outputs)
+        to_run.append(StageDecision(name=name, reasons=tuple(reasons),
+                                    action="restore" if restore else "run"))
     return Plan(to_run=tuple(to_run), up_to_date=tuple(up_to_date), frozen=tuple(frozen),
                 selected=tuple(order))
 
 
-def effective_params(stage: Stage, observer: Observer) -> dict[str, list[str]]:
+def _restorable(stage: Stage, observer: Observer, pending: Any, has_outputs: Any) -> bool:
+    """[exec.cache]: whether the cache holds this stage's outputs for its inputs now."""
+    if not cacheable(stage) or any(pending(d.path) for d in stage.deps):
+        return False
+    inputs = inputs_of(stage, observer)
+    return inputs is not None and bool(has_outputs(input_signature(stage, inputs)))
+
+
+def check_sources(pipeline: Pipeline, order: Collection[str], frozen: Collection[str],
+                  index: graph.OutputIndex, observer: Observer, pipeline_file: str) -> None:
+    """Raise SpecError for each dep of a selected stage that is missing and that no running
+    stage will produce: a source dep ([pipeline.deps-exist], `semantic/dep_missing`), or an
+    output of a frozen stage ([stale.frozen-missing], `semantic/frozen_output_missing`)."""
+    from ..files.errors import SpecError, diagnostic
+    problems = []
+    for name in order:
+        if name in frozen:
+            continue
+        for d in pipeline.stages[name].deps:
+            producers = sorted({p for p, _ in index.producers(d.path)}, key=utf16_key)
+            if any(p not in frozen for p in producers) or observer.path_state(d.path):
+                continue
+            if not producers:
+                problems.append(diagnostic(
+                    "semantic", "dep_missing", pipeline_file,
+                    f"dep {d.path!r} of stage {name!r} does not exist and no stage "
+                    "produces it", anchor="pipeline.deps-exist"))
+            else:
+                problems.append(diagnostic(
+                    "semantic", "frozen_output_missing", pipeline_file,
+                    f"dep {d.path!r} of stage {name!r} is missing, and the stage that "
+                    f"produces it, {', '.join(map(repr, producers))}, is frozen",
+                    hint=f"unfreeze it, or run it once with: reftool run --force "
+                    f"{producers[0]}", anchor="stale.frozen-missing"))
+    if problems:
+        raise SpecError(problems)
+
+
+def effective_params(stage: Stage, observer: Observer, *,
+                     skip: Collection[str] = ()) -> dict[str, list[str]]:
     """Each params file of a stage and the pointers read from it, whole files expanded
-    ([params.whole-file], [template.inputs])."""
+    ([params.whole-file], [template.inputs]); the files in `skip` are left out."""
     found: dict[str, list[str]] = {}
     for ref in stage.params:
+        if ref.file in skip:
+            continue
         pointers = found.setdefault(ref.file, [])
         keys = [pointer_for(k) for k in observer.params_file(ref.file)] if ref.whole \
             else list(ref.pointers)
@@ -173,7 +214,9 @@ def param_value(observer: Observer, file: str, pointer: str) -> Any:
 def stage_reasons(stage: Stage, entry: LockEntry | None, observer: Observer, *,
                   forced: bool = False, pending: Any = lambda path: False) -> list[Reason]:
     """The reasons of one stage, in the order of [stale.reasons]; `upstream` is added by
-    `decide`. `pending(path)` tells whether an upstream stage will rewrite a dep."""
+    `decide`. `pending(path)` tells whether an upstream stage will rewrite a dep or a params
+    file. [stale.never-run]: with no lock entry the only other reason is `forced`;
+    [stale.force]: a forced stage with an entry lists every other reason that holds."""
     if entry is None:
         return [Reason(code="never_run")] + ([Reason(code="forced")] if forced else [])
     reasons: list[Reason] = []
@@ -186,7 +229,7 @@ def stage_reasons(stage: Stage, entry: LockEntry | None, observer: Observer, *,
         reasons.append(Reason(code="command_changed", old=list(entry.cmd), new=list(stage.cmd)))
     reasons += _env(stage, entry, observer)
     reasons += _deps(stage, entry, observer, pending)
-    reasons += _params(stage, entry, observer)
+    reasons += _params(stage, entry, observer, pending)
     reasons += _outputs(stage, entry, observer)
     return sorted(reasons, key=Reason.sort_key)
 
@@ -233,9 +276,13 @@ def _deps(stage: Stage, entry: LockEntry, observer: Observer, pending: Any) -> l
     return out
 
 
-def _params(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
-    out = []
-    declared = effective_params(stage, observer)
+def _params(stage: Stage, entry: LockEntry, observer: Observer,
+            pending: Any = lambda path: False) -> list[Reason]:
+    """Params reasons; a params file an upstream stage will rewrite is not read: its values
+    are not yet known ([pipeline.params-edge])."""
+    out: list[Reason] = []
+    waiting = {ref.file for ref in stage.params if pending(ref.file)}
+    declared = effective_params(stage, observer, skip=waiting)
     for file, pointers in declared.items():
         locked = entry.params.get(file, {})
         for pointer in pointers:
@@ -247,7 +294,7 @@ def _params(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
                                   old=locked[pointer], new=new))
     for file, values in entry.params.items():
         for pointer, old in values.items():
-            if pointer not in declared.get(file, ()):
+            if file not in waiting and pointer not in declared.get(file, ()):
                 out.append(Reason(code="param_removed", file=file, key=pointer, old=old))
     return out
 
