@@ -5,6 +5,7 @@ with more entries than a pipeline may have is now refused before its entries are
 from __future__ import annotations
 
 import json
+import sys
 
 import pytest
 
@@ -61,3 +62,28 @@ def test_over_long_output_paths_are_a_validate_error_not_a_failed_run(
     else:
         assert r.code == 1 and "pipeline.yaml:5:" in r.out, r.out
         assert "semantic/path_unrepresentable" in r.out and "at most" in r.out
+
+
+GEN = ('import json, os\nos.makedirs("metrics", exist_ok=True)\n'
+       'json.dump({"version": "1.0", "metrics": {f"m{i:03d}": i * 0.5 for i in range(N)}}, '
+       'open("metrics/eval.json", "w"))\n')
+
+
+@pytest.mark.parametrize("count, capped", [(48, False), (60, True)])
+def test_plot_and_report_draw_at_most_48_panels_and_say_what_was_left_out(
+        sandbox: Sandbox, count: int, capped: bool) -> None:
+    """SPEC [security.bounds]: 10,000 metrics took plot and report past 30 s (120 s here)."""
+    sandbox.write("gen.py", GEN.replace("range(N)", f"range({count})"))
+    sandbox.write("pipeline.yaml", f'version: "1.0"\nstages:\n  g:\n    cmd: {sys.executable} '
+                                   'gen.py\n    deps: [gen.py]\n    metrics: [metrics/eval.json]\n')
+    env = {"MPLCONFIGDIR": str(sandbox.allowed / "mpl")}
+    assert sandbox.run("run", "-q", env=env).code == 0
+    plot = sandbox.run("plot", "--out", "plots", env=env)
+    plot.assert_clean()
+    assert plot.code == 0 and (sandbox.project / "plots" / "summary.png").is_file()
+    note = f"{count} summary metrics: drew the first 48 (m000 to m047); 12 left out"
+    assert (note in plot.err) is capped, plot.err
+    report = sandbox.run("report", env=env)
+    report.assert_clean()
+    text = (sandbox.project / "reftool-report" / "report.md").read_text()
+    assert ("12 left out" in text) is capped

@@ -182,6 +182,12 @@ def _sources(root: Path, refs: list[str]) -> Any:
     return snaps
 
 
+def _note_for(figure: str) -> Any:
+    def say(note: str) -> None:
+        print(f"reftool: {figure}: {note}", file=sys.stderr)
+    return say
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError
     from ..experiments.plot import bars, curves, save
@@ -196,7 +202,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
     written = []
     for name, draw in (("curves", curves), ("summary", bars)):
         try:
-            fig = draw(snaps, args.metric or None)
+            fig = draw(snaps, args.metric or None, say=_note_for(name))
         except ValueError as e:
             print(f"reftool: {name}: {e}", file=sys.stderr)
             continue

@@ -7,11 +7,14 @@ commands that do not plot start fast.
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ..files.spec import MAX_PANELS
 from .records import Snapshot
+
+Say = Callable[[str], None]
 
 
 def _pyplot() -> Any:
@@ -44,12 +47,24 @@ def series_names(snaps: Sequence[Snapshot]) -> list[str]:
     return sorted({name for s in snaps for series in s.series.values() for name in series})
 
 
-def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
+def _capped(names: list[str], what: str, say: Say | None) -> list[str]:
+    """[security.bounds]: at most MAX_PANELS panels in a figure; the rest named in a note."""
+    if len(names) <= MAX_PANELS:
+        return names
+    if say is not None:
+        say(f"{len(names):,} {what} metrics: drew the first {MAX_PANELS} "
+            f"({names[0]} to {names[MAX_PANELS - 1]}); {len(names) - MAX_PANELS:,} left out, "
+            "reftool plot --metric NAME draws any of them")
+    return names[:MAX_PANELS]
+
+
+def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
+           say: Say | None = None) -> Any:
     """A figure with one panel per metric, each source's series overlaid, step on x."""
-    plt = _pyplot()
-    names = list(names or series_names(snaps))
+    names = _capped(list(names or series_names(snaps)), "series", say)
     if not names:
         raise ValueError("no series metrics to plot")
+    plt = _pyplot()
     fig, axes = _grid(plt, len(names), columns=2, size=(6.4, 3.8))
     for ax, name in zip(axes, names):
         for snap in snaps:
@@ -69,13 +84,14 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any
     return fig
 
 
-def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None) -> Any:
+def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
+         say: Say | None = None) -> Any:
     """A figure with one panel per summary metric, one bar per source."""
-    plt = _pyplot()
-    names = list(names or sorted({m for s in snaps for m, v in s.metrics.items()
-                                  if _number(v)}))
+    names = _capped(list(names or sorted({m for s in snaps for m, v in s.metrics.items()
+                                          if _number(v)})), "summary", say)
     if not names:
         raise ValueError("no summary metrics to plot")
+    plt = _pyplot()
     fig, axes = _grid(plt, len(names), columns=3, size=(4.8, 3.6))
     for ax, name in zip(axes, names):
         shown = [s for s in snaps if _number(s.metrics.get(name))]  # a list is not a bar

@@ -27,11 +27,13 @@ def pr_report(old: Any, new: Any, declarations: Any, out: Path) -> Path:
     head.append("")
     for name, draw, title in (("curves.png", curves, "Metrics per step"),
                               ("summary.png", bars, "Summary metrics")):
+        notes: list[str] = []
         try:
-            save(draw(snaps), out / name)
+            save(draw(snaps, say=notes.append), out / name)
         except ValueError:
             continue
         head += [f"### {title}", "", f"![{title}]({name})", ""]
+        head += [f"> {md_text(note)}" for note in notes] + ([""] if notes else [])
     body: list[str] = []
     if old is not None:
         body += ["## Metrics", ""]

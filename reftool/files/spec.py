@@ -41,6 +41,7 @@ MAX_INT_DIGITS: Final = 4300  # [values.int]: CPython's own bound on int/str con
 # SPEC [security.bounds]: what a small file may make the tool generate.
 MAX_NAME_BYTES: Final = 255  # [paths.length]: one name, as ext4, XFS, APFS and NTFS store
 MAX_PATH_BYTES: Final = 1024  # [paths.length]: leaves room under PATH_MAX (4,096) for the root
+MAX_PANELS: Final = 48  # [security.bounds]: metric panels in one figure
 MAX_STAGES: Final = 20_000  # stages in a pipeline after foreach/matrix: 2x the benchmarks' largest
 MAX_TEMPLATED_CHARS: Final = 128 * 1024  # one string after templating: Linux's MAX_ARG_STRLEN
 MAX_TEMPLATED_TOTAL: Final = MAX_TEXT_FILE_BYTES  # all templated strings of a pipeline together
