@@ -623,7 +623,7 @@ def test_read_depth_yaml_block_mappings() -> None:
     ("!!float 1", 1.0), ("!!float -2", -2.0), ("!!float .5", 0.5), ("!!float .nan", NAN),
     ("!!float 1e400", INF), ("!!int 0x1F", 31), ("!!int +5", 5), ("!!int 0o17", 15),
     ("!!bool true", True), ("!!bool FALSE", False), ("!!null null", None), ("!!null ~", None),
-    ("!!null ''", None), ("! 1", "1"), ("!<tag:yaml.org,2002:str> 1", "1"),
+    ("!!null ''", None), ("!<tag:yaml.org,2002:str> 1", "1"),
     ("!!map {a: 1}", {"a": 1}), ("!!seq [1]", [1]), ('!!str "x"', "x"),
 ])
 def test_read_tags_core_schema_tags(text: str, expected: Any) -> None:
@@ -651,12 +651,50 @@ def test_read_tags_float_tag_on_hex_or_octal_text(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "!custom 1", "!custom {a: 1}", "!custom [1]", "!!binary aGk=", "!!timestamp 2001-12-14",
     "!!set {a}", "!!omap [a: 1]", "!!python/object:os.system x", "!<tag:example.com:x> 1",
+    "! 1", "! {a: 1}", "! [1]", "!!str {a: 1}", "!!str [1]", "!!map [1]", "!!seq {a: 1}",
+    "!!map 1", "!!seq 1",
 ])
 def test_read_tags_unsupported_tag(text: str) -> None:
     # SPEC [read.tags]: any other tag is parse/unsupported_tag.
     found = problems(f"a: {text}\n")
     assert codes(found) == [("parse", "unsupported_tag")]
     assert (found[0].line, found[0].column) == (1, 4)
+
+
+@pytest.mark.parametrize("text,code", [
+    ("!!int 1: x\n", "complex_key"), ("!!null ~: x\n", "complex_key"),
+    ("! 1: x\n", "unsupported_tag"), ("!custom a: x\n", "unsupported_tag"),
+])
+def test_read_keys_tagged_keys(text: str, code: str) -> None:
+    # SPEC [read.keys], [read.tags]: only an untagged or `!!str` key is a string key.
+    assert codes(problems(text)) == [("parse", code)]
+
+
+def test_read_keys_str_tagged_key_is_the_string() -> None:
+    # SPEC [read.keys]
+    assert value_of("!!str 1: x\n") == {"1": "x"}
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# a comment\n"])
+def test_read_yaml_zero_documents_rejected(text: str) -> None:
+    # SPEC [read.yaml]: a file with no document is parse/syntax, not null.
+    found = problems(text)
+    assert codes(found) == [("parse", "syntax")]
+    assert "no YAML document" in found[0].message
+
+
+def test_read_yaml_lone_document_marker_is_null() -> None:
+    # SPEC [read.yaml]: `---` alone is one document holding null.
+    assert value_of("---\n") is None
+
+
+def test_read_depth_counts_collections_not_scalars() -> None:
+    # SPEC [read.depth]: depth 64 is 64 nested collections with a scalar at the bottom;
+    # a root scalar is depth 0.
+    assert value_of("[" * 64 + "1" + "]" * 64, "json") is not None
+    assert value_of("1", "json") == 1
+    assert codes(problems("[" * 64 + "{}" + "]" * 64, "json")) == [("parse", "depth_limit")]
+    assert codes(problems("[" * 64 + "[]" + "]" * 64)) == [("parse", "depth_limit")]
 
 
 def test_read_tags_tag_directive_rejected() -> None:
@@ -757,9 +795,10 @@ def test_read_yaml_line_breaks_are_fine_in_json() -> None:
 
 
 def test_read_yaml_empty_document_is_null() -> None:
-    # SPEC [values.yaml-core]: an empty document is the empty scalar, i.e. null.
-    assert value_of("") is None
-    assert value_of("# nothing\n") is None
+    # SPEC [values.yaml-core], [read.yaml]: an empty document (after `---`) is null; an empty
+    # file is no document at all (test_read_yaml_zero_documents_rejected).
+    assert value_of("--- # nothing\n") is None
+    assert value_of("---\n...\n") is None
 
 
 # ---------------------------------------------------------------------------------- [read.encoding]

@@ -340,6 +340,11 @@ class _YamlBuilder:
             raise SpecError(self.problems)
         return root, self.positions
 
+    def _no_document(self) -> SpecError:
+        """[read.yaml]: a stream with no document (empty, or comments only) holds no value."""
+        return self.fail("syntax", "the file holds no YAML document", (1, 1),
+                         expected="exactly one document", anchor="read.yaml")
+
     def _prescan(self, text: str) -> None:
         """[read.yaml]: checks the C parser (YAML 1.1 rules) would get wrong."""
         m = _YAML_DIRECTIVE.match(text)
@@ -395,6 +400,8 @@ class _YamlBuilder:
                                     f"%YAML {version[0]}.{version[1]} directive; "
                                     "only YAML 1.2 is read", loc, anchor="read.yaml")
                 continue
+            if name == "StreamEndEvent" and documents == 0:
+                raise self._no_document()
             if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
                 continue
             if name in ("MappingEndEvent", "SequenceEndEvent"):
@@ -460,7 +467,10 @@ class _YamlBuilder:
 
     def _take_key(self, frame: _Frame, ev: Any, name: str, loc: Loc) -> None:
         if name == "ScalarEvent":
-            if ev.tag not in (None, "!", _TAG + "str"):
+            if ev.tag is not None and not ev.tag.startswith(_TAG):
+                raise self.fail("unsupported_tag", f"unsupported tag {ev.tag} on a key", loc,
+                                frame.path, anchor="read.tags")
+            if ev.tag not in (None, _TAG + "str"):  # [read.keys]: !!int 1: is not a string key
                 raise self.fail("complex_key", f"mapping key with tag {ev.tag}; keys are strings",
                                 loc, frame.path, anchor="read.keys")
             key = ev.value
@@ -492,7 +502,7 @@ class _YamlBuilder:
 
     def _check_collection_tag(self, ev: Any, name: str, loc: Loc, path: JsonPath) -> None:
         allowed = _TAG + ("map" if name == "MappingStartEvent" else "seq")
-        if ev.tag not in (None, "!", allowed):
+        if ev.tag not in (None, allowed):  # [read.tags]: the bare `!` is no core tag
             raise self.fail("unsupported_tag", f"unsupported tag {ev.tag}", loc, path,
                             expected="no tag, or a YAML 1.2 core schema tag",
                             anchor="read.tags")
@@ -507,8 +517,6 @@ class _YamlBuilder:
         tag = ev.tag
         if tag is None:
             return resolve_plain(ev.value) if ev.style in ("", None) else ev.value
-        if tag == "!":
-            return ev.value
         if not tag.startswith(_TAG) or tag[len(_TAG):] not in (
                 "str", "int", "float", "bool", "null"):
             raise self.fail("unsupported_tag", f"unsupported tag {tag}", loc, path,
