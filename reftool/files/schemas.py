@@ -56,7 +56,7 @@ def stamp() -> str:
 @functools.cache
 def validator(name: str, pointer: str = "") -> Any:
     """A Draft 2020-12 validator for schema `name`, or for its sub-schema at `pointer`."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
 
     registry: Registry[Any] = Registry().with_resources(
@@ -65,4 +65,12 @@ def validator(name: str, pointer: str = "") -> Any:
     target: dict[str, Any] = root
     if pointer:
         target = {"$ref": root["$id"] + "#" + pointer}
-    return Draft202012Validator(target, registry=registry)
+    # SPEC [values.strict-types]: where a schema says `integer`, a value read as a float (`1.0`)
+    # is not one, although Draft 2020-12 counts integral floats as integers (`schema/type`).
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int)
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(target, registry=registry)
+
+
+def _is_int(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)

@@ -23,6 +23,7 @@ from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_lock_text
 from .schemas import validator
 from .spec import (
+    ERROR_CODES,
     MAX_LOCK_FILE_BYTES,
     MAX_TEXT_FILE_BYTES,
     MAX_WARNINGS_PER_CODE,
@@ -201,12 +202,7 @@ def _unknown_keys(doc: Document, err: Any, path: JsonPath,
                       expected="one of " + ", ".join(map(repr, allowed)), hint=hint)
 
 
-_SCHEMA_CODES = frozenset({
-    "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
-    "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum",
-    "exclusiveMinimum", "not",
-    "oneOf", "anyOf", "propertyNames", "format",
-})
+_SCHEMA_CODES = ERROR_CODES["schema"]  # SPEC [errors.phase-code]: the closed list
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
