@@ -1125,7 +1125,7 @@ def test_params_pointer_missing_raises_keyerror(pointer: str, token: str) -> Non
 
 @pytest.mark.parametrize("token", ["\u0661", "\uff11", "\u00b9"])
 def test_params_pointer_index_is_ascii_digits_only(token: str) -> None:
-    # SPEC [params.pointer]: "A segment of only digits addresses a list element" (RFC 6901).
+    # SPEC [params.pointer]: an index is ASCII `0|[1-9][0-9]*` (RFC 6901).
     with pytest.raises(KeyError):
         resolve_pointer({"l": [10, 20]}, "/l/" + token)
 
@@ -1317,3 +1317,20 @@ def test_hypothesis_settings_are_deterministic() -> None:
     # The property tests above must not depend on a random seed or a local example database.
     assert DETERMINISTIC.derandomize and DETERMINISTIC.database is None
     assert sys.version_info >= (3, 11)
+
+
+@pytest.mark.parametrize("expr,accessors", [("a[0]", [0]), ("a[10]", [10]), ("a[1][2]", [1, 2])])
+def test_template_index_without_leading_zero(expr: str, accessors: list[int]) -> None:
+    # SPEC [template.syntax]: INDEX is `0|[1-9][0-9]*`, the same indices as [params.pointer].
+    from reftool.files.load import parse_expression
+    assert parse_expression(expr) == ("a", accessors)
+
+
+@pytest.mark.parametrize("expr", ["a[01]", "a[00]", "a[007]"])
+def test_template_index_with_leading_zero_is_template_syntax(expr: str) -> None:
+    # SPEC [template.syntax]: `${a[01]}` is no index (RFC 6901), so the pointer `/a/01` and
+    # the template agree.
+    from reftool.files.load import TemplateError, parse_expression
+    with pytest.raises(TemplateError) as info:
+        parse_expression(expr)
+    assert info.value.code == "template_syntax"
