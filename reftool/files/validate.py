@@ -327,15 +327,17 @@ def validate_series_file(path: Path, display: str, report: Report) -> None:
         report.diagnostics.extend(e.diagnostics)
         return
     lines = text.split("\n")
-    complete = lines[:-1]  # the text after the last LF is being written: ignored
-    if not complete:
-        report.diagnostics.append(diagnostic(
-            "version", "version_missing", display, "series file has no header line",
-            line=1, column=1, expected='{"version": "1.0", "kind": "series"}',
-            anchor="metrics.series"))
-        return
+    # the text after the last LF is being written: ignored, even when it is the header, so a
+    # file with no complete line is an empty series, not an invalid one
+    complete = lines[:-1]
     for number, line in enumerate(complete, start=1):
         problems: list[Diagnostic] = []
+        if line.endswith("\r"):  # [metrics.series]: lines end with LF alone
+            report.diagnostics.append(diagnostic(
+                "parse", "syntax", display, "line ends with CR LF; series lines end with LF",
+                line=number, column=len(line), expected="LF line endings",
+                anchor="metrics.series"))
+            continue
         try:
             doc = parse(line, display=display, fmt="json")
         except SpecError as e:
