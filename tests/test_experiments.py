@@ -361,3 +361,51 @@ def test_report_trimmed_under_the_comment_limit(tmp_path: Path) -> None:
     text = pr_report(old, new, {}, tmp_path).read_text()
     assert len(text) < REPORT_LIMIT
     assert "> Trimmed:" in text and "| m | 1 | 2 | +1 (+100%) |" in text
+
+
+# ---------------------------------------------------------------------------------- version gate
+def _record(rid: str, version: str, acc: float) -> str:
+    return json.dumps({"version": version, "id": rid, "name": rid, "created":
+                       f"2026-01-0{len(rid)}T00:00:00Z", "git_commit": None, "params": {},
+                       "metrics": {"acc": acc}, "series": {}, "lock_digest": None})
+
+
+@pytest.mark.parametrize("version,code", [("7.0", "spec version 7.0 is not supported"),
+                                          ("1.9", "spec version 1.9 is newer")])
+def test_exp_show_refuses_records_of_an_unread_version(proj: Project, version: str,
+                                                       code: str) -> None:
+    # [tool.experiments] with [version.major] / [version.minor]: named, passed over, exit 1
+    (proj.root / "experiments").mkdir()
+    (proj.root / "experiments" / "a.json").write_text(_record("a", version, 1.0))
+    (proj.root / "experiments" / "bb.json").write_text(_record("bb", "1.0", 2.0))
+    r = cli(proj.root, "exp", "show", "--no-workspace")
+    assert r.returncode == 1
+    assert f"experiments/a.json: {code}" in r.stderr and "passed over" in r.stderr
+    assert "bb" in r.stdout and "a " not in r.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name,text", [
+    ("metrics/eval.json", '{"version": "7.0", "metrics": {"acc": 1}}'),
+    ("metrics/eval.json", '{"version": "1.9", "metrics": {"acc": 1}}'),
+    ("metrics/train.jsonl", '{"version": "7.0", "kind": "series"}\n{"step": 0, "metrics": {}}\n'),
+])
+def test_metrics_diff_refuses_metrics_of_an_unread_version(proj: Project, name: str,
+                                                           text: str) -> None:
+    # [tool.experiments]: the gate applies to the metrics files a comparison reads
+    (proj.root / "experiments").mkdir()
+    (proj.root / "experiments" / "bb.json").write_text(_record("bb", "1.0", 2.0))
+    (proj.root / "metrics").mkdir()
+    (proj.root / name).write_text(text)
+    r = cli(proj.root, "metrics", "diff", "bb", "workspace")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"workspace:{name}: spec version" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_torn_series_header_is_an_empty_series(proj: Project) -> None:
+    # [metrics.series]: the header still being written is not refused
+    (proj.root / "metrics").mkdir()
+    (proj.root / "metrics" / "train.jsonl").write_text('{"version": "7.0", "ki')
+    (proj.root / "metrics" / "eval.json").write_text('{"version": "1.0", "metrics": {"acc": 1}}')
+    r = cli(proj.root, "exp", "show")
+    assert r.returncode == 0, r.stderr

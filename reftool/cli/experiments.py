@@ -87,18 +87,21 @@ def _default_base(root: Path) -> str | None:
 
 def cmd_exp_show(args: argparse.Namespace) -> int:
     from ..experiments.compare import filter_rows, render_table, sort_rows, table
-    from ..experiments.records import SourceError, record_snapshot, records, resolve
+    from ..experiments.records import SourceError, VersionRefused, record_snapshot, records, resolve
 
     root = Path(".")
     declarations = _declarations(root)
-    snaps = [record_snapshot(r, declarations) for r in records(root)]
+    refused: list[Any] = []
+    snaps = [record_snapshot(r, declarations) for r in records(root, refused)]
+    for d in refused:  # [tool.experiments]: each refused record named, the others shown
+        print(f"reftool: {d.file}: {d.message} (passed over)", file=sys.stderr)
     try:
         snaps += [resolve(root, rev, declarations) for rev in args.rev]
         if not args.no_workspace:
             snaps.append(resolve(root, "workspace", declarations))
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     if not snaps:
         print("reftool: no experiments yet (reftool run writes one)", file=sys.stderr)
         return EXIT_OK
@@ -111,7 +114,7 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(render_table(t, args.style))
-    return EXIT_OK
+    return EXIT_INVALID if refused else EXIT_OK
 
 
 def cmd_exp_save(args: argparse.Namespace) -> int:
@@ -128,7 +131,7 @@ def cmd_exp_save(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..experiments.compare import diff, param_label, render_diff
-    from ..experiments.records import SourceError, resolve
+    from ..experiments.records import SourceError, VersionRefused, resolve
 
     root = Path(".")
     a = args.a or _default_base(root)
@@ -141,7 +144,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
         old, new = resolve(root, a, declarations), resolve(root, args.b, declarations)
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     if args.kind == "metrics":
         changes = diff(old.metrics, new.metrics, declarations=declarations, all_rows=args.all)
         label: Any = str
@@ -163,15 +166,15 @@ def _sources(root: Path, refs: list[str]) -> Any:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ..experiments.records import SourceError
     from ..experiments.plot import bars, curves, save
+    from ..experiments.records import SourceError, VersionRefused
 
     root = Path(".")
     try:
         snaps = _sources(root, args.refs)
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     out = Path(args.out)
     written = []
     for name, draw in (("curves", curves), ("summary", bars)):
@@ -187,7 +190,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..experiments.records import SourceError, resolve
+    from ..experiments.records import SourceError, VersionRefused, resolve
     from ..experiments.report import pr_report
 
     root = Path(".")
@@ -198,7 +201,7 @@ def cmd_report(args: argparse.Namespace) -> int:
         new = resolve(root, "workspace", declarations)
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     path = pr_report(old, new, declarations, Path(args.out))
     print(path)
     return EXIT_OK

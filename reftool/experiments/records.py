@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..files.documents import Document, Format, decode, parse
-from ..files.errors import SpecError
+from ..files.errors import Diagnostic, SpecError
 from ..files.load import VarsContext, build_pipeline
 from ..files.model import MetricDeclaration, Pipeline, canonical_json
 from ..files.safe_io import NotRegularFile, UnsafePath, is_inside, make_dirs, open_regular
@@ -35,6 +35,24 @@ Reader = Callable[[str], bytes | None]
 
 class SourceError(Exception):
     """A revision, experiment or file that cannot be read; the message says which."""
+
+
+class VersionRefused(SourceError):
+    """A metrics file or record of a version this tool does not read ([version.major],
+    [version.minor]): invalid input, not a usage error."""
+
+
+def version_refusal(data: bytes, display: str, what: str) -> Diagnostic | None:
+    """[tool.experiments]: the version error of a JSON file every reader applies, or None.
+
+    Files that are not JSON mappings are left to the caller (passed over as before)."""
+    from ..files.validate import check_version
+    try:
+        doc = parse(decode(data, display=display), display=display, fmt="json")
+    except SpecError:
+        return None
+    found = check_version(doc, what=what)
+    return found if found is not None and found.phase == "version" else None
 
 
 @dataclass
@@ -210,6 +228,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
             data = read(out.path)
             if data is None:
                 continue
+            _gate(data, f"{label}:{out.path}", out.kind)
             if out.kind == "series":
                 snap.series[out.path] = read_series(data)
                 continue
@@ -293,6 +312,20 @@ def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
+def _gate(data: bytes, display: str, kind: str) -> None:
+    """[tool.experiments] for a metrics output: its header line for a series (a torn header is
+    an empty series), the whole file for summary metrics."""
+    if kind == "series":
+        lines = data.split(b"\n")
+        if len(lines) < 2:
+            return
+        data = lines[0]
+    refused = version_refusal(data, display, "series header" if kind == "series"
+                              else "metrics file")
+    if refused is not None:
+        raise VersionRefused(f"{display}: {refused.message}")
+
+
 def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     """Write a record once, atomically, canonically ([experiments.record])."""
     from ..pipeline.lockfile import atomic_write_text
@@ -305,8 +338,9 @@ def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def records(root: Path) -> Iterator[dict[str, Any]]:
-    """The experiment records of a project, oldest first; unreadable ones are passed over."""
+def records(root: Path, refused: list[Diagnostic] | None = None) -> Iterator[dict[str, Any]]:
+    """The experiment records of a project, oldest first; unreadable ones are passed over, and
+    those of a version this tool does not read are added to `refused` ([tool.experiments])."""
     folder = root / EXPERIMENTS
     if not folder.is_dir() or not is_inside(root, folder):  # [security.symlinks]
         return
@@ -316,8 +350,14 @@ def records(root: Path) -> Iterator[dict[str, Any]]:
             continue
         try:
             with open_regular(path) as f:  # [security.special-files]
-                data = json.loads(f.read())
+                raw = f.read()
+            data = json.loads(raw)
         except (OSError, ValueError, RecursionError):
+            continue
+        refusal = version_refusal(raw, f"{EXPERIMENTS}/{path.name}", "experiment record")
+        if refusal is not None:
+            if refused is not None:
+                refused.append(refusal)
             continue
         if isinstance(data, dict) and isinstance(data.get("id"), str):
             found.append(data)

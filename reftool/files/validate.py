@@ -906,7 +906,7 @@ def detect_kind(path: Path) -> FileKind:
         return "lock"
     if name.endswith(".jsonl"):
         return "series"
-    if name in ("pipeline.yaml", "pipeline.yml"):
+    if name.endswith(("pipeline.yaml", "pipeline.yml")):  # train-pipeline.yaml too
         return "pipeline"
     if path.parent.name == "experiments" and name.endswith(".json"):
         return "experiment"
@@ -917,11 +917,18 @@ def detect_kind(path: Path) -> FileKind:
         except SpecError:
             return "params"
         if isinstance(doc.value, dict):
-            if "stages" in doc.value:
+            if "stages" in doc.value or _misspelt_pipeline(doc.value):
                 return "pipeline"
             if "version" in doc.value and "metrics" in doc.value and fmt == "json":
                 return "metrics"
     return "params"
+
+
+def _misspelt_pipeline(value: dict[str, Any]) -> bool:
+    """[tool.validate]: `version` beside a misspelling of `stages` (`stagse:`) is a pipeline
+    file with a typo, not a valid params file."""
+    return "version" in value and any(
+        did_you_mean(key, ["stages"]) == "stages" for key in value if isinstance(key, str))
 
 
 def validate_paths(paths: Iterable[Path]) -> Report:
