@@ -409,3 +409,44 @@ def test_a_torn_series_header_is_an_empty_series(proj: Project) -> None:
     (proj.root / "metrics" / "eval.json").write_text('{"version": "1.0", "metrics": {"acc": 1}}')
     r = cli(proj.root, "exp", "show")
     assert r.returncode == 0, r.stderr
+
+
+def test_record_floats_are_written_as_number_to_string(proj: Project) -> None:
+    # [experiments.record], [lock.canonical] rule 4: not Python's repr (1e-07, 1.0)
+    assert cli(proj.root, "run", "--name", "first").returncode == 0
+    (path,) = (proj.root / "experiments").glob("*.json")
+    text = path.read_text()
+    import re
+    assert re.search(r'"tiny": 1e-7[,\n]', text) and "1e-07" not in text
+    assert re.search(r'"acc": 1[,\n]', text) and '"b": "NaN"' in text
+    assert re.search(r"\.0[,\n]", text) is None
+
+
+@pytest.mark.parametrize("value,text", [
+    (1e-7, "1e-7"), (3.0, "3"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+    (0.000001, "0.000001"), (-0.0, "0"), (5e-324, "5e-324"), (float("inf"), '"Infinity"'),
+    (float("-inf"), '"-Infinity"'), (float("nan"), '"NaN"'), (2**64, "18446744073709551616"),
+])
+def test_canonical_json_numbers(value: float, text: str) -> None:
+    # [lock.canonical] rule 4 for the files that hold floats
+    from reftool.files.model import canonical_json
+    assert canonical_json({"v": value}) == '{\n  "v": ' + text + "\n}\n"
+
+
+def test_metrics_keep_the_first_in_stage_order(project: Project) -> None:
+    # [experiments.metrics]: stage order is [stale.order]'s run order, not the file's order
+    project.base("""\
+version: "1.0"
+stages:
+  a_second:
+    cmd: echo
+    deps: [z.json]
+    metrics: [a.json]
+  z_first:
+    cmd: echo
+    metrics: [z.json]
+""", **{"z.json": '{"version": "1.0", "metrics": {"acc": 1}}',
+        "a.json": '{"version": "1.0", "metrics": {"acc": 2}}'})
+    from reftool.experiments.records import snapshot, workspace_reader
+    snap = snapshot(workspace_reader(project.root), "workspace", "workspace")
+    assert snap.metrics["acc"] == 1.0

@@ -162,9 +162,15 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def metric_value(value: Any) -> Any:
-    """[metrics.nonfinite]: the strings NaN / Infinity / -Infinity read as floats."""
+    """[metrics.nonfinite]: the strings NaN / Infinity / -Infinity read as floats; a metric is a
+    binary64, so `1` and `1.0` are one value (a record writes `1.0` as `1`, [lock.canonical])."""
     if isinstance(value, str):
         return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
     return value
 
 
@@ -201,6 +207,16 @@ def summarize(points: list[tuple[int, float]], rule: str, direction: str | None)
     return points[-1][1]
 
 
+def _in_stage_order(pipeline: Pipeline) -> list[Any]:
+    """[experiments.metrics]: "stage order" is the run order of [stale.order]."""
+    from ..files.graph import dependencies, topological_order
+    try:
+        names = topological_order(dependencies(pipeline))
+    except ValueError:  # a cycle: validate reports it; keep the file's order meanwhile
+        names = list(pipeline.stages)
+    return [pipeline.stages[n] for n in names]
+
+
 def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
              pipeline_file: str = "pipeline.yaml") -> Snapshot:
     pipeline = read_pipeline(read, label, pipeline_file)
@@ -208,7 +224,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
         raise SourceError(f"no readable {pipeline_file} in {label}")
     snap = Snapshot(label=label, kind=kind, declarations=dict(pipeline.metrics))
     params_docs: dict[str, Any] = {}
-    for stage in pipeline.stages.values():
+    for stage in _in_stage_order(pipeline):
         for ref in stage.params:
             if ref.file not in params_docs:
                 fmt = PARAMS_EXTENSIONS.get(os.path.splitext(ref.file)[1].lower())
