@@ -29,7 +29,6 @@ from reftool.files.documents import (
     pointer_of,
     read_bytes,
     resolve_plain,
-    toml_time_text,
 )
 from reftool.files.errors import Diagnostic, SpecError
 from reftool.files.spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
@@ -441,12 +440,30 @@ def test_read_toml_values() -> None:
     assert nested == {"d": {"when": "1979-05-27T07:32:00Z", "list": ["1979-05-27"]}}
 
 
-def test_read_toml_time_text_helper() -> None:
-    # SPEC [read.toml]: offset zero is written Z.
-    import datetime as dt
-    utc = dt.datetime(1979, 5, 27, 7, 32, tzinfo=dt.UTC)
-    assert toml_time_text(utc) == "1979-05-27T07:32:00Z"
-    assert toml_time_text(dt.date(1979, 5, 27)) == "1979-05-27"
+@pytest.mark.parametrize("text,expected", [
+    ("a = 07:32:00.12", "07:32:00.12"), ("a = 07:32:00.000", "07:32:00"),
+    ("a = 1979-05-27T07:32:00.123456789Z", "1979-05-27T07:32:00.123456789Z"),
+    ("a = 1979-05-27T07:32:00.1234567890123Z", "1979-05-27T07:32:00.1234567890123Z"),
+    ("a = 1979-05-27T07:32:00-00:00", "1979-05-27T07:32:00-00:00"),
+    ("a = 1979-05-27t07:32:00.500+00:00", "1979-05-27T07:32:00.5Z"),
+    ("a = [1979-05-27, 07:32:00.0, '1979-05-27'] # c", ["1979-05-27", "07:32:00", "1979-05-27"]),
+    ("g = { a = 2000-01-01T00:00:00.100+05:30 }", "2000-01-01T00:00:00.1+05:30"),
+    ("a = [\n  1979-05-27T00:00:00Z, # one\n  2000-02-29,\n]", ["1979-05-27T00:00:00Z",
+                                                                "2000-02-29"]),
+])
+def test_read_toml_datetime_text_as_written(text: str, expected: Any) -> None:
+    # SPEC [read.toml]: the fraction as written without trailing zeros (no truncation to
+    # microseconds), `Z` for Z/z/+00:00, any other offset as written
+    value = value_of(text + "\n", "toml")
+    assert list(value.values()) == [expected if not isinstance(expected, str) or "g" not in
+                                    value else {"a": expected}]
+
+
+def test_read_toml_datetime_keys_and_strings_untouched() -> None:
+    # SPEC [read.toml]: only values are date-times; a bare key or a string that looks like one
+    # stays as it is
+    value = value_of('1979-05-27 = 2\ns = """x = 1979-05-27\n"""\n[1979-05-28]\nt = 1\n', "toml")
+    assert value == {"1979-05-27": 2, "s": "x = 1979-05-27\n", "1979-05-28": {"t": 1}}
 
 
 @pytest.mark.parametrize("text", ["a = ", "a = 1979-13-27", "a = 'x", "[t\n", "a = 1 b = 2",
