@@ -78,4 +78,8 @@ def apply(name: str) -> None:
             return [r for r in original_params(*args) if r.code != "param_removed"]
         plan._params = params  # type: ignore[assignment]
     else:
+        from reading_mutants import READING_MUTANTS
+        from reading_mutants import apply as apply_reading
+        if name in READING_MUTANTS:
+            return apply_reading(name)
         raise SystemExit(f"no mutant {name!r}; known: {', '.join(MUTANTS)}")
