@@ -43,7 +43,7 @@ class VersionRefused(SourceError):
 
 
 def version_refusal(data: bytes, display: str, what: str) -> Diagnostic | None:
-    """[tool.experiments]: the version error of a JSON file every reader applies, or None.
+    """[tool.experiments]: the version refusal of a JSON file every reader applies, or None.
 
     Files that are not JSON mappings are left to the caller (passed over as before)."""
     from ..files.validate import check_version
@@ -52,7 +52,10 @@ def version_refusal(data: bytes, display: str, what: str) -> Diagnostic | None:
     except SpecError:
         return None
     found = check_version(doc, what=what)
-    return found if found is not None and found.phase == "version" else None
+    # a file with no version or a malformed one is passed over as before; one that names a
+    # version this tool does not read is refused, with the code saying why
+    return found if found is not None and found.code in ("major_unsupported",
+                                                         "minor_newer") else None
 
 
 @dataclass
