@@ -18,7 +18,8 @@ CLASSES: dict[str, dict[str, list[str]]] = json.loads(
 #: The class(es) whose claim a case of each operation tests.
 OP_CLASSES = {"load": ["reader"], "canonicalize": ["reader"], "digest": ["planner", "recorder"],
               "validate": ["validator"], "plan": ["planner"], "lock": ["recorder"],
-              "merge": ["recorder"], "record": ["recorder"], "run": ["runner"]}
+              "merge": ["recorder"], "record": ["recorder"], "run": ["runner"],
+              "experiment": ["experiment-writer"]}
 
 
 def closure(names: list[str]) -> set[str]:

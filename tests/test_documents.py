@@ -29,7 +29,6 @@ from reftool.files.documents import (
     pointer_of,
     read_bytes,
     resolve_plain,
-    toml_time_text,
 )
 from reftool.files.errors import Diagnostic, SpecError
 from reftool.files.spec import MAX_ALIAS_NODES, MAX_DEPTH, MAX_INT_DIGITS
@@ -441,12 +440,30 @@ def test_read_toml_values() -> None:
     assert nested == {"d": {"when": "1979-05-27T07:32:00Z", "list": ["1979-05-27"]}}
 
 
-def test_read_toml_time_text_helper() -> None:
-    # SPEC [read.toml]: offset zero is written Z.
-    import datetime as dt
-    utc = dt.datetime(1979, 5, 27, 7, 32, tzinfo=dt.UTC)
-    assert toml_time_text(utc) == "1979-05-27T07:32:00Z"
-    assert toml_time_text(dt.date(1979, 5, 27)) == "1979-05-27"
+@pytest.mark.parametrize("text,expected", [
+    ("a = 07:32:00.12", "07:32:00.12"), ("a = 07:32:00.000", "07:32:00"),
+    ("a = 1979-05-27T07:32:00.123456789Z", "1979-05-27T07:32:00.123456789Z"),
+    ("a = 1979-05-27T07:32:00.1234567890123Z", "1979-05-27T07:32:00.1234567890123Z"),
+    ("a = 1979-05-27T07:32:00-00:00", "1979-05-27T07:32:00-00:00"),
+    ("a = 1979-05-27t07:32:00.500+00:00", "1979-05-27T07:32:00.5Z"),
+    ("a = [1979-05-27, 07:32:00.0, '1979-05-27'] # c", ["1979-05-27", "07:32:00", "1979-05-27"]),
+    ("g = { a = 2000-01-01T00:00:00.100+05:30 }", "2000-01-01T00:00:00.1+05:30"),
+    ("a = [\n  1979-05-27T00:00:00Z, # one\n  2000-02-29,\n]", ["1979-05-27T00:00:00Z",
+                                                                "2000-02-29"]),
+])
+def test_read_toml_datetime_text_as_written(text: str, expected: Any) -> None:
+    # SPEC [read.toml]: the fraction as written without trailing zeros (no truncation to
+    # microseconds), `Z` for Z/z/+00:00, any other offset as written
+    value = value_of(text + "\n", "toml")
+    assert list(value.values()) == [expected if not isinstance(expected, str) or "g" not in
+                                    value else {"a": expected}]
+
+
+def test_read_toml_datetime_keys_and_strings_untouched() -> None:
+    # SPEC [read.toml]: only values are date-times; a bare key or a string that looks like one
+    # stays as it is
+    value = value_of('1979-05-27 = 2\ns = """x = 1979-05-27\n"""\n[1979-05-28]\nt = 1\n', "toml")
+    assert value == {"1979-05-27": 2, "s": "x = 1979-05-27\n", "1979-05-28": {"t": 1}}
 
 
 @pytest.mark.parametrize("text", ["a = ", "a = 1979-13-27", "a = 'x", "[t\n", "a = 1 b = 2",
@@ -623,7 +640,7 @@ def test_read_depth_yaml_block_mappings() -> None:
     ("!!float 1", 1.0), ("!!float -2", -2.0), ("!!float .5", 0.5), ("!!float .nan", NAN),
     ("!!float 1e400", INF), ("!!int 0x1F", 31), ("!!int +5", 5), ("!!int 0o17", 15),
     ("!!bool true", True), ("!!bool FALSE", False), ("!!null null", None), ("!!null ~", None),
-    ("!!null ''", None), ("! 1", "1"), ("!<tag:yaml.org,2002:str> 1", "1"),
+    ("!!null ''", None), ("!<tag:yaml.org,2002:str> 1", "1"),
     ("!!map {a: 1}", {"a": 1}), ("!!seq [1]", [1]), ('!!str "x"', "x"),
 ])
 def test_read_tags_core_schema_tags(text: str, expected: Any) -> None:
@@ -651,12 +668,50 @@ def test_read_tags_float_tag_on_hex_or_octal_text(text: str) -> None:
 @pytest.mark.parametrize("text", [
     "!custom 1", "!custom {a: 1}", "!custom [1]", "!!binary aGk=", "!!timestamp 2001-12-14",
     "!!set {a}", "!!omap [a: 1]", "!!python/object:os.system x", "!<tag:example.com:x> 1",
+    "! 1", "! {a: 1}", "! [1]", "!!str {a: 1}", "!!str [1]", "!!map [1]", "!!seq {a: 1}",
+    "!!map 1", "!!seq 1",
 ])
 def test_read_tags_unsupported_tag(text: str) -> None:
     # SPEC [read.tags]: any other tag is parse/unsupported_tag.
     found = problems(f"a: {text}\n")
     assert codes(found) == [("parse", "unsupported_tag")]
     assert (found[0].line, found[0].column) == (1, 4)
+
+
+@pytest.mark.parametrize("text,code", [
+    ("!!int 1: x\n", "complex_key"), ("!!null ~: x\n", "complex_key"),
+    ("! 1: x\n", "unsupported_tag"), ("!custom a: x\n", "unsupported_tag"),
+])
+def test_read_keys_tagged_keys(text: str, code: str) -> None:
+    # SPEC [read.keys], [read.tags]: only an untagged or `!!str` key is a string key.
+    assert codes(problems(text)) == [("parse", code)]
+
+
+def test_read_keys_str_tagged_key_is_the_string() -> None:
+    # SPEC [read.keys]
+    assert value_of("!!str 1: x\n") == {"1": "x"}
+
+
+@pytest.mark.parametrize("text", ["", "\n\n", "# a comment\n"])
+def test_read_yaml_zero_documents_rejected(text: str) -> None:
+    # SPEC [read.yaml]: a file with no document is parse/syntax, not null.
+    found = problems(text)
+    assert codes(found) == [("parse", "syntax")]
+    assert "no YAML document" in found[0].message
+
+
+def test_read_yaml_lone_document_marker_is_null() -> None:
+    # SPEC [read.yaml]: `---` alone is one document holding null.
+    assert value_of("---\n") is None
+
+
+def test_read_depth_counts_collections_not_scalars() -> None:
+    # SPEC [read.depth]: depth 64 is 64 nested collections with a scalar at the bottom;
+    # a root scalar is depth 0.
+    assert value_of("[" * 64 + "1" + "]" * 64, "json") is not None
+    assert value_of("1", "json") == 1
+    assert codes(problems("[" * 64 + "{}" + "]" * 64, "json")) == [("parse", "depth_limit")]
+    assert codes(problems("[" * 64 + "[]" + "]" * 64)) == [("parse", "depth_limit")]
 
 
 def test_read_tags_tag_directive_rejected() -> None:
@@ -757,9 +812,10 @@ def test_read_yaml_line_breaks_are_fine_in_json() -> None:
 
 
 def test_read_yaml_empty_document_is_null() -> None:
-    # SPEC [values.yaml-core]: an empty document is the empty scalar, i.e. null.
-    assert value_of("") is None
-    assert value_of("# nothing\n") is None
+    # SPEC [values.yaml-core], [read.yaml]: an empty document (after `---`) is null; an empty
+    # file is no document at all (test_read_yaml_zero_documents_rejected).
+    assert value_of("--- # nothing\n") is None
+    assert value_of("---\n...\n") is None
 
 
 # ---------------------------------------------------------------------------------- [read.encoding]
@@ -1086,7 +1142,7 @@ def test_params_pointer_missing_raises_keyerror(pointer: str, token: str) -> Non
 
 @pytest.mark.parametrize("token", ["\u0661", "\uff11", "\u00b9"])
 def test_params_pointer_index_is_ascii_digits_only(token: str) -> None:
-    # SPEC [params.pointer]: "A segment of only digits addresses a list element" (RFC 6901).
+    # SPEC [params.pointer]: an index is ASCII `0|[1-9][0-9]*` (RFC 6901).
     with pytest.raises(KeyError):
         resolve_pointer({"l": [10, 20]}, "/l/" + token)
 
@@ -1278,3 +1334,20 @@ def test_hypothesis_settings_are_deterministic() -> None:
     # The property tests above must not depend on a random seed or a local example database.
     assert DETERMINISTIC.derandomize and DETERMINISTIC.database is None
     assert sys.version_info >= (3, 11)
+
+
+@pytest.mark.parametrize("expr,accessors", [("a[0]", [0]), ("a[10]", [10]), ("a[1][2]", [1, 2])])
+def test_template_index_without_leading_zero(expr: str, accessors: list[int]) -> None:
+    # SPEC [template.syntax]: INDEX is `0|[1-9][0-9]*`, the same indices as [params.pointer].
+    from reftool.files.load import parse_expression
+    assert parse_expression(expr) == ("a", accessors)
+
+
+@pytest.mark.parametrize("expr", ["a[01]", "a[00]", "a[007]"])
+def test_template_index_with_leading_zero_is_template_syntax(expr: str) -> None:
+    # SPEC [template.syntax]: `${a[01]}` is no index (RFC 6901), so the pointer `/a/01` and
+    # the template agree.
+    from reftool.files.load import TemplateError, parse_expression
+    with pytest.raises(TemplateError) as info:
+        parse_expression(expr)
+    assert info.value.code == "template_syntax"

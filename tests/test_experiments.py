@@ -361,3 +361,93 @@ def test_report_trimmed_under_the_comment_limit(tmp_path: Path) -> None:
     text = pr_report(old, new, {}, tmp_path).read_text()
     assert len(text) < REPORT_LIMIT
     assert "> Trimmed:" in text and "| m | 1 | 2 | +1 (+100%) |" in text
+
+
+# ---------------------------------------------------------------------------------- version gate
+def _record(rid: str, version: str, acc: float) -> str:
+    return json.dumps({"version": version, "id": rid, "name": rid, "created":
+                       f"2026-01-0{len(rid)}T00:00:00Z", "git_commit": None, "params": {},
+                       "metrics": {"acc": acc}, "series": {}, "lock_digest": None})
+
+
+@pytest.mark.parametrize("version,code", [("7.0", "spec version 7.0 is not supported"),
+                                          ("1.9", "spec version 1.9 is newer")])
+def test_exp_show_refuses_records_of_an_unread_version(proj: Project, version: str,
+                                                       code: str) -> None:
+    # [tool.experiments] with [version.major] / [version.minor]: named, passed over, exit 1
+    (proj.root / "experiments").mkdir()
+    (proj.root / "experiments" / "a.json").write_text(_record("a", version, 1.0))
+    (proj.root / "experiments" / "bb.json").write_text(_record("bb", "1.0", 2.0))
+    r = cli(proj.root, "exp", "show", "--no-workspace")
+    assert r.returncode == 1
+    assert "experiments/a.json:1:13: version/" in r.stderr and code in r.stderr
+    assert "passed over" in r.stderr
+    assert "bb" in r.stdout and "a " not in r.stdout.splitlines()[-1]
+
+
+@pytest.mark.parametrize("name,text", [
+    ("metrics/eval.json", '{"version": "7.0", "metrics": {"acc": 1}}'),
+    ("metrics/eval.json", '{"version": "1.9", "metrics": {"acc": 1}}'),
+    ("metrics/train.jsonl", '{"version": "7.0", "kind": "series"}\n{"step": 0, "metrics": {}}\n'),
+])
+def test_metrics_diff_refuses_metrics_of_an_unread_version(proj: Project, name: str,
+                                                           text: str) -> None:
+    # [tool.experiments]: the gate applies to the metrics files a comparison reads
+    (proj.root / "experiments").mkdir()
+    (proj.root / "experiments" / "bb.json").write_text(_record("bb", "1.0", 2.0))
+    (proj.root / "metrics").mkdir()
+    (proj.root / name).write_text(text)
+    r = cli(proj.root, "metrics", "diff", "bb", "workspace")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert f"workspace:{name}: spec version" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+def test_a_torn_series_header_is_an_empty_series(proj: Project) -> None:
+    # [metrics.series]: the header still being written is not refused
+    (proj.root / "metrics").mkdir()
+    (proj.root / "metrics" / "train.jsonl").write_text('{"version": "7.0", "ki')
+    (proj.root / "metrics" / "eval.json").write_text('{"version": "1.0", "metrics": {"acc": 1}}')
+    r = cli(proj.root, "exp", "show")
+    assert r.returncode == 0, r.stderr
+
+
+def test_record_floats_are_written_as_number_to_string(proj: Project) -> None:
+    # [experiments.record], [lock.canonical] rule 4: not Python's repr (1e-07, 1.0)
+    assert cli(proj.root, "run", "--name", "first").returncode == 0
+    (path,) = (proj.root / "experiments").glob("*.json")
+    text = path.read_text()
+    import re
+    assert re.search(r'"tiny": 1e-7[,\n]', text) and "1e-07" not in text
+    assert re.search(r'"acc": 1[,\n]', text) and '"b": "NaN"' in text
+    assert re.search(r"\.0[,\n]", text) is None
+
+
+@pytest.mark.parametrize("value,text", [
+    (1e-7, "1e-7"), (3.0, "3"), (1e21, "1e+21"), (1e20, "100000000000000000000"),
+    (0.000001, "0.000001"), (-0.0, "0"), (5e-324, "5e-324"), (float("inf"), '"Infinity"'),
+    (float("-inf"), '"-Infinity"'), (float("nan"), '"NaN"'), (2**64, "18446744073709551616"),
+])
+def test_canonical_json_numbers(value: float, text: str) -> None:
+    # [lock.canonical] rule 4 for the files that hold floats
+    from reftool.files.model import canonical_json
+    assert canonical_json({"v": value}) == '{\n  "v": ' + text + "\n}\n"
+
+
+def test_metrics_keep_the_first_in_stage_order(project: Project) -> None:
+    # [experiments.metrics]: stage order is [stale.order]'s run order, not the file's order
+    project.base("""\
+version: "1.0"
+stages:
+  a_second:
+    cmd: echo
+    deps: [z.json]
+    metrics: [a.json]
+  z_first:
+    cmd: echo
+    metrics: [z.json]
+""", **{"z.json": '{"version": "1.0", "metrics": {"acc": 1}}',
+        "a.json": '{"version": "1.0", "metrics": {"acc": 2}}'})
+    from reftool.experiments.records import snapshot, workspace_reader
+    snap = snapshot(workspace_reader(project.root), "workspace", "workspace")
+    assert snap.metrics["acc"] == 1.0

@@ -220,7 +220,8 @@ CASES = [
          "schema", "type", line=1, column=1),
     Case("pipeline_is_a_list", {"pipeline.yaml": "- version\n- stages\n"}, "pipeline.yaml",
          "schema", "type", line=1, column=1),
-    Case("pipeline_is_empty", {"pipeline.yaml": ""}, "pipeline.yaml", "schema", "type"),
+    # [read.yaml]: an empty file holds no document
+    Case("pipeline_is_empty", {"pipeline.yaml": ""}, "pipeline.yaml", "parse", "syntax"),
     Case("pipeline_is_a_directory", {"pipeline.yaml": directory}, "pipeline.yaml",
          "io", "not_a_file"),
     Case("pipeline_does_not_exist", {"pipeline.yaml": None}, "pipeline.yaml",

@@ -6,6 +6,7 @@ import ast
 import json
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 from jsonschema import Draft202012Validator
@@ -99,6 +100,58 @@ def test_every_code_the_tool_emits_is_in_the_spec() -> None:
 
 
 # ---------------------------------------------------------------------------------- schemas
+
+# keywords that never fail by themselves: the errors below them are reported
+# ([errors.schema-keyword] rule 2), and annotations
+_NOT_ASSERTIONS = {"$schema", "$id", "$defs", "$ref", "$comment", "title", "description",
+                   "default", "examples", "properties", "items", "if", "then", "else",
+                   "allOf", "markdownDescription", "deprecated"}
+_SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
+_SCHEMA_MAPS = {"properties", "$defs", "patternProperties"}
+_SCHEMA_ONE = {"items", "not", "propertyNames", "additionalProperties", "if", "then", "else",
+               "contains"}
+
+
+def _keywords(node: Any) -> set[str]:
+    """Every keyword used at a schema position of `node`, walking sub-schemas."""
+    if not isinstance(node, dict):
+        return set()
+    found = set(node)
+    for key, value in node.items():
+        if key in _SCHEMA_MAPS and isinstance(value, dict):
+            children = list(value.values())
+        elif key in _SCHEMA_LISTS:
+            children = list(value)
+        elif key in _SCHEMA_ONE:
+            children = [value]
+        else:
+            children = []
+        for child in children:
+            found |= _keywords(child)
+    return found
+
+
+def test_schema_codes_are_derived_from_the_keywords_the_schemas_use() -> None:
+    # SPEC [errors.schema-keyword]: every assertion keyword a schema uses is a schema code
+    # (maxProperties was missing in 1.0); the codes not used are the stated extras.
+    used: set[str] = set()
+    for path in sorted((REPO / "schemas" / "src").glob("*.json")):
+        used |= _keywords(json.loads(path.read_text()))
+    assertions = used - _NOT_ASSERTIONS
+    assert assertions - spec.ERROR_CODES["schema"] == set()
+    extras = {"maxItems", "maxLength", "oneOf"}
+    assert spec.ERROR_CODES["schema"] - assertions == extras
+    assert "maxProperties" in assertions
+
+
+def test_a_typed_value_with_two_tags_is_max_properties() -> None:
+    # SPEC [errors.schema-keyword]: a code from the closed list, not `format`
+    from reftool.files.documents import parse
+    from reftool.files.validate import schema_diagnostics
+    doc = parse('{"int": "1", "str": "x"}', display="v.json", fmt="json")
+    found = schema_diagnostics(doc, "common", pointer="/$defs/typedValue")
+    assert {(d.phase, d.code) for d in found} == {("schema", "maxProperties")}
+
 
 @pytest.mark.parametrize("name", sorted(SCHEMA_FILES))
 def test_schema_is_valid_and_versioned(name: str) -> None:

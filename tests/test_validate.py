@@ -8,6 +8,7 @@ from __future__ import annotations
 import json
 import os
 import unicodedata
+from pathlib import Path
 
 import pytest
 from conftest import BASE_PIPELINE, Project
@@ -642,3 +643,38 @@ def test_validate_never_executes_commands(project: Project) -> None:
     assert project.cli("validate").code == 0
     assert project.cli("validate", "--format", "json").code == 0
     assert not marker.exists()
+
+
+@pytest.mark.parametrize("text,ok", [
+    ("2026-01-31T12:00:00Z", True), ("2024-02-29T23:59:60+23:59", True),
+    ("2026-01-31T12:00:00.123456789-05:30", True), ("2026-02-29T00:00:00Z", False),
+    ("2026-02-30T12:00:00Z", False), ("2026-13-01T00:00:00Z", False),
+    ("2026-00-10T00:00:00Z", False), ("2026-01-31T24:00:00Z", False),
+    ("2026-01-31T12:60:00Z", False), ("2026-01-31T12:00:61Z", False),
+    ("2026-01-31T12:00:00+24:00", False), ("2026-01-31T12:00:00+00:60", False),
+    ("not a date", True),  # the shape is the pattern's to reject, once
+])
+def test_rfc3339_dates_are_real(text: str, ok: bool) -> None:
+    # SPEC [metrics.series], [experiments.record]: `schema/format` for impossible dates
+    from reftool.files.schemas import is_rfc3339
+    assert is_rfc3339(text) is ok
+
+
+@pytest.mark.parametrize("text,codes", [
+    ('{"version": "1.0", "kind": "series"}', set()),
+    ("", set()),
+    ('{"version": "1.0", "kind": "series"}\r\n', {("parse", "syntax")}),
+    ('{"version": "1.0", "kind": "series"}\n{"step": 2, "metrics": {"a": 1}}\r\n',
+     {("parse", "syntax")}),
+    ('{"version": "1.0", "kind": "series"}\n{"step": 1.0, "metrics": {"a": 1}}\n',
+     {("schema", "type")}),
+    ('{"version": "1.0", "kind": "series"}\n{"step": 3, "metrics": {"a": 1}}\n'
+     '{"step": 1, "metrics": {"a": 1}}\n', set()),
+])
+def test_series_file_readings(tmp_path: Path, text: str, codes: set[tuple[str, str]]) -> None:
+    # SPEC [metrics.series]: a torn header is an empty series; CR LF is rejected; steps are
+    # ints, in any order
+    from reftool.files.validate import validate_paths
+    (tmp_path / "m.jsonl").write_bytes(text.encode())
+    report = validate_paths([tmp_path / "m.jsonl"])
+    assert {(d.phase, d.code) for d in report.errors} == codes

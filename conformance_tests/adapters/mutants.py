@@ -99,7 +99,12 @@ def apply(name: str) -> None:
     elif name in READING_MUTANTS:
         apply_reading(name)
     else:
-        raise SystemExit(f"no mutant {name!r}; known: {', '.join([*MUTANTS, *READING_MUTANTS])}")
+        from reading_mutants import READING_MUTANTS as VALUE_READINGS
+        from reading_mutants import apply as apply_value_reading
+        if name in VALUE_READINGS:
+            return apply_value_reading(name)
+        raise SystemExit(f"no mutant {name!r}; known: "
+                         f"{', '.join([*MUTANTS, *READING_MUTANTS, *VALUE_READINGS])}")
 
 
 def apply_reading(name: str) -> None:

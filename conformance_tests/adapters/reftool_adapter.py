@@ -18,7 +18,7 @@ from typing import Any
 
 PROTOCOL = 1
 OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record",
-              "run"]
+              "run", "experiment"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -238,6 +238,20 @@ def op_lock(inp: dict[str, Any]) -> dict[str, Any]:
     return {"text": canonical_lock_text(lock)}
 
 
+def op_experiment(inp: dict[str, Any]) -> dict[str, Any]:
+    """An experiment record written again, byte for byte ([experiments.record],
+    [lock.canonical] rule 4), after the version gate and the schema."""
+    from reftool.files.documents import parse
+    from reftool.files.errors import SpecError
+    from reftool.files.model import canonical_json
+    from reftool.files.validate import Report, _versioned
+    doc = parse(inp["text"], display="experiments/x.json", fmt="json")
+    report = Report()
+    if not _versioned(doc, "experiment", "experiment record", report) or report.errors:
+        raise SpecError(report.errors)
+    return {"text": canonical_json(doc.value)}
+
+
 def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
     from reftool.integrations.gitmerge import merge, read_lock_text
     from reftool.files.model import canonical_lock_text
@@ -249,7 +263,7 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
 
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
        "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
-       "record": op_record, "run": op_run}
+       "record": op_record, "run": op_run, "experiment": op_experiment}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

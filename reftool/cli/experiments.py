@@ -84,7 +84,7 @@ def _say_skipped(skipped: dict[str, str], snaps: Any = ()) -> None:
     for snap in snaps:
         why.update({f"{snap.label}:{path}": text for path, text in snap.skipped.items()})
     for _, text in sorted(why.items()):
-        print(f"reftool: skipped, not valid: {text}", file=sys.stderr)
+        print(f"reftool: skipped, not valid: {text} (passed over)", file=sys.stderr)
 
 
 def _default_base(root: Path) -> str | None:
@@ -97,19 +97,20 @@ def _default_base(root: Path) -> str | None:
 
 def cmd_exp_show(args: argparse.Namespace) -> int:
     from ..experiments.compare import filter_rows, render_table, sort_rows, table
-    from ..experiments.records import SourceError, record_snapshot, records, resolve
+    from ..experiments.records import SourceError, VersionRefused, record_snapshot, records, resolve
 
     root = Path(".")
     declarations = _declarations(root)
     skipped: dict[str, str] = {}
-    snaps = [record_snapshot(r, declarations) for r in records(root, skipped)]
+    refused: list[str] = []
+    snaps = [record_snapshot(r, declarations) for r in records(root, skipped, refused)]
     try:
         snaps += [resolve(root, rev, declarations) for rev in args.rev]
         if not args.no_workspace:
             snaps.append(resolve(root, "workspace", declarations))
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     _say_skipped(skipped, snaps)
     if not snaps:
         print("reftool: no experiments yet (reftool run writes one)", file=sys.stderr)
@@ -123,7 +124,7 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
     sys.stdout.write(render_table(t, args.style))
-    return EXIT_OK
+    return EXIT_INVALID if refused else EXIT_OK
 
 
 def cmd_exp_save(args: argparse.Namespace) -> int:
@@ -140,7 +141,7 @@ def cmd_exp_save(args: argparse.Namespace) -> int:
 
 def cmd_diff(args: argparse.Namespace) -> int:
     from ..experiments.compare import diff, param_label, render_diff
-    from ..experiments.records import SourceError, resolve
+    from ..experiments.records import SourceError, VersionRefused, resolve
 
     root = Path(".")
     a = args.a or _default_base(root)
@@ -156,7 +157,7 @@ def cmd_diff(args: argparse.Namespace) -> int:
     except SourceError as e:
         _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     _say_skipped(skipped, (old, new))
     if args.kind == "metrics":
         changes = diff(old.metrics, new.metrics, declarations=declarations, all_rows=args.all)
@@ -189,15 +190,15 @@ def _note_for(figure: str) -> Any:
 
 
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ..experiments.records import SourceError
     from ..experiments.plot import bars, curves, save
+    from ..experiments.records import SourceError, VersionRefused
 
     root = Path(".")
     try:
         snaps = _sources(root, args.refs)
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     out = Path(args.out)
     written = []
     for name, draw in (("curves", curves), ("summary", bars)):
@@ -213,7 +214,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
 
 
 def cmd_report(args: argparse.Namespace) -> int:
-    from ..experiments.records import SourceError, resolve
+    from ..experiments.records import SourceError, VersionRefused, resolve
     from ..experiments.report import pr_report
 
     root = Path(".")
@@ -226,7 +227,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     except SourceError as e:
         _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
-        return EXIT_USAGE
+        return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     _say_skipped(skipped, [s for s in (old, new) if s is not None])
     path = pr_report(old, new, declarations, Path(args.out))
     print(path)

@@ -22,7 +22,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..files.documents import Document, Format, decode, parse
-from ..files.errors import SpecError
+from ..files.errors import Diagnostic, SpecError
 from ..files.load import VarsContext, build_pipeline
 from ..files.model import MetricDeclaration, Pipeline, canonical_json
 from ..files.safe_io import NotRegularFile, UnsafePath, is_inside, make_dirs, open_regular
@@ -36,6 +36,27 @@ Reader = Callable[[str], bytes | None]
 
 class SourceError(Exception):
     """A revision, experiment or file that cannot be read; the message says which."""
+
+
+class VersionRefused(SourceError):
+    """A metrics file or record of a version this tool does not read ([version.major],
+    [version.minor]): invalid input, not a usage error."""
+
+
+def version_refusal(data: bytes, display: str, what: str) -> Diagnostic | None:
+    """[tool.experiments]: the version refusal of a JSON file every reader applies, or None.
+
+    Files that are not JSON mappings are left to the caller (passed over as before)."""
+    from ..files.validate import check_version
+    try:
+        doc = parse(decode(data, display=display), display=display, fmt="json")
+    except SpecError:
+        return None
+    found = check_version(doc, what=what)
+    # a file with no version or a malformed one is passed over as before; one that names a
+    # version this tool does not read is refused, with the code saying why
+    return found if found is not None and found.code in ("major_unsupported",
+                                                         "minor_newer") else None
 
 
 @dataclass
@@ -142,6 +163,8 @@ def checked_json(data: bytes, display: str, schema: str, what: str) -> Any:
     except SpecError as e:
         raise SourceError(_problem(e.diagnostics)) from None
     version = check_version(doc, what=what)
+    if version is not None and version.code in ("major_unsupported", "minor_newer"):
+        raise VersionRefused(_problem([version]))  # [tool.experiments]: exit 1, not skipped
     problems = [version] if version is not None else schema_diagnostics(doc, schema)
     errors = [d for d in problems if d.severity == "error"]
     if errors:
@@ -168,9 +191,15 @@ def flatten(tree: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
 
 
 def metric_value(value: Any) -> Any:
-    """[metrics.nonfinite]: the strings NaN / Infinity / -Infinity read as floats."""
+    """[metrics.nonfinite]: the strings NaN / Infinity / -Infinity read as floats; a metric is a
+    binary64, so `1` and `1.0` are one value (a record writes `1.0` as `1`, [lock.canonical])."""
     if isinstance(value, str):
         return {"NaN": math.nan, "Infinity": math.inf, "-Infinity": -math.inf}.get(value, value)
+    if isinstance(value, int) and not isinstance(value, bool):
+        try:
+            return float(value)
+        except OverflowError:
+            return value
     return value
 
 
@@ -207,6 +236,16 @@ def summarize(points: list[tuple[int, float]], rule: str, direction: str | None)
     return points[-1][1]
 
 
+def _in_stage_order(pipeline: Pipeline) -> list[Any]:
+    """[experiments.metrics]: "stage order" is the run order of [stale.order]."""
+    from ..files.graph import dependencies, topological_order
+    try:
+        names = topological_order(dependencies(pipeline))
+    except ValueError:  # a cycle: validate reports it; keep the file's order meanwhile
+        names = list(pipeline.stages)
+    return [pipeline.stages[n] for n in names]
+
+
 def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
              pipeline_file: str = "pipeline.yaml") -> Snapshot:
     pipeline = read_pipeline(read, label, pipeline_file)
@@ -214,7 +253,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
         raise SourceError(f"no readable {pipeline_file} in {label}")
     snap = Snapshot(label=label, kind=kind, declarations=dict(pipeline.metrics))
     params_docs: dict[str, Any] = {}
-    for stage in pipeline.stages.values():
+    for stage in _in_stage_order(pipeline):
         for ref in stage.params:
             if ref.file not in params_docs:
                 fmt = PARAMS_EXTENSIONS.get(os.path.splitext(ref.file)[1].lower())
@@ -234,6 +273,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
             data = read(out.path)
             if data is None:
                 continue
+            _gate(data, f"{label}:{out.path}", out.kind)
             if out.kind == "series":
                 snap.series[out.path] = read_series(data)
                 continue
@@ -318,6 +358,20 @@ def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
     return tree
 
 
+def _gate(data: bytes, display: str, kind: str) -> None:
+    """[tool.experiments] for a metrics output: its header line for a series (a torn header is
+    an empty series), the whole file for summary metrics."""
+    if kind == "series":
+        lines = data.split(b"\n")
+        if len(lines) < 2:
+            return
+        data = lines[0]
+    refused = version_refusal(data, display, "series header" if kind == "series"
+                              else "metrics file")
+    if refused is not None:
+        raise VersionRefused(f"{display}: {refused.message}")
+
+
 def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     """Write a record once, atomically, canonically ([experiments.record])."""
     from ..pipeline.lockfile import atomic_write_text
@@ -330,9 +384,11 @@ def write_record(root: Path, record: Mapping[str, Any]) -> Path:
     return path
 
 
-def records(root: Path, skipped: dict[str, str] | None = None) -> Iterator[dict[str, Any]]:
+def records(root: Path, skipped: dict[str, str] | None = None,
+            refused: list[str] | None = None) -> Iterator[dict[str, Any]]:
     """The experiment records of a project, oldest first, each read as `validate` reads it;
-    the invalid ones are passed over, with why, in `skipped`."""
+    the invalid ones are passed over, with why, in `skipped`, and those of a version this tool
+    does not read are also named in `refused` ([tool.experiments])."""
     from ..files.documents import read_bytes
     folder = root / EXPERIMENTS
     if not folder.is_dir() or not is_inside(root, folder):  # [security.symlinks]
@@ -351,6 +407,8 @@ def records(root: Path, skipped: dict[str, str] | None = None) -> Iterator[dict[
             continue
         except SourceError as e:
             (skipped if skipped is not None else {})[display] = str(e)
+            if isinstance(e, VersionRefused) and refused is not None:
+                refused.append(display)
             continue
         found.append(data)
     yield from sorted(found, key=lambda r: (str(r.get("created")), str(r.get("id"))))

@@ -14,6 +14,7 @@ import json
 import math
 import os
 import re
+import secrets
 import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -340,6 +341,11 @@ class _YamlBuilder:
             raise SpecError(self.problems)
         return root, self.positions
 
+    def _no_document(self) -> SpecError:
+        """[read.yaml]: a stream with no document (empty, or comments only) holds no value."""
+        return self.fail("syntax", "the file holds no YAML document", (1, 1),
+                         expected="exactly one document", anchor="read.yaml")
+
     def _prescan(self, text: str) -> None:
         """[read.yaml]: checks the C parser (YAML 1.1 rules) would get wrong."""
         m = _YAML_DIRECTIVE.match(text)
@@ -395,6 +401,8 @@ class _YamlBuilder:
                                     f"%YAML {version[0]}.{version[1]} directive; "
                                     "only YAML 1.2 is read", loc, anchor="read.yaml")
                 continue
+            if name == "StreamEndEvent" and documents == 0:
+                raise self._no_document()
             if name in ("StreamStartEvent", "StreamEndEvent", "DocumentEndEvent"):
                 continue
             if name in ("MappingEndEvent", "SequenceEndEvent"):
@@ -460,7 +468,10 @@ class _YamlBuilder:
 
     def _take_key(self, frame: _Frame, ev: Any, name: str, loc: Loc) -> None:
         if name == "ScalarEvent":
-            if ev.tag not in (None, "!", _TAG + "str"):
+            if ev.tag is not None and not ev.tag.startswith(_TAG):
+                raise self.fail("unsupported_tag", f"unsupported tag {ev.tag} on a key", loc,
+                                frame.path, anchor="read.tags")
+            if ev.tag not in (None, _TAG + "str"):  # [read.keys]: !!int 1: is not a string key
                 raise self.fail("complex_key", f"mapping key with tag {ev.tag}; keys are strings",
                                 loc, frame.path, anchor="read.keys")
             key = ev.value
@@ -492,7 +503,7 @@ class _YamlBuilder:
 
     def _check_collection_tag(self, ev: Any, name: str, loc: Loc, path: JsonPath) -> None:
         allowed = _TAG + ("map" if name == "MappingStartEvent" else "seq")
-        if ev.tag not in (None, "!", allowed):
+        if ev.tag not in (None, allowed):  # [read.tags]: the bare `!` is no core tag
             raise self.fail("unsupported_tag", f"unsupported tag {ev.tag}", loc, path,
                             expected="no tag, or a YAML 1.2 core schema tag",
                             anchor="read.tags")
@@ -507,8 +518,6 @@ class _YamlBuilder:
         tag = ev.tag
         if tag is None:
             return resolve_plain(ev.value) if ev.style in ("", None) else ev.value
-        if tag == "!":
-            return ev.value
         if not tag.startswith(_TAG) or tag[len(_TAG):] not in (
                 "str", "int", "float", "bool", "null"):
             raise self.fail("unsupported_tag", f"unsupported tag {tag}", loc, path,
@@ -565,22 +574,134 @@ def _parse_toml(text: str, display: str) -> Any:
                                     expected=f"integers of at most {MAX_INT_DIGITS:,} digits",
                                     anchor="values.int")]) from None
     _check_depth(value, display)
-    return _toml_times_as_text(value)
+    return _toml_times_as_text(value, text, display)
 
 
-def toml_time_text(v: _dt.date | _dt.time) -> str:
-    """[read.toml]: a TOML date-time as RFC 3339 text, `Z` for offset zero."""
-    text = v.isoformat()
-    return text[:-6] + "Z" if text.endswith("+00:00") else text
+def _toml_times_as_text(value: Any, text: str, display: str) -> Any:
+    """[read.toml]: date-times as the canonical form of their text (toml_datetime_text)."""
+    if not _has_time(value):
+        return value
+    marker = f"\x00reftool-time-{secrets.token_hex(8)}-"
+    marked, texts = _toml_marked(text, marker)
+    try:
+        again = _toml_with_texts(tomllib.loads(marked), texts)
+    except (tomllib.TOMLDecodeError, RecursionError, ValueError):
+        again = None
+    if again is None or _has_time(again) or _count_times(value) != len(texts):
+        raise SpecError([diagnostic("parse", "syntax", display,
+                                    "a TOML date-time could not be read as written",
+                                    expected="valid TOML 1.0", anchor="read.toml")])
+    return again
 
 
-def _toml_times_as_text(value: Any) -> Any:
+def _has_time(value: Any) -> bool:
+    return _count_times(value) > 0
+
+
+def _count_times(value: Any) -> int:
     if isinstance(value, dict):
-        return {k: _toml_times_as_text(v) for k, v in value.items()}
+        return sum(_count_times(v) for v in value.values())
     if isinstance(value, list):
-        return [_toml_times_as_text(v) for v in value]
-    if isinstance(value, (_dt.date, _dt.time)):
-        return toml_time_text(value)
+        return sum(_count_times(v) for v in value)
+    return 1 if isinstance(value, (_dt.date, _dt.time)) else 0
+
+
+# [read.toml]: a date-time is read as the text written, in one canonical form. Python's parser
+# normalizes it (`.12` to `.120000`, nanoseconds cut), so the text is taken from the source: the
+# date-time tokens in value positions become marker strings before a second parse.
+_TOML_TIME = r"[0-9]{2}:[0-9]{2}:[0-9]{2}"
+_TOML_DATETIME = re.compile(
+    rf"(?P<date>[0-9]{{4}}-[0-9]{{2}}-[0-9]{{2}})(?:[Tt ](?P<time>{_TOML_TIME})"
+    rf"(?:\.(?P<frac>[0-9]+))?(?P<off>[Zz]|[+-][0-9]{{2}}:[0-9]{{2}})?)?"
+    rf"|(?P<ltime>{_TOML_TIME})(?:\.(?P<lfrac>[0-9]+))?")
+_TOML_STRING = re.compile(r'"""(?:[^\\]|\\.)*?"""|\'\'\'.*?\'\'\'|"(?:[^"\\\n]|\\.)*"|\'[^\'\n]*\'',
+                          re.S)
+_TOML_BARE = re.compile(r"[A-Za-z0-9_+\-.:]+")
+
+
+def toml_datetime_text(m: re.Match[str]) -> str:
+    """[read.toml]: `T` between date and time; the fraction as written without trailing zeros
+    (and without the dot when nothing is left); `Z` for `Z`, `z` and `+00:00`; any other offset
+    as written (`-00:00` included)."""
+    if m.group("ltime"):
+        frac = (m.group("lfrac") or "").rstrip("0")
+        return m.group("ltime") + ("." + frac if frac else "")
+    text = m.group("date")
+    if m.group("time"):
+        frac = (m.group("frac") or "").rstrip("0")
+        text += "T" + m.group("time") + ("." + frac if frac else "")
+        off = m.group("off")
+        if off:
+            text += "Z" if off in ("Z", "z", "+00:00") else off
+    return text
+
+
+def _toml_marked(text: str, marker: str) -> tuple[str, dict[str, str]]:
+    """The TOML text with each date-time value replaced by a marker string, and the markers'
+    texts. Keys, table headers, strings and comments are left alone."""
+    out: list[str] = []
+    found: dict[str, str] = {}
+    stack: list[str] = []  # brackets open inside a value: "[" array, "{" inline table
+    expect_value, header, i = False, False, 0
+    while i < len(text):
+        c = text[i]
+        if c == "#":
+            end = text.find("\n", i)
+            end = len(text) if end < 0 else end
+            out.append(text[i:end])
+            i = end
+            continue
+        m = _TOML_STRING.match(text, i) if c in "\"'" else None
+        if m is not None:
+            out.append(m.group())
+            i, expect_value = m.end(), False
+            continue
+        if expect_value and not header and (m := _TOML_DATETIME.match(text, i)):
+            key = f"{marker}{len(found)}"
+            found[key] = toml_datetime_text(m)
+            out.append(json.dumps(key))
+            i, expect_value = m.end(), False
+            continue
+        expect_value, header = _toml_step(c, stack, expect_value, header)
+        m = _TOML_BARE.match(text, i) if c not in "=[]{},\n" else None
+        step = m.end() - i if m else 1
+        out.append(text[i:i + step])
+        i += step
+    return "".join(out), found
+
+
+def _toml_step(c: str, stack: list[str], expect_value: bool, header: bool) -> tuple[bool, bool]:
+    """How one significant character changes where values are expected."""
+    if c == "=":
+        return True, header
+    if c == "[":
+        if expect_value or (stack and stack[-1] == "["):
+            stack.append("[")
+            return True, header
+        return False, True  # a [table] or [[array]] header
+    if c == "{":
+        stack.append("{")
+        return False, header
+    if c in "]}":
+        if stack:
+            stack.pop()
+        return False, header
+    if c == ",":
+        return bool(stack) and stack[-1] == "[", header
+    if c == "\n":  # ends a header; a value may follow on the next line only inside an array
+        return expect_value and bool(stack), False
+    if c in " \t\r":
+        return expect_value, header
+    return False, header
+
+
+def _toml_with_texts(value: Any, texts: dict[str, str]) -> Any:
+    if isinstance(value, dict):
+        return {k: _toml_with_texts(v, texts) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_toml_with_texts(v, texts) for v in value]
+    if isinstance(value, str) and value in texts:
+        return texts[value]
     return value
 
 

@@ -38,7 +38,7 @@ from .values import pointer_for, scalar_text
 
 _SUFFIX_PART = re.compile(r"[A-Za-z0-9_.+-]+")  # [generate.names]
 _NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_-]*")
-_INDEX = re.compile(r"[0-9]+")
+_INDEX = re.compile(r"0|[1-9][0-9]*")  # [template.syntax]: RFC 6901 indices, no leading zero
 _JSON_STRING = re.compile(r'"(?:[^"\\]|\\.)*"')
 
 

@@ -6,11 +6,13 @@ Raw dictionaries stay in the loaders; everything past them works on these.
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from .spec import OutputSection
+from . import values
 from .values import from_typed_tree, sorted_items, typed_tree
 
 JsonPathT = tuple[str | int, ...]
@@ -178,8 +180,31 @@ def canonical_order(value: Any) -> Any:
 
 
 def canonical_json(value: Any) -> str:
-    """[lock.canonical]: the one serialization of a lock (and of experiment records)."""
-    return json.dumps(canonical_order(value), indent=2, ensure_ascii=False) + "\n"
+    """[lock.canonical]: the one serialization of a lock and of experiment records: members in
+    UTF-16 order, two-space indentation, strings escaped as JCS does, integers in decimal, floats
+    by ECMAScript Number::toString ([values.float-text]: `3.0` is `3`, `1e-07` is `1e-7`), NaN
+    and the infinities as the strings of [metrics.nonfinite]; one final LF."""
+    return _dump(canonical_order(value), 0) + "\n"
+
+
+def _dump(value: Any, level: int) -> str:
+    if isinstance(value, (dict, list)) and value:
+        pad, inner = "  " * level, "  " * (level + 1)
+        if isinstance(value, dict):
+            parts = [f"{inner}{_string(k)}: {_dump(v, level + 1)}" for k, v in value.items()]
+            return "{\n" + ",\n".join(parts) + "\n" + pad + "}"
+        parts = [inner + _dump(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(parts) + "\n" + pad + "]"
+    if isinstance(value, float):
+        text = values.float_text(value)
+        return text if math.isfinite(value) else _string(text)
+    if isinstance(value, str):
+        return _string(value)
+    return json.dumps(value)  # {}, [], null, true, false, ints
+
+
+def _string(text: str) -> str:
+    return json.dumps(text, ensure_ascii=False)  # JCS escapes: \", \\, \n ..., \u00xx
 
 
 def canonical_lock_text(lock: Lock) -> str:

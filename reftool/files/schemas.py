@@ -5,8 +5,10 @@ The tool validates with these very files; no rule of a schema is written again i
 
 from __future__ import annotations
 
+import datetime as _dt
 import functools
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -56,7 +58,7 @@ def stamp() -> str:
 @functools.cache
 def validator(name: str, pointer: str = "") -> Any:
     """A Draft 2020-12 validator for schema `name`, or for its sub-schema at `pointer`."""
-    from jsonschema import Draft202012Validator
+    from jsonschema import Draft202012Validator, validators
     from referencing import Registry, Resource
 
     registry: Registry[Any] = Registry().with_resources(
@@ -65,4 +67,39 @@ def validator(name: str, pointer: str = "") -> Any:
     target: dict[str, Any] = root
     if pointer:
         target = {"$ref": root["$id"] + "#" + pointer}
-    return Draft202012Validator(target, registry=registry)
+    # SPEC [values.strict-types]: where a schema says `integer`, a value read as a float (`1.0`)
+    # is not one, although Draft 2020-12 counts integral floats as integers (`schema/type`).
+    checker = Draft202012Validator.TYPE_CHECKER.redefine("integer", _is_int)
+    strict = validators.extend(Draft202012Validator, type_checker=checker)
+    return strict(target, registry=registry, format_checker=_format_checker())
+
+
+def _format_checker() -> Any:
+    from jsonschema import FormatChecker
+    checker = FormatChecker(formats=())
+    checker.checks("date-time")(is_rfc3339)
+    return checker
+
+
+_RFC3339 = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})T([0-9]{2}):([0-9]{2}):([0-9]{2})"
+                      r"(\.[0-9]+)?(Z|[+-]([0-9]{2}):([0-9]{2}))")
+
+
+def is_rfc3339(value: Any) -> bool:
+    """SPEC [metrics.series], [experiments.record]: a real RFC 3339 date and time (month 1-12,
+    a day the month has, hour 0-23, minute 0-59, second 0-60, offset up to 23:59). Text not of
+    the date-time shape passes here: the schemas' `pattern` reports it, once."""
+    m = _RFC3339.fullmatch(value) if isinstance(value, str) else None
+    if m is None:
+        return True
+    year, month, day, hour, minute, second = (int(m.group(i)) for i in range(1, 7))
+    try:
+        _dt.date(year, month, day)
+    except ValueError:
+        return False
+    offset_ok = m.group(9) is None or (int(m.group(9)) <= 23 and int(m.group(10)) <= 59)
+    return hour <= 23 and minute <= 59 and second <= 60 and offset_ok
+
+
+def _is_int(checker: Any, instance: Any) -> bool:
+    return isinstance(instance, int) and not isinstance(instance, bool)

@@ -63,7 +63,8 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
     }),
     "schema": frozenset({
         "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
-        "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum",
+        "maxItems", "minLength", "maxLength", "minProperties", "maxProperties", "uniqueItems",
+        "minimum",
         "exclusiveMinimum", "not",
         "oneOf", "anyOf", "propertyNames", "format",
     }),

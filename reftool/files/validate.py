@@ -23,6 +23,7 @@ from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_lock_text
 from .schemas import validator
 from .spec import (
+    ERROR_CODES,
     MAX_LOCK_FILE_BYTES,
     MAX_NAME_BYTES,
     MAX_PATH_BYTES,
@@ -239,12 +240,7 @@ def _unknown_keys(doc: Document, err: Any, path: JsonPath,
                       expected="one of " + ", ".join(map(repr, allowed)), hint=hint)
 
 
-_SCHEMA_CODES = frozenset({
-    "type", "required", "additionalProperties", "pattern", "enum", "const", "minItems",
-    "maxItems", "minLength", "maxLength", "minProperties", "uniqueItems", "minimum",
-    "exclusiveMinimum", "not",
-    "oneOf", "anyOf", "propertyNames", "format",
-})
+_SCHEMA_CODES = ERROR_CODES["schema"]  # SPEC [errors.phase-code]: the closed list
 
 
 def did_you_mean(word: str, candidates: Iterable[str]) -> str | None:
@@ -369,15 +365,17 @@ def validate_series_file(path: Path, display: str, report: Report) -> None:
         report.diagnostics.extend(e.diagnostics)
         return
     lines = text.split("\n")
-    complete = lines[:-1]  # the text after the last LF is being written: ignored
-    if not complete:
-        report.diagnostics.append(diagnostic(
-            "version", "version_missing", display, "series file has no header line",
-            line=1, column=1, expected='{"version": "1.0", "kind": "series"}',
-            anchor="metrics.series"))
-        return
+    # the text after the last LF is being written: ignored, even when it is the header, so a
+    # file with no complete line is an empty series, not an invalid one
+    complete = lines[:-1]
     for number, line in enumerate(complete, start=1):
         problems: list[Diagnostic] = []
+        if line.endswith("\r"):  # [metrics.series]: lines end with LF alone
+            report.diagnostics.append(diagnostic(
+                "parse", "syntax", display, "line ends with CR LF; series lines end with LF",
+                line=number, column=len(line), expected="LF line endings",
+                anchor="metrics.series"))
+            continue
         try:
             doc = parse(line, display=display, fmt="json")
         except SpecError as e:
@@ -990,7 +988,7 @@ def detect_kind(path: Path) -> FileKind:
         return "lock"
     if name.endswith(".jsonl"):
         return "series"
-    if name in ("pipeline.yaml", "pipeline.yml"):
+    if name.endswith(("pipeline.yaml", "pipeline.yml")):  # train-pipeline.yaml too
         return "pipeline"
     if path.parent.name == "experiments" and name.endswith(".json"):
         return "experiment"
@@ -1001,11 +999,18 @@ def detect_kind(path: Path) -> FileKind:
         except SpecError:
             return "params"
         if isinstance(doc.value, dict):
-            if "stages" in doc.value:
+            if "stages" in doc.value or _misspelt_pipeline(doc.value):
                 return "pipeline"
             if "version" in doc.value and "metrics" in doc.value and fmt == "json":
                 return "metrics"
     return "params"
+
+
+def _misspelt_pipeline(value: dict[str, Any]) -> bool:
+    """[tool.validate]: `version` beside a misspelling of `stages` (`stagse:`) is a pipeline
+    file with a typo, not a valid params file."""
+    return "version" in value and any(
+        did_you_mean(key, ["stages"]) == "stages" for key in value if isinstance(key, str))
 
 
 def validate_paths(paths: Iterable[Path]) -> Report:
