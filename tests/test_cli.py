@@ -28,10 +28,10 @@ def test_python_dash_m_and_console_script(project: Project) -> None:
 
 
 def test_invalid_project_exit_1_report_on_stdout(project: Project) -> None:
-    project.base('version: "1.0"\nstages: {s: {cmd: x, deps: [missing.txt]}}\n')
+    project.base('version: "1.0"\nstages: {s: {cmd: x, outs: [a/, a/b]}}\n')
     r = _run("validate", cwd=project.root)
     assert r.returncode == EXIT_INVALID
-    assert "error[semantic/dep_missing]" in r.stdout
+    assert "error[semantic/output_nested]" in r.stdout
     assert r.stderr == ""
 
 

@@ -161,11 +161,19 @@ def test_dep_modified_file_and_directory(done: Project) -> None:
     assert p.summary() == "3 stages to run (1 changed, 2 downstream), 1 up to date."
 
 
-def test_dep_missing_counts_as_modified(done: Project) -> None:
+def test_missing_source_dep_is_a_reason_and_blocks_its_stage(done: Project) -> None:
+    # [pipeline.deps-exist] (1.1): not an error of the project; plan names it, with what the
+    # lock records, and marks the stage blocked
+    locked = json.loads((done.root / "pipeline.lock").read_text())["stages"]["other"]["deps"]
     os.remove(done.root / "other.py")
-    # a dep that nothing provides is a validation error; plan refuses the project
+    p = plan(done.root, ENV)
+    (d,) = p.to_run
+    assert (d.name, d.action, d.codes) == ("other", "blocked", ("dep_missing",))
+    assert (d.reasons[0].path, d.reasons[0].old) == ("other.py", locked["other.py"]["digest"])
+    assert p.summary() == ("1 stage to run (1 changed, 0 downstream; 1 blocked by a missing "
+                           "dep), 3 up to date.")
     from reftool.cli import main
-    assert main(["-C", str(done.root), "plan"]) == 1
+    assert main(["-C", str(done.root), "plan", "--exit-code"]) == 3
 
 
 def test_dep_file_added_to_directory(done: Project) -> None:
@@ -477,14 +485,21 @@ def test_forcing_the_frozen_stage_produces_the_missing_output(project: Project) 
     assert (project.root / "clean.csv").read_text() == "clean\n"
 
 
-def test_missing_source_dep_is_an_error_not_a_reason(project: Project) -> None:
-    """[pipeline.deps-exist]: plan refuses, naming the dep (validation reports it first)."""
+def test_missing_source_dep_is_a_reason_not_an_error(project: Project) -> None:
+    """[pipeline.deps-exist] (1.1): validate passes; plan lists dep_missing (after dep_added,
+    the lock does not record it) and blocks the stage."""
     _frozen_project(project, frozen=False)
     record_all(project.root)
     project.write("pipeline.yaml", FROZEN.replace("FROZEN", "false").replace(
         "deps: [clean.csv]", "deps: [clean.csv, raw.csv]"))
-    result = project.cli("plan")
-    assert result.code == 1 and "semantic/dep_missing" in result.err and "raw.csv" in result.err
+    assert project.cli("validate").code == 0
+    result = project.cli("plan", "--json")
+    assert result.code == 0, result.err
+    doc = json.loads(result.out)
+    assert doc["version"] == "1.1" and doc["summary"]["blocked"] == 1
+    train = next(s for s in doc["stages"] if s["name"] == "train")
+    assert train["action"] == "blocked" and train["reasons"] == [
+        {"code": "dep_added", "path": "raw.csv"}, {"code": "dep_missing", "path": "raw.csv"}]
 
 
 PARAMS_EDGE = """\

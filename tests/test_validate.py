@@ -319,12 +319,10 @@ def test_self_cycle_and_dir_containment(project: Project) -> None:
     assert project.codes() == [("semantic", "cycle")]
 
 
-def test_dep_missing(project: Project) -> None:
-    # [pipeline.deps-exist]
+def test_dep_missing_is_no_error_of_the_files(project: Project) -> None:
+    # [pipeline.deps-exist] (1.1): validating the files does not need the data
     project.base(BASE_PIPELINE.replace("deps: [train.py,", "deps: [train.py, nope.csv,"))
-    ds = project.report().diagnostics
-    assert [(d.code, d.message) for d in ds] == [(
-        "dep_missing", "dep 'nope.csv' of stage 'train' does not exist and no stage produces it")]
+    assert project.report().diagnostics == []
 
 
 def test_dep_inside_directory_output_is_produced(project: Project) -> None:

@@ -224,7 +224,9 @@ STALENESS_READINGS = {
     "params_checked_at_validation": "a params file another stage writes must exist at "
                                     "validation",
     "vars_generated_allowed": "a vars file may be a stage's output",
-    "missing_source_as_reason": "a missing source dep is a dep_modified reason, not an error",
+    "missing_source_refused": "a missing source dep is an error of the project, as 1.0 "
+                              "read it, not a dep_missing reason",
+    "missing_source_not_blocking": "a stage after a blocked stage is not blocked",
     "frozen_missing_ignored": "a frozen stage's missing output is left to its dependents",
     "frozen_cuts_graph": "a frozen stage is taken out of the graph, edges through it too",
     "frozen_passes_upstream": "a stage that runs makes the stages after a frozen stage upstream",
@@ -369,12 +371,36 @@ def _group_not_selectable(plan: Any, graph: Any) -> None:
     graph.select = select
 
 
+def _refusing_missing_sources(plan: Any, graph: Any) -> None:
+    from reftool.files.errors import SpecError, diagnostic
+    original = plan.check_sources
+
+    def check_sources(*args: Any) -> Any:
+        missing = original(*args)
+        if missing:
+            raise SpecError([diagnostic("semantic", "dep_missing", "pipeline.yaml", "missing")])
+        return missing
+    plan.check_sources = check_sources
+
+
+def _blocking_only_the_stage(plan: Any, graph: Any) -> None:
+    import dataclasses
+
+    def change(result: Any, pipeline: Any, lock: Any) -> Any:
+        to_run = tuple(dataclasses.replace(d, action="run")
+                       if d.action == "blocked" and "dep_missing" not in d.codes else d
+                       for d in result.to_run)
+        return dataclasses.replace(result, to_run=to_run)
+    _wrap_decide(plan, change)
+
+
 _PLAN_MUTANTS = {
     "force_lists_only_forced": _only_forced, "never_run_alone": _never_run_alone,
     "never_run_upstream": _never_run_upstream, "details_field_name": _details_field_name,
     "params_edge_ignored": _params_edge_ignored,
     "pending_params_compared": _pending_params_compared,
-    "missing_source_as_reason": _ignoring("dep_missing"),
+    "missing_source_refused": _refusing_missing_sources,
+    "missing_source_not_blocking": _blocking_only_the_stage,
     "frozen_missing_ignored": _ignoring("frozen_output_missing"),
     "frozen_cuts_graph": _frozen_cuts_graph, "frozen_passes_upstream": _frozen_passes_upstream,
     "group_not_selectable": _group_not_selectable,

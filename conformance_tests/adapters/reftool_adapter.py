@@ -31,6 +31,14 @@ def op_load(inp: dict[str, Any]) -> dict[str, Any]:
     from reftool.files.documents import decode, parse
     from reftool.files.values import typed_tree
     data = base64.b64decode(inp["base64"]) if "base64" in inp else inp["text"].encode("utf-8")
+    if inp.get("as") == "plain-metrics":  # [metrics.plain] (1.1)
+        from reftool.files.errors import SpecError, diagnostic
+        from reftool.files.values import plain_metrics
+        doc = parse(decode(data, display="input"), display="input", fmt=inp["format"],
+                    nonfinite=True)
+        if not isinstance(doc.value, dict):
+            raise SpecError([diagnostic("schema", "type", "input", "not a mapping")])
+        return {"metrics": typed_tree(plain_metrics(doc.value))}
     doc = parse(decode(data, display="input"), display="input", fmt=inp["format"])
     return {"value": typed_tree(doc.value)}
 
@@ -215,6 +223,8 @@ def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
     stages: dict[str, Any] = {}
     for d in plan.to_run:
         stages[d.name] = {"reasons": list(d.codes), "downstream": d.downstream}
+        if d.action == "blocked":  # [pipeline.deps-exist] (1.1): run cannot run it
+            stages[d.name]["blocked"] = True
         if inp.get("details"):  # the reasons as `plan --json` writes them
             stages[d.name]["details"] = [reason_dict(r) for r in d.reasons]
     return {"order": [d.name for d in plan.to_run], "stages": stages,

@@ -208,6 +208,9 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     if args.dry_run or not plan.to_run:
         sys.stdout.write(render_plan_text(plan))
         return EXIT_OK
+    from ..pipeline.plan import missing_dep_diagnostics
+    from .common import print_problems
+    print_problems(missing_dep_diagnostics(plan, args.file))  # [pipeline.deps-exist]
     started = time.monotonic()
     journal = Journal(root, lock_path)
     journal.start()

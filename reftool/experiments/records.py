@@ -172,6 +172,23 @@ def checked_json(data: bytes, display: str, schema: str, what: str) -> Any:
     return doc.value
 
 
+def plain_file_metrics(data: bytes, display: str) -> dict[str, Any]:
+    """[metrics.plain]: the number leaves of a plain metrics file (JSON with Python's bare
+    NaN / Infinity, or YAML), by name; SourceError naming the first problem."""
+    from ..files.documents import plain_metrics_format
+    from ..files.values import plain_metrics
+    fmt = plain_metrics_format(display)
+    try:
+        if fmt is None:
+            raise SourceError(f"{display}: a plain metrics file is .json, .yaml or .yml")
+        doc = parse(decode(data, display=display), display=display, fmt=fmt, nonfinite=True)
+    except SpecError as e:
+        raise SourceError(_problem(e.diagnostics)) from None
+    if not isinstance(doc.value, dict):
+        raise SourceError(f"{display}: schema/type: a plain metrics file must be a mapping")
+    return {name: metric_value(v) for name, v in plain_metrics(doc.value).items()}
+
+
 def _problem(diagnostics: list[Any]) -> str:
     d = diagnostics[0]
     more = f" (and {len(diagnostics) - 1} more)" if len(diagnostics) > 1 else ""
@@ -278,11 +295,13 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
                 snap.series[out.path] = read_series(data)
                 continue
             try:
-                tree = checked_json(data, f"{label}:{out.path}", "metrics", "metrics file")
+                found = plain_file_metrics(data, f"{label}:{out.path}") if out.kind == "plain" \
+                    else flatten(checked_json(data, f"{label}:{out.path}", "metrics",
+                                              "metrics file").get("metrics", {}))
             except SourceError as e:
                 snap.skipped[out.path] = str(e)
                 continue
-            for name, value in flatten(tree.get("metrics", {})).items():
+            for name, value in found.items():
                 snap.metrics.setdefault(name, value)
     _add_series_summaries(snap)
     return snap
@@ -361,6 +380,8 @@ def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
 def _gate(data: bytes, display: str, kind: str) -> None:
     """[tool.experiments] for a metrics output: its header line for a series (a torn header is
     an empty series), the whole file for summary metrics."""
+    if kind == "plain":
+        return  # [metrics.plain]: written by the user's code, with no version
     if kind == "series":
         lines = data.split(b"\n")
         if len(lines) < 2:

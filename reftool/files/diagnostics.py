@@ -31,6 +31,7 @@ def render_text(report: Report) -> str:
             lines.append(f"    hint: {d.hint}")
         if d.anchor:
             lines.append(f"    see: SPEC.md [{d.anchor}]")
+    lines.extend(f"note: {n}" for n in report.notes)
     verdict = "valid" if not report.errors else "invalid"
     lines.append(f"{verdict}: {_counts(report)}")
     return "\n".join(lines) + "\n"

@@ -128,8 +128,15 @@ def decode(data: bytes, *, display: str) -> str:
             line=line, column=column, expected="UTF-8 text", anchor="read.encoding")]) from None
 
 
+def plain_metrics_format(path: str) -> Format | None:
+    """[metrics.plain]: a plain metrics file is JSON or YAML by its extension."""
+    lower = path.lower()
+    return "json" if lower.endswith(".json") else \
+        "yaml" if lower.endswith((".yaml", ".yml")) else None
+
+
 def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int,
-         cache: DocumentCache | None = None) -> Document:
+         cache: DocumentCache | None = None, nonfinite: bool = False) -> Document:
     """Read, decode and parse one file. Raises SpecError with every problem found.
 
     With a `cache`, a file whose bytes were parsed before is not parsed again.
@@ -137,11 +144,13 @@ def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int,
     data = read_bytes(path, display=display, limit=limit)
     text = decode(data, display=display)
     digest = hashlib.sha256(data).hexdigest()
+    if nonfinite:
+        cache = None  # a value read under another rule than the format's own
     if cache is not None:
         found = cache.value(digest, fmt)
         if found is not _NOT_CACHED:
             return Document(display, fmt, found, text, None, digest)
-    doc = parse(text, display=display, fmt=fmt)
+    doc = parse(text, display=display, fmt=fmt, nonfinite=nonfinite)
     doc.digest = digest
     if cache is not None:
         cache.remember(digest, fmt, doc.value)
@@ -221,12 +230,14 @@ class DocumentCache:
         self.dirty = False
 
 
-def parse(text: str, *, display: str, fmt: Format) -> Document:
+def parse(text: str, *, display: str, fmt: Format, nonfinite: bool = False) -> Document:
+    """`nonfinite`: the JSON tokens NaN, Infinity and -Infinity (Python's `json.dump` writes
+    them) read as floats: for plain metrics files alone ([metrics.plain])."""
     if fmt == "yaml":
         value, positions = _YamlBuilder(display).build(text)
         return Document(display, "yaml", value, text, positions)
     if fmt == "json":
-        return Document(display, "json", _parse_json(text, display), text)
+        return Document(display, "json", _parse_json(text, display, nonfinite), text)
     return Document(display, "toml", _parse_toml(text, display), text)
 
 
@@ -728,9 +739,10 @@ def _json_int(text: str) -> int:
     return _int(text.lstrip("-"), 10, negative=text.startswith("-"))
 
 
-def _parse_json(text: str, display: str) -> Any:
+def _parse_json(text: str, display: str, nonfinite: bool = False) -> Any:
     try:
-        value = json.loads(text, object_pairs_hook=_pairs, parse_constant=_no_constant,
+        value = json.loads(text, object_pairs_hook=_pairs,
+                           parse_constant=float if nonfinite else _no_constant,
                            parse_int=_json_int)
     except json.JSONDecodeError as e:
         raise SpecError([diagnostic("parse", "syntax", display, f"JSON syntax error: {e.msg}",

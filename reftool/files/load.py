@@ -280,7 +280,7 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
     for section in OUTPUT_SECTIONS:
         for i, o in enumerate(d.get(section, [])):
             spec: Mapping[str, Any] = {"path": o} if isinstance(o, str) else o
-            kind: Literal["summary", "series"] | None = None
+            kind: Literal["summary", "series", "plain"] | None = None
             if section == "metrics":  # [pipeline.outputs]: the default kind
                 kind = spec.get("kind") or (
                     "series" if spec["path"].endswith(".jsonl") else "summary")

@@ -35,7 +35,7 @@ class Output:
     index: int
     cache: bool
     persist: bool
-    kind: Literal["summary", "series"] | None = None  # metrics outputs only
+    kind: Literal["summary", "series", "plain"] | None = None  # metrics outputs only
 
     @property
     def is_dir(self) -> bool:

@@ -14,12 +14,18 @@ SPEC_VERSION_TEXT: Final = "1.1"
 #: Newest minor implemented per major: SPEC [version.major], [version.minor].
 NEWEST_MINOR: Final[dict[int, int]] = {1: 1}
 #: The version every file and JSON output is written with: SPEC [version.write] (the lowest
-#: version whose features it uses; 1.1 added none, so it is "1.0" and writes stay byte-identical).
+#: version whose features it uses: "1.0" unless it uses a 1.1 addition, so writes stay
+#: byte-identical; a plan with a dep_missing reason says "1.1").
 WRITTEN_VERSION_TEXT: Final = "1.0"
 #: SPEC [version.features]: each key a minor release added, as (schema, JSON path with "*" for
 #: any key or index) -> the version that added it. A file declaring an older version that uses
 #: one is refused as that version's reader refuses it. 1.1 added none; later additions go here.
 ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {}
+#: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
+#: a file declaring an older version that uses one is refused with `schema/enum`.
+ADDED_VALUES: Final[dict[tuple[str, tuple[str, ...], str], tuple[int, int]]] = {
+    ("pipeline", ("stages", "*", "metrics", "*", "kind"), "plain"): (1, 1),  # [metrics.plain]
+}
 
 # SPEC [files.kinds]
 FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]
@@ -85,15 +91,16 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
 WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date"})
 
 # SPEC [stale.reasons], in the spec's order.
+# `dep_missing` is a 1.1 addition ([pipeline.deps-exist]).
 ReasonCode = Literal[
     "never_run", "forced", "always_run", "definition_changed", "command_changed",
-    "env_changed", "dep_added", "dep_removed", "dep_modified", "param_added", "param_removed",
-    "param_changed", "output_missing", "output_modified", "upstream",
+    "env_changed", "dep_added", "dep_removed", "dep_modified", "dep_missing", "param_added",
+    "param_removed", "param_changed", "output_missing", "output_modified", "upstream",
 ]
 REASON_ORDER: Final[tuple[ReasonCode, ...]] = (
     "never_run", "forced", "always_run", "definition_changed", "command_changed",
-    "env_changed", "dep_added", "dep_removed", "dep_modified", "param_added", "param_removed",
-    "param_changed", "output_missing", "output_modified", "upstream",
+    "env_changed", "dep_added", "dep_removed", "dep_modified", "dep_missing", "param_added",
+    "param_removed", "param_changed", "output_missing", "output_modified", "upstream",
 )
 
 # SPEC [tool.exit-codes]

@@ -31,6 +31,7 @@ from .spec import (
     MAX_TEXT_FILE_BYTES,
     MAX_WARNINGS_PER_CODE,
     ADDED_IN,
+    ADDED_VALUES,
     NEWEST_MINOR,
     PARAMS_EXTENSIONS,
     FileKind,
@@ -57,6 +58,7 @@ class Report:
 
     files: list[tuple[str, FileKind]] = field(default_factory=list)
     diagnostics: list[Diagnostic] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # said in text, never a failure
 
     def add_file(self, path: str, kind: FileKind) -> None:
         if (path, kind) not in self.files:
@@ -127,7 +129,24 @@ def newer_features(doc: Document, schema: str) -> list[Diagnostic]:
                                f"{added[0]}.{added[1]}; this file declares {doc.value['version']}",
                                expected=f'version: "{added[0]}.{added[1]}" to use it',
                                anchor="version.features"))
+    for (name, pattern, value), added in sorted(ADDED_VALUES.items()):
+        if name != schema or version >= added:
+            continue
+        for path in _matching(doc.value, pattern):
+            if _value_at(doc.value, path) == value:
+                out.append(located(doc, "schema", "enum", path,
+                                   message=f"{value!r} was added in spec version "
+                                   f"{added[0]}.{added[1]}; this file declares "
+                                   f"{doc.value['version']}",
+                                   expected=f'version: "{added[0]}.{added[1]}" to use it',
+                                   anchor="version.features"))
     return out
+
+
+def _value_at(value: Any, path: JsonPath) -> Any:
+    for key in path:
+        value = value[key]
+    return value
 
 
 def _matching(value: Any, pattern: tuple[str, ...], at: JsonPath = ()) -> Iterator[JsonPath]:
@@ -346,6 +365,36 @@ def validate_metrics_file(path: Path, display: str, report: Report) -> None:
         _versioned(doc, "metrics", "metrics file", report)
 
 
+def validate_plain_metrics_file(path: Path, display: str, report: Report) -> None:
+    """[metrics.plain]: a JSON or YAML mapping written by the user's code, no version; its
+    leaves that are not numbers are not metrics, and are named in a note."""
+    from .documents import load, plain_metrics_format
+    from .values import plain_metrics
+    report.add_file(display, "metrics")
+    fmt = plain_metrics_format(display)
+    if fmt is None:
+        return  # the pipeline's schema refuses the path ([metrics.plain])
+    try:
+        doc = load(path, display=display, fmt=fmt, limit=MAX_TEXT_FILE_BYTES, nonfinite=True)
+    except SpecError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return
+    if not isinstance(doc.value, dict):
+        report.diagnostics.append(located(
+            doc, "schema", "type", (), "a plain metrics file must be a mapping, not "
+            f"{_TYPE_WORDS.get(_safe_type(doc.value), 'this')}",
+            expected='a mapping of metric names to numbers, e.g. {"acc": 0.9}',
+            anchor="metrics.plain"))
+        return
+    ignored: list[tuple[str, str]] = []
+    plain_metrics(doc.value, ignored)
+    if ignored:
+        shown = ", ".join(f"{p} ({t})" for p, t in ignored[:10])
+        more = f" and {len(ignored) - 10} more" if len(ignored) > 10 else ""
+        report.notes.append(f"{display}: not metrics (only numbers are), ignored: "
+                            f"{shown}{more}")
+
+
 def validate_experiment_file(path: Path, display: str, report: Report) -> None:
     """[experiments.record]"""
     report.add_file(display, "experiment")
@@ -511,6 +560,8 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
                     disp = _display(root, out.path)
                     if out.kind == "series":
                         validate_series_file(target, disp, report)
+                    elif out.kind == "plain":
+                        validate_plain_metrics_file(target, disp, report)
                     else:
                         validate_metrics_file(target, disp, report)
     return project
@@ -790,11 +841,11 @@ class _Disk:
 
 
 def _disk_checks(project: Project) -> list[Diagnostic]:
-    """[pipeline.deps-exist], [paths.directory], [paths.symlinks]"""
+    """[paths.directory], [paths.symlinks], [security.special-files] for the paths that are
+    there; one that is not is no error ([pipeline.deps-exist])."""
     assert project.pipeline is not None and project.document is not None
     pipeline, doc = project.pipeline, project.document
     disk = _Disk(project.root)
-    index = graph.output_index(pipeline)
     out = []
     for stage in pipeline.stages.values():
         checks = [(d.path, stage.source + ("deps", d.index), "dep") for d in stage.deps]
@@ -821,11 +872,8 @@ def _disk_checks(project: Project) -> list[Diagnostic]:
                     hint=f"write it as {graph.bare(p) + '/' if found.is_dir else graph.bare(p)!r}",
                     anchor="paths.directory"))
                 continue
-            if role == "dep" and not found.exists and not project.partial and \
-                    not index.producers(p):
-                out.append(located(doc, "semantic", "dep_missing", where,
-                                   f"dep {p!r} of stage {stage.name!r} does not exist and no "
-                                   "stage produces it", anchor="pipeline.deps-exist"))
+            # [pipeline.deps-exist] (1.1): a source dep that is not there is no error of the
+            # project's files (a clone without its data); `plan` names it as dep_missing
     return out
 
 

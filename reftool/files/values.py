@@ -189,3 +189,24 @@ def resolve_pointer(document: Any, pointer: str) -> Any:
         else:
             raise KeyError(token)
     return value
+
+
+
+
+def plain_metrics(tree: Mapping[str, Any], ignored: list[tuple[str, str]] | None = None,
+                  keys: tuple[str, ...] = ()) -> dict[str, Any]:
+    """SPEC [metrics.plain]: the metrics of a plain metrics file, by their keys joined with
+    `/`, in the file's order: its leaves that are numbers (int or float, NaN and infinities
+    included; a bool is not a number). Every other leaf (str, bool, null, list, empty mapping)
+    is not a metric: it is appended to `ignored` as (JSON Pointer, type name) when a list is
+    given. Nesting is bounded by [read.depth]."""
+    out: dict[str, Any] = {}
+    for key, value in tree.items():
+        at = (*keys, key)
+        if isinstance(value, Mapping) and value:
+            out.update(plain_metrics(value, ignored, at))
+        elif isinstance(value, (int, float)) and not isinstance(value, bool):
+            out["/".join(at)] = value
+        elif ignored is not None:
+            ignored.append((pointer_for(*at), type_name(value)))
+    return out

@@ -17,8 +17,8 @@ def _marks(plan: Plan | None) -> dict[str, str]:
     marks = {n: "up to date" for n in plan.up_to_date}
     marks.update({n: "frozen" for n in plan.frozen})
     for d in plan.to_run:
-        marks[d.name] = "downstream" if d.downstream else (
-            "restore" if d.action == "restore" else "stale")
+        marks[d.name] = "blocked" if d.action == "blocked" else "downstream" \
+            if d.downstream else ("restore" if d.action == "restore" else "stale")
     return marks
 
 
@@ -39,7 +39,8 @@ def render(pipeline: Pipeline, style: str, plan: Plan | None = None) -> str:
             lines.append(f'    {ids[n]}["{label.replace(chr(34), "#quot;")}"]')
         lines += [f"    {ids[a]} --> {ids[b]}" for a, b in pairs]
         styles = {"stale": "fill:#ffd7d7,stroke:#c00", "downstream": "fill:#fff0c2,stroke:#c90",
-                  "restore": "fill:#d7e8ff,stroke:#06c"}
+                  "restore": "fill:#d7e8ff,stroke:#06c",
+                  "blocked": "fill:#e6e6e6,stroke:#666,stroke-dasharray:4"}
         for kind, style_text in styles.items():
             chosen = [ids[n] for n in order if marks.get(n) == kind]
             if chosen:
@@ -48,7 +49,8 @@ def render(pipeline: Pipeline, style: str, plan: Plan | None = None) -> str:
         lines.append("```")
         return "\n".join(lines) + "\n"
     if style == "dot":
-        colors = {"stale": "#ffd7d7", "downstream": "#fff0c2", "restore": "#d7e8ff"}
+        colors = {"stale": "#ffd7d7", "downstream": "#fff0c2", "restore": "#d7e8ff",
+                  "blocked": "#e6e6e6"}
         lines = ["digraph pipeline {", "  rankdir=TB;", "  node [shape=box];"]
         for n in order:
             attrs = [f"label={json.dumps(n + (chr(10) + marks[n] if n in marks else ''))}"]

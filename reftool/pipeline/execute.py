@@ -37,7 +37,9 @@ from ..files.safe_io import UnsafePath, is_inside, open_for_writing
 from .store import CorruptCache, MalformedEntry, Remote, Store, remove_output
 from .workspace import Workspace
 
-Status = Literal["ran", "restored", "skipped", "failed", "blocked", "interrupted"]
+# missing: not run because a source dep of it, or of a stage it waits on, is missing
+# ([pipeline.deps-exist]); known before anything runs, so it stops nothing else
+Status = Literal["ran", "restored", "skipped", "failed", "blocked", "missing", "interrupted"]
 TAIL_LINES = 20
 
 
@@ -68,7 +70,7 @@ class Summary:
 
     @property
     def failed(self) -> bool:
-        return any(o.status in ("failed", "blocked") for o in self.outcomes)
+        return any(o.status in ("failed", "blocked", "missing") for o in self.outcomes)
 
     def line(self, seconds: float) -> str:
         parts = [f"ran {self.count('ran')}", f"restored from cache {self.count('restored')}",
@@ -76,6 +78,8 @@ class Summary:
                  f"failed {self.count('failed')}"]
         if self.count("blocked"):
             parts.append(f"not run after a failure {self.count('blocked')}")
+        if self.count("missing"):
+            parts.append(f"not run for a missing dep {self.count('missing')}")
         if self.interrupted:
             parts.append(f"interrupted {self.count('interrupted')}")
         parts.append(f"up to date {self.up_to_date}")
@@ -109,6 +113,13 @@ def _changed(before: dict[str, Any], now: Any) -> list[str]:
     """The paths whose state in `before` differs from `now`'s (paths not in `before` are
     not compared)."""
     return [p for p, state in before.items() if p in now and now[p] != state]
+
+
+def _blocked_by(decision: Any) -> str:
+    missing = [r.path for r in decision.reasons if r.code == "dep_missing"]
+    if missing:
+        return f"not run: its dep {missing[0]!r} is missing and no stage produces it"
+    return "not run: it waits on a stage that cannot run"
 
 
 def _missing_input(stage: Stage, workspace: Workspace) -> str:
@@ -160,11 +171,11 @@ class Runner:
                         if len(self.running) >= max(1, self.options.jobs):
                             break
                         ups = waits_on[name]
-                        if any(finished.get(u) in ("failed", "blocked") for u in ups):
+                        early = self._not_started(decisions[name], ups, finished)
+                        if early is not None:
                             todo.remove(name)
-                            finished[name] = "blocked"
-                            summary.outcomes.append(Outcome(name, "blocked", 0.0,
-                                                            "an upstream stage failed"))
+                            finished[name] = early.status
+                            summary.outcomes.append(early)
                             continue
                         if not all(u in finished for u in ups):
                             continue
@@ -198,6 +209,18 @@ class Runner:
                                                 else "blocked", 0.0, "not started"))
         summary.interrupted = bool(self.interrupts)
         return summary
+
+    def _not_started(self, decision: Any, ups: set[str],
+                     finished: dict[str, Status]) -> Outcome | None:
+        """The outcome of a stage that will not start: a source dep of it (or of a stage it
+        waits on) is missing, known from the plan ([pipeline.deps-exist]), or a stage it waits
+        on failed ([exec.failure])."""
+        if decision.action == "blocked":
+            self.printer.say(f"{decision.name}: {_blocked_by(decision)}")
+            return Outcome(decision.name, "missing", 0.0, _blocked_by(decision))
+        if any(finished.get(u) in ("failed", "blocked") for u in ups):
+            return Outcome(decision.name, "blocked", 0.0, "an upstream stage failed")
+        return None
 
     def lock(self) -> Lock:
         """The lock with everything recorded, pruned to the pipeline's stages."""

@@ -54,7 +54,9 @@ class Reason:
 class StageDecision:
     name: str
     reasons: tuple[Reason, ...]
-    action: Literal["run", "restore"] = "run"  # restore: its outputs are in the cache
+    # restore: its outputs are in the cache; blocked: a source dep of it, or of a stage it
+    # waits on, is missing, so `run` cannot run it ([pipeline.deps-exist], 1.1)
+    action: Literal["run", "restore", "blocked"] = "run"
 
     @property
     def downstream(self) -> bool:
@@ -85,6 +87,15 @@ class Plan:
     def restore(self) -> int:
         return sum(d.action == "restore" for d in self.to_run)
 
+    @property
+    def blocked(self) -> int:
+        return sum(d.action == "blocked" for d in self.to_run)
+
+    def missing(self) -> list[tuple[str, str]]:
+        """(stage, path) of each missing source dep ([pipeline.deps-exist]), in run order."""
+        return [(d.name, r.path or "") for d in self.to_run for r in d.reasons
+                if r.code == "dep_missing"]
+
     def summary(self) -> str:
         """One line, in the manner of Terraform's plan."""
         n = len(self.to_run)
@@ -92,8 +103,9 @@ class Plan:
         if n == 0:
             return f"Nothing to run: {_count(len(self.up_to_date), 'stage')} up to date{frozen}."
         cached = f"; {self.restore} from the cache" if self.restore else ""
+        blocked = f"; {self.blocked} blocked by a missing dep" if self.blocked else ""
         return (f"{_count(n, 'stage')} to run ({self.changed} changed, {self.downstream} "
-                f"downstream{cached}), {len(self.up_to_date)} up to date{frozen}.")
+                f"downstream{cached}{blocked}), {len(self.up_to_date)} up to date{frozen}.")
 
 
 def _count(n: int, word: str) -> str:
@@ -110,8 +122,10 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
     `force` forces every selected stage, `force_stages` those named ([stale.force]).
     A stage whose outputs the cache holds for its input signature is to be restored, when
     the observer can tell (`has_outputs`) and `use_cache` ([exec.cache]).
-    Raises SpecError when a selected stage waits on a path that nothing will produce
-    ([pipeline.deps-exist], [stale.frozen-missing]).
+    A dep that no stage produces and that is not there is a `dep_missing` reason: its stage,
+    and the stages that wait on it, are `blocked` ([pipeline.deps-exist]). Raises SpecError
+    when a selected stage waits on an output of a frozen stage that is missing
+    ([stale.frozen-missing]).
     """
     has_outputs = getattr(observer, "has_outputs", None) if use_cache else None
     deps = graph.dependencies(pipeline)
@@ -120,8 +134,9 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
     index = graph.output_index(pipeline)
     entries = lock.stages if lock is not None else {}
     frozen = [n for n in order if pipeline.stages[n].frozen and n not in force_stages]
-    check_sources(pipeline, order, set(frozen), index, observer, pipeline_file)
+    missing = check_sources(pipeline, order, set(frozen), index, observer, pipeline_file)
     running: set[str] = set()
+    blocked: set[str] = set()
     to_run: list[StageDecision] = []
     up_to_date: list[str] = []
     for name in order:
@@ -134,7 +149,7 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
 
         forced = name in force_stages or force
         reasons = stage_reasons(stage, entries.get(name), observer, forced=forced,
-                                pending=pending)
+                                pending=pending, missing=missing.get(name, ()))
         upstream = sorted((d for d in deps[name] if d in running), key=utf16_key)
         if upstream and name in entries:  # [stale.upstream]; never with never_run
             reasons.append(Reason(code="upstream", stages=tuple(upstream)))
@@ -142,6 +157,10 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
             up_to_date.append(name)
             continue
         running.add(name)
+        if name in missing or any(d in blocked for d in deps[name]):
+            blocked.add(name)  # [pipeline.deps-exist]: it cannot run, nor what waits on it
+            to_run.append(StageDecision(name=name, reasons=tuple(reasons), action="blocked"))
+            continue
         restore = has_outputs is not None and not forced and not upstream and \
             _restorable(stage, observer, pending, has_outputs)
         to_run.append(StageDecision(name=name, reasons=tuple(reasons),
@@ -159,12 +178,15 @@ def _restorable(stage: Stage, observer: Observer, pending: Any, has_outputs: Any
 
 
 def check_sources(pipeline: Pipeline, order: Collection[str], frozen: Collection[str],
-                  index: graph.OutputIndex, observer: Observer, pipeline_file: str) -> None:
-    """Raise SpecError for each dep of a selected stage that is missing and that no running
-    stage will produce: a source dep ([pipeline.deps-exist], `semantic/dep_missing`), or an
-    output of a frozen stage ([stale.frozen-missing], `semantic/frozen_output_missing`)."""
+                  index: graph.OutputIndex, observer: Observer,
+                  pipeline_file: str) -> dict[str, list[str]]:
+    """The deps of selected stages that are missing and that no running stage will produce.
+    A source dep (no stage produces it) is returned, by stage: it is a `dep_missing` reason,
+    not an error ([pipeline.deps-exist], 1.1). An output of a frozen stage raises SpecError
+    ([stale.frozen-missing], `semantic/frozen_output_missing`)."""
     from ..files.errors import SpecError, diagnostic
     problems = []
+    missing: dict[str, list[str]] = {}
     for name in order:
         if name in frozen:
             continue
@@ -173,10 +195,7 @@ def check_sources(pipeline: Pipeline, order: Collection[str], frozen: Collection
             if any(p not in frozen for p in producers) or observer.path_state(d.path):
                 continue
             if not producers:
-                problems.append(diagnostic(
-                    "semantic", "dep_missing", pipeline_file,
-                    f"dep {d.path!r} of stage {name!r} does not exist and no stage "
-                    "produces it", anchor="pipeline.deps-exist"))
+                missing.setdefault(name, []).append(d.path)
             else:
                 problems.append(diagnostic(
                     "semantic", "frozen_output_missing", pipeline_file,
@@ -186,6 +205,19 @@ def check_sources(pipeline: Pipeline, order: Collection[str], frozen: Collection
                     f"{producers[0]}", anchor="stale.frozen-missing"))
     if problems:
         raise SpecError(problems)
+    return missing
+
+
+def missing_dep_diagnostics(plan: Plan, pipeline_file: str) -> list[Any]:
+    """`semantic/dep_missing` for each missing source dep of a plan: what `run` says of the
+    stages it cannot run ([pipeline.deps-exist])."""
+    from ..files.errors import diagnostic
+    return [diagnostic("semantic", "dep_missing", pipeline_file,
+                       f"dep {path!r} of stage {name!r} does not exist and no stage produces "
+                       "it; the stage and those that wait on it are not run",
+                       hint="fetch the data it names (it is not in the project's files)",
+                       anchor="pipeline.deps-exist")
+            for name, path in plan.missing()]
 
 
 def effective_params(stage: Stage, observer: Observer, *,
@@ -212,13 +244,19 @@ def param_value(observer: Observer, file: str, pointer: str) -> Any:
 
 
 def stage_reasons(stage: Stage, entry: LockEntry | None, observer: Observer, *,
-                  forced: bool = False, pending: Any = lambda path: False) -> list[Reason]:
+                  forced: bool = False, pending: Any = lambda path: False,
+                  missing: Collection[str] = ()) -> list[Reason]:
     """The reasons of one stage, in the order of [stale.reasons]; `upstream` is added by
     `decide`. `pending(path)` tells whether an upstream stage will rewrite a dep or a params
-    file. [stale.never-run]: with no lock entry the only other reason is `forced`;
-    [stale.force]: a forced stage with an entry lists every other reason that holds."""
+    file; `missing` are its source deps that are not there ([pipeline.deps-exist]).
+    [stale.never-run]: with no lock entry the only other reasons are `forced` and
+    `dep_missing`; [stale.force]: a forced stage with an entry lists every other reason."""
+    gone = [Reason(code="dep_missing", path=p,
+                   old=entry.deps[p].digest if entry is not None and p in entry.deps
+                   else ABSENT) for p in missing]
     if entry is None:
-        return [Reason(code="never_run")] + ([Reason(code="forced")] if forced else [])
+        return [Reason(code="never_run")] + ([Reason(code="forced")] if forced else []) + \
+            sorted(gone, key=Reason.sort_key)
     reasons: list[Reason] = []
     if forced:
         reasons.append(Reason(code="forced"))
@@ -228,7 +266,7 @@ def stage_reasons(stage: Stage, entry: LockEntry | None, observer: Observer, *,
     if tuple(entry.cmd) != stage.cmd:
         reasons.append(Reason(code="command_changed", old=list(entry.cmd), new=list(stage.cmd)))
     reasons += _env(stage, entry, observer)
-    reasons += _deps(stage, entry, observer, pending)
+    reasons += _deps(stage, entry, observer, lambda p: pending(p) or p in missing) + gone
     reasons += _params(stage, entry, observer, pending)
     reasons += _outputs(stage, entry, observer)
     return sorted(reasons, key=Reason.sort_key)
@@ -406,13 +444,15 @@ def reason_dict(r: Reason) -> dict[str, Any]:
 def plan_dict(plan: Plan) -> dict[str, Any]:
     from .. import __version__
     from ..files.spec import WRITTEN_VERSION_TEXT
+    # [version.write]: a plan that uses a 1.1 addition (dep_missing, blocked) says 1.1
     return {
-        "version": WRITTEN_VERSION_TEXT,
+        "version": "1.1" if plan.blocked else WRITTEN_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "summary": {"to_run": len(plan.to_run), "changed": plan.changed,
                     "downstream": plan.downstream, "restore": plan.restore,
                     "up_to_date": len(plan.up_to_date),
-                    "frozen": len(plan.frozen), "text": plan.summary()},
+                    "frozen": len(plan.frozen), "text": plan.summary(),
+                    **({"blocked": plan.blocked} if plan.blocked else {})},
         "stages": [{"name": d.name, "action": d.action, "downstream": d.downstream,
                     "reasons": [reason_dict(r) for r in d.reasons]} for d in plan.to_run],
         "up_to_date": list(plan.up_to_date),

@@ -57,6 +57,10 @@ def reason_text(r: Any) -> str:
         return f"definition_changed  output {r.path}: {flags(r.old)} -> {flags(r.new)}"
     if code in ("dep_added", "dep_removed", "output_missing"):
         return f"{code:<14} {r.path}"
+    if code == "dep_missing":  # [pipeline.deps-exist]: no stage produces it
+        known = f"the lock records {_short(r.old)}" if r.old is not ABSENT \
+            else "the lock does not record it"
+        return f"dep_missing    {r.path}  (not here and no stage produces it; {known})"
     if code in ("dep_modified", "output_modified"):
         return f"{code:<14} {r.path}  {_short(r.old)} -> {_short(r.new)}"
     if code == "param_added":
@@ -70,7 +74,11 @@ def reason_text(r: Any) -> str:
 def render_plan_text(plan: Any, *, verbose: bool = False) -> str:
     lines = []
     for d in plan.to_run:
-        if d.downstream:
+        if d.action == "blocked":
+            lines.append(f"{d.name}: blocked, cannot run: " + (
+                "a dep is missing" if "dep_missing" in d.codes
+                else "it waits on a blocked stage"))
+        elif d.downstream:
             lines.append(f"{d.name}: run, downstream (early cutoff may skip it)")
         else:
             lines.append(f"{d.name}: {d.action}" + (
