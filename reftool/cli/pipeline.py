@@ -63,8 +63,9 @@ def _add_run(sub: Any) -> None:
                        "in the lock as it completes (SPEC section 11).")
     r.add_argument("stages", nargs="*", metavar="STAGE",
                    help="run only these stages and what they need")
-    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="run up to N independent stages at once (default: 1)")
+    r.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="run up to N independent stages at once (default: 1; with the Dask "
+                   "executor, the cluster's worker threads)")
     r.add_argument("--keep-going", action="store_true",
                    help="after a failure, go on with the stages that do not depend on it")
     r.add_argument("--force", action="store_true",
@@ -134,7 +135,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline.hashing import Progress, hasher_for
     from ..pipeline.runlock import Busy, RunLock
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         print("reftool: -j needs a number of at least 1", file=sys.stderr)
         return EXIT_USAGE
     root = Path(".")
@@ -208,6 +209,9 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     if args.dry_run or not plan.to_run:
         sys.stdout.write(render_plan_text(plan))
         return EXIT_OK
+    jobs = _jobs(args, root, executor, plan, project.pipeline)
+    if isinstance(jobs, int) and jobs < 0:
+        return EXIT_INVALID
     started = time.monotonic()
     journal = Journal(root, lock_path)
     journal.start()
@@ -216,7 +220,7 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
                     workspace=CachingWorkspace(root, hasher, Store(root),
                                                params=project.params),
                     journal=journal, store=None if args.no_cache else Store(root),
-                    options=Options(jobs=args.jobs, keep_going=args.keep_going,
+                    options=Options(jobs=jobs, keep_going=args.keep_going,
                                     use_cache=not args.no_cache, quiet=args.quiet),
                     out=sys.stdout, err=sys.stderr)
     summary = runner.run(plan)
@@ -228,6 +232,26 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INVALID if summary.failed else EXIT_OK
+
+
+def _jobs(args: argparse.Namespace, root: Path, executor: Any, plan: Any, pipeline: Any) -> int:
+    """How many stages run at once; with the Dask executor, after checking that the cluster
+    can run the stages to run ([tool.dask]); -1 when it cannot (said on stderr)."""
+    if executor is None:
+        return int(args.jobs or 1)
+    from ..pipeline.dask_executor import ClusterError
+    stages = pipeline.stages
+    needs = {d.name: stages[d.name].resources for d in plan.to_run if d.action != "restore"}
+    try:
+        executor.check(root, needs)
+        return int(args.jobs or max(1, executor.threads()))
+    except ClusterError as e:
+        print(f"reftool: {e}\nnothing was run, the lock is as it was", file=sys.stderr)
+        return -1
+    except Exception as e:  # noqa: BLE001 - the scheduler went away while being asked
+        print(f"reftool: the Dask scheduler did not answer: {type(e).__name__}: {e}; "
+              "nothing was run, the lock is as it was", file=sys.stderr)
+        return -1
 
 
 def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
