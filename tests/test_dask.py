@@ -193,6 +193,7 @@ def test_scheduler_stopped_mid_run(project: Project, cluster: Cluster) -> None:
     out, err = p.communicate(timeout=120)
     assert p.returncode == 1, out + err
     assert "b: FAILED: the cluster did not run it" in out
+    assert "Traceback" not in err and len(err.splitlines()) <= 3, err  # D9: 30 lines of it
     entries = lock_entries(project.root)
     assert "a" in entries and "b" not in entries  # what finished stays recorded
 
@@ -340,3 +341,34 @@ def test_environment_and_placement_rules() -> None:
     why = unplaceable({"CPU": 2.0, "GPU": 2.0}, workers)
     assert why is not None and "needs CPU=2, GPU=2" in why and "tcp://w2: CPU=1" in why
     assert "no workers" in (unplaceable({"CPU": 1.0}, {}) or "")
+
+
+def test_stage_output_is_streamed_as_it_comes(project: Project, cluster: Cluster) -> None:
+    # scale review D16: every line arrived when the stage ended
+    project.base('version: "1.0"\nstages:\n  s:\n    cmd: echo first; sleep 5; echo last > s.txt\n'
+                 '    outs: [s.txt]\n')
+    p = subprocess.Popen([sys.executable, "-m", "reftool", "run", "--executor", "dask",
+                          "--scheduler", cluster.address], cwd=project.root,
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert p.stdout is not None
+    for line in p.stdout:
+        if line == "[s] first\n":
+            assert not (project.root / "s.txt").exists()  # the stage has not ended
+            break
+    else:
+        raise AssertionError("the stage's first line never came")
+    rest, err = p.communicate(timeout=120)
+    assert p.returncode == 0, rest + err
+
+
+def test_a_chatty_stage_is_shown_bounded_and_logged_whole(project: Project,
+                                                          cluster: Cluster) -> None:
+    # scale review D16: 67 MB of stage output took the client to 357 MB
+    project.base('version: "1.0"\nstages:\n  s:\n    cmd: seq 400000 && echo ok > s.txt\n'
+                 '    outs: [s.txt]\n')
+    r = run(project.root, "--executor", "dask", "--scheduler", cluster.address)
+    assert r.returncode == 0, r.stdout + r.stderr
+    shown = [line for line in r.stdout.splitlines() if line.startswith("[s] ")]
+    assert len(shown) < 400000 and "of output not shown here" in r.stdout
+    log = (project.root / ".reftool" / "logs" / "s.log").read_text().split()
+    assert log == [str(i) for i in range(1, 400001)]

@@ -133,10 +133,6 @@ class Task:
 
 # -------------------------------------------------------------------------- on a worker
 
-def _topic(key: str) -> str:
-    return f"reftool-output-{key}"
-
-
 def _claim_path(task: Task) -> Path:
     return Path(task.claims) / f"{hashlib.sha256(task.stage.encode()).hexdigest()[:32]}.json"
 
@@ -209,42 +205,50 @@ def _deathsig(libc: Any) -> Callable[[], None]:
     return set_deathsig
 
 
-class _Stream:
-    """Stage output: every line to the log file, the last TAIL_LINES kept, and batches sent
-    to the client at most STREAM_BYTES_PER_S, the excess counted and said."""
+class _Output:
+    """On the worker: every line of the stage's output to its log (line-buffered, so the
+    coordinator can follow it on the shared file system), the last TAIL_LINES kept."""
 
-    def __init__(self, key: str, log: Any) -> None:
-        self.key, self.log = key, log
+    def __init__(self, log: Any) -> None:
+        self.log = log
         self.tail: collections.deque[str] = collections.deque(maxlen=TAIL_LINES)
-        self.batch: list[str] = []
-        self.sent_at = time.monotonic()
-        self.budget = STREAM_BYTES_PER_S * STREAM_EVERY_S
-        self.dropped = 0
 
     def line(self, text: str) -> None:
         self.log.write(text + "\n")
         self.tail.append(text)
-        if self.budget >= len(text) + 1:
-            self.batch.append(text)
-            self.budget -= len(text) + 1
-        else:
-            self.dropped += 1
-        if time.monotonic() - self.sent_at >= STREAM_EVERY_S:
-            self.flush()
 
-    def flush(self) -> None:
-        if self.dropped:
-            self.batch.append(f"... {self.dropped} line(s) not shown here (see the log)")
-            self.dropped = 0
-        if self.batch:
-            try:
-                from distributed import get_worker
-                get_worker().log_event(_topic(self.key), self.batch)
-            except (ImportError, ValueError):
-                pass  # not on a worker (tests call run_on_worker directly)
-        self.batch = []
-        self.sent_at = time.monotonic()
-        self.budget = STREAM_BYTES_PER_S * STREAM_EVERY_S
+
+class _Follower:
+    """On the coordinator: the lines a stage's log gained since last asked, at most
+    STREAM_BYTES_PER_S a second; what is skipped to keep up is said, not held in memory."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.offset = 0
+        self.partial = b""
+
+    def read(self, budget: int) -> list[str]:
+        try:
+            with open(self.path, "rb") as f:
+                size = os.fstat(f.fileno()).st_size
+                if size < self.offset:  # a retry started the log again
+                    self.offset, self.partial = 0, b""
+                lines: list[str] = []
+                if size - self.offset > budget:
+                    f.seek(size - budget)
+                    f.readline()  # to the next line start
+                    skipped = f.tell() - self.offset
+                    lines.append(f"... {skipped} byte(s) of output not shown here (see "
+                                 f"{os.path.basename(self.path)} in .reftool/logs)")
+                    self.partial = b""
+                else:
+                    f.seek(self.offset)
+                data = self.partial + f.read(budget)
+                self.offset = f.tell()
+        except OSError:
+            return []
+        *complete, self.partial = data.split(b"\n")
+        return lines + [c.decode("utf-8", "replace") for c in complete]
 
 
 def _heartbeat(path: Path, stop: threading.Event) -> None:
@@ -255,7 +259,7 @@ def _heartbeat(path: Path, stop: threading.Event) -> None:
             return
 
 
-def _run_command(task: Task, command: str, env: Mapping[str, str], stream: _Stream) -> int:
+def _run_command(task: Task, command: str, env: Mapping[str, str], stream: _Output) -> int:
     process = subprocess.Popen(
         [sys.executable, "-I", "-S", "-c", SUPERVISOR, command], cwd=task.cwd, env=dict(env),
         stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -285,8 +289,8 @@ def run_on_worker(task: Task) -> dict[str, Any]:
     Path(task.log).parent.mkdir(parents=True, exist_ok=True)
     fd = os.open(task.log, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_NOFOLLOW", 0),
                  0o644)  # [security.symlinks]
-    with open(fd, "w", encoding="utf-8") as log:
-        stream = _Stream(task.key, log)
+    with open(fd, "w", encoding="utf-8", buffering=1) as log:
+        stream = _Output(log)
         try:
             _remove_outputs(task.outputs)
             for command in task.commands:
@@ -294,7 +298,6 @@ def run_on_worker(task: Task) -> dict[str, Any]:
                 if code != 0:
                     break
         finally:
-            stream.flush()
             stop.set()
             with _LOCK:
                 _GROUPS.pop(task.key, None)
@@ -430,24 +433,26 @@ class DaskExecutor:
 
     def run(self, task: Task, resources: Mapping[str, Any],
             on_lines: Callable[[list[str]], None]) -> dict[str, Any]:
-        """Run one stage on the cluster and wait for it; its output reaches `on_lines` as it
-        comes. The worker's answer: code, lines (the tail) and, if it did not run, why."""
-        def received(event: Any) -> None:
-            _, lines = event
-            on_lines(list(lines))
-
-        self.client.subscribe_topic(_topic(task.key), received)
+        """Run one stage on the cluster and wait for it; its output, followed in its log on the
+        shared file system, reaches `on_lines` as it comes. The worker's answer: code, lines
+        (the tail) and, if it did not run, why."""
+        from distributed import TimeoutError as DaskTimeout
         future = self.client.submit(run_on_worker, task, key=task.key, pure=False,
                                     resources=dask_resources(resources))
         self.futures[task.key] = future
+        follower = _Follower(task.log)
+        budget = int(STREAM_BYTES_PER_S * STREAM_EVERY_S)
         try:
-            result: dict[str, Any] = future.result()
+            while True:
+                try:
+                    result: dict[str, Any] = future.result(timeout=STREAM_EVERY_S)
+                    break
+                except (TimeoutError, DaskTimeout):
+                    on_lines(follower.read(budget))
+            on_lines(follower.read(budget) + ([follower.partial.decode("utf-8", "replace")]
+                                              if follower.partial else []))
         finally:
             self.futures.pop(task.key, None)
-            try:
-                self.client.unsubscribe_topic(_topic(task.key))
-            except (KeyError, ValueError):
-                pass
         return result
 
     def cancel_all(self) -> None:
