@@ -95,7 +95,7 @@ def test_an_interrupted_push_leaves_nothing_visible(project: Project, tmp_path_f
     project.base(PIPELINE, **{"in.txt": "data\n"})
     remote_dir = tmp_path_factory.mktemp("remote")
     cli(project.root, "run", "-q")
-    remote = Remote(str(remote_dir))
+    remote = Remote(str(remote_dir), jobs=1)  # one transfer at a time: which one dies is known
     store = Store(project.root)
     import reftool.pipeline.store as store_module
     real = store_module._copy_hashing
@@ -206,3 +206,80 @@ def test_s3_unreachable_is_a_clear_error(project: Project) -> None:
     r = cli(project.root, "push", "--remote", "s3://cache/x", env=env)
     assert r.returncode == 1 and "push failed" in r.stderr
     assert "Traceback" not in r.stderr
+
+
+MANY = "version: \"1.0\"\nstages:\n" + "".join(
+    f"  s{i}:\n    cmd: echo {i} > s{i}.txt\n    outs: [s{i}.txt]\n" for i in range(6))
+
+
+def test_a_remote_out_of_reach_is_said_once_and_the_run_goes_on(project: Project) -> None:
+    # scale review R9: 9-13 s per stage, silently (102 stages: 75 done after 600 s)
+    pytest.importorskip("s3fs")
+    project.base(MANY)
+    env = {"AWS_ACCESS_KEY_ID": "x", "AWS_SECRET_ACCESS_KEY": "x", "AWS_DEFAULT_REGION":
+           "us-east-1", "AWS_ENDPOINT_URL": f"http://127.0.0.1:{_free_port()}"}
+    r = cli(project.root, "run", "--remote", "s3://cache/x", env=env)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "ran 6" in r.stdout
+    assert r.stderr.count("is out of reach") == 1 and "going on without it" in r.stderr
+
+
+def test_a_corrupt_remote_object_is_said_and_the_next_push_replaces_it(
+        project: Project, tmp_path_factory) -> None:
+    # scale review R4: pull said "pulled 6 run(s)" of 7 and push "pushed 0": never repaired
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    remote = tmp_path_factory.mktemp("remote")
+    cli(project.root, "run", "-q")
+    cli(project.root, "push", "--remote", str(remote))
+    victim = sorted((remote / "objects").glob("*/*"))[0]
+    good = victim.read_bytes()
+    victim.write_bytes(bytes([good[0] ^ 1]) + good[1:])  # one bit, same size
+    r = cli(project.root, "cache", "verify", "--remote", str(remote))
+    assert r.returncode == 1 and "is corrupt" in r.stdout
+    other = clone(project.root, tmp_path_factory.mktemp("c") / "clone")
+    r = cli(other, "pull", "--remote", str(remote))
+    assert r.returncode == 1 and "is corrupt" in r.stderr and "not used" in r.stderr
+    r = cli(other, "run", "--remote", str(remote))  # recomputes what it could not restore
+    assert r.returncode == 0 and "is corrupt" in r.stderr
+    r = cli(other, "push", "--remote", str(remote))  # its cache holds the object: replaced
+    assert r.returncode == 0, r.stderr
+    assert victim.read_bytes() == good
+    assert cli(project.root, "cache", "verify", "--remote", str(remote)).returncode == 0
+    third = clone(project.root, tmp_path_factory.mktemp("t") / "third")
+    r = cli(third, "run", "--remote", str(remote))
+    assert "restored from cache 2" in r.stdout and "corrupt" not in r.stderr
+
+
+def test_cache_verify_and_gc(project: Project) -> None:
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    cli(project.root, "run", "-q")
+    project.write("in.txt", "other\n")
+    cli(project.root, "run", "-q")
+    r = cli(project.root, "cache", "verify")
+    assert r.returncode == 0 and r.stdout.endswith(": 0 corrupt\n")
+    objects = sorted((project.root / ".reftool/cache/objects").glob("*/*"))
+    r = cli(project.root, "cache", "gc", "--dry-run")
+    assert r.stdout.startswith("would remove 0 run entries and 0 object(s)")  # all needed
+    r = cli(project.root, "cache", "gc", "--older-than", "0")
+    assert r.returncode == 0 and r.stdout.startswith("removed 2 run entries"), r.stdout
+    left = sorted((project.root / ".reftool/cache/objects").glob("*/*"))
+    assert 0 < len(left) < len(objects)
+    cli(project.root, "run", "--force", "-q")  # what the lock's stages need is still there
+    assert cli(project.root, "plan", "--exit-code").returncode == 0
+    left[0].write_bytes(b"x")
+    r = cli(project.root, "cache", "verify", "--repair")
+    assert r.returncode == 1 and "(removed)" in r.stdout and not left[0].exists()
+
+
+def test_a_users_own_settings_are_not_committed(project: Project, tmp_path_factory) -> None:
+    # the remote and scheduler of one user, in the uncommitted .reftool/config.toml
+    project.base(PIPELINE, **{"in.txt": "data\n"})
+    mine, team = tmp_path_factory.mktemp("mine"), tmp_path_factory.mktemp("team")
+    project.write("reftool.toml", f'[cache]\nremote = "{team}"\n')
+    project.write(".reftool/config.toml", f'[cache]\nremote = "{mine}"\n')
+    cli(project.root, "run", "-q")
+    assert cli(project.root, "push").returncode == 0
+    assert list((mine / "objects").glob("*/*")) and not (team / "objects").exists()
+    project.write(".reftool/config.toml", "[cache]\nremote = 3\n")
+    r = cli(project.root, "push")
+    assert r.returncode == 1 and ".reftool/config.toml: schema/type" in r.stderr

@@ -117,33 +117,53 @@ class ConfigError(ValueError):
 CONFIG_STRINGS = {"cache": ("remote",), "executor": ("kind", "scheduler")}
 
 
+USER_CONFIG = ".reftool/config.toml"  # per user and machine: inside .reftool/, never committed
+
+
 def tool_config(root: Path, table: str) -> dict[str, Any]:
-    """The `[table]` of reftool.toml, read like every project file (bounded size and depth,
-    [read.toml]), with its settings type-checked; {} when there is no reftool.toml."""
+    """The `[table]` of reftool.toml, overridden key by key by the same table of the user's
+    uncommitted .reftool/config.toml (a remote or scheduler address of one's own); each read
+    like every project file (bounded size and depth, [read.toml]), settings type-checked; {}
+    when neither file exists."""
+    from ..files.safe_io import refuse_links
+    merged: dict[str, Any] = {}
+    for name in ("reftool.toml", USER_CONFIG):
+        path = root / name
+        if not os.path.lexists(path):  # a FIFO or folder is refused by the reader, not skipped
+            continue
+        if name == USER_CONFIG:
+            refuse_links(root, path)  # [security.symlinks]
+        merged.update(_config_table(path, name, table))
+    return merged
+
+
+def _config_table(path: Path, display: str, table: str) -> dict[str, Any]:
     from ..files.documents import load
     from ..files.errors import SpecError
     from ..files.spec import MAX_TEXT_FILE_BYTES
-    path = root / "reftool.toml"
-    if not os.path.lexists(path):  # a FIFO or folder is refused by the reader, not skipped
-        return {}
     try:
-        value = load(path, display="reftool.toml", fmt="toml", limit=MAX_TEXT_FILE_BYTES).value
+        value = load(path, display=display, fmt="toml", limit=MAX_TEXT_FILE_BYTES).value
     except SpecError as e:
         d = e.diagnostics[0]
         raise ConfigError(f"{d.location}: {d.phase}/{d.code}: {d.message}") from None
     section = value.get(table, {})
     if not isinstance(section, dict):
-        raise ConfigError(f"reftool.toml: schema/type: {table} is a {type(section).__name__}; "
+        raise ConfigError(f"{display}: schema/type: {table} is a {type(section).__name__}; "
                           f"expected a table [{table}]")
     for key in CONFIG_STRINGS.get(table, ()):
         if key in section and not isinstance(section[key], str):
-            raise ConfigError(f"reftool.toml: schema/type: [{table}] {key} is a "
+            raise ConfigError(f"{display}: schema/type: [{table}] {key} is a "
                               f"{type(section[key]).__name__}; expected a string")
-    return section
+    return dict(section)
 
 
-def remote_of(root: Path, flag: str | None) -> Any:
-    """The remote cache: --remote, else $REFTOOL_REMOTE, else [cache] remote in reftool.toml."""
-    from ..pipeline.store import Remote
+def remote_of(root: Path, flag: str | None, jobs: int | None = None) -> Any:
+    """The remote cache: --remote, else $REFTOOL_REMOTE, else [cache] remote in
+    .reftool/config.toml or reftool.toml. It says on stderr, once, when it is out of reach
+    and when it holds a corrupt object."""
+    from ..pipeline.store import TRANSFER_JOBS, Remote
     url = flag or os.environ.get("REFTOOL_REMOTE") or tool_config(root, "cache").get("remote")
-    return Remote(str(url)) if url else None
+    if not url:
+        return None
+    return Remote(str(url), warn=lambda text: print(f"reftool: {text}", file=sys.stderr,
+                                                    flush=True), jobs=jobs or TRANSFER_JOBS)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 from pathlib import Path
@@ -63,8 +64,9 @@ def _add_run(sub: Any) -> None:
                        "in the lock as it completes (SPEC section 11).")
     r.add_argument("stages", nargs="*", metavar="STAGE",
                    help="run only these stages and what they need")
-    r.add_argument("-j", "--jobs", type=int, default=1, metavar="N",
-                   help="run up to N independent stages at once (default: 1)")
+    r.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="run up to N independent stages at once (default: 1; with the Dask "
+                   "executor, the cluster's worker threads)")
     r.add_argument("--keep-going", action="store_true",
                    help="after a failure, go on with the stages that do not depend on it")
     r.add_argument("--force", action="store_true",
@@ -98,9 +100,27 @@ def _add_remote_verbs(sub: Any) -> None:
         rm = sub.add_parser(verb, help=text, description=text.capitalize() + ": objects "
                             "verified by digest, never a partial object visible.")
         rm.add_argument("--remote", metavar="URL",
-                        help="a folder (default: $REFTOOL_REMOTE, or [cache] remote in "
-                        "reftool.toml)")
+                        help="a folder or s3://bucket/prefix (default: $REFTOOL_REMOTE, or "
+                        "[cache] remote in .reftool/config.toml or reftool.toml)")
+        rm.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                        help="transfers at once (default: 4 per core, at most 16)")
         rm.set_defaults(handler=cmd_push if verb == "push" else cmd_pull)
+    cache = sub.add_parser("cache", help="check and clean the cache of outputs",
+                           description="Check and clean the local cache (and the remote).")
+    verbs = cache.add_subparsers(dest="cache_verb", metavar="verify|gc", required=True)
+    v = verbs.add_parser("verify", help="check every cached object against its digest")
+    v.add_argument("--remote", metavar="URL", nargs="?", const="",
+                   help="check the remote's objects too (downloads them all)")
+    v.add_argument("--repair", action="store_true",
+                   help="remove corrupt local objects; replace corrupt remote ones from here")
+    v.set_defaults(handler=cmd_cache_verify)
+    g = verbs.add_parser("gc", help="remove cached objects no run entry needs")
+    g.add_argument("--older-than", type=float, metavar="DAYS",
+                   help="also drop run entries older than DAYS, except those of the lock's "
+                   "stages (default: keep every run entry)")
+    g.add_argument("--dry-run", action="store_true", help="say what would go; remove nothing")
+    g.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE")
+    g.set_defaults(handler=cmd_cache_gc, stages=[], force=False)
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
@@ -134,7 +154,7 @@ def cmd_run(args: argparse.Namespace) -> int:
     from ..pipeline.hashing import Progress, hasher_for
     from ..pipeline.runlock import Busy, RunLock
 
-    if args.jobs < 1:
+    if args.jobs is not None and args.jobs < 1:
         print("reftool: -j needs a number of at least 1", file=sys.stderr)
         return EXIT_USAGE
     root = Path(".")
@@ -211,6 +231,9 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     from ..pipeline.plan import missing_dep_diagnostics
     from .common import print_problems
     print_problems(missing_dep_diagnostics(plan, args.file))  # [pipeline.deps-exist]
+    jobs = _jobs(args, root, executor, plan, project.pipeline)
+    if isinstance(jobs, int) and jobs < 0:
+        return EXIT_INVALID
     started = time.monotonic()
     journal = Journal(root, lock_path)
     journal.start()
@@ -219,7 +242,7 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
                     workspace=CachingWorkspace(root, hasher, Store(root),
                                                params=project.params),
                     journal=journal, store=None if args.no_cache else Store(root),
-                    options=Options(jobs=args.jobs, keep_going=args.keep_going,
+                    options=Options(jobs=jobs, keep_going=args.keep_going,
                                     use_cache=not args.no_cache, quiet=args.quiet),
                     out=sys.stdout, err=sys.stderr)
     summary = runner.run(plan)
@@ -231,6 +254,27 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INVALID if summary.failed else EXIT_OK
+
+
+def _jobs(args: argparse.Namespace, root: Path, executor: Any, plan: Any, pipeline: Any) -> int:
+    """How many stages run at once; with the Dask executor, after checking that the cluster
+    can run the stages to run ([tool.dask]); -1 when it cannot (said on stderr)."""
+    if executor is None:
+        return int(args.jobs or 1)
+    from ..pipeline.dask_executor import ClusterError
+    stages = pipeline.stages
+    needs = {d.name: stages[d.name].resources for d in plan.to_run
+             if d.action not in ("restore", "blocked")}  # blocked: never submitted
+    try:
+        executor.check(root, needs)
+        return int(args.jobs or max(1, executor.threads()))
+    except ClusterError as e:
+        print(f"reftool: {e}\nnothing was run, the lock is as it was", file=sys.stderr)
+        return -1
+    except Exception as e:  # noqa: BLE001 - the scheduler went away while being asked
+        print(f"reftool: the Dask scheduler did not answer: {type(e).__name__}: {e}; "
+              "nothing was run, the lock is as it was", file=sys.stderr)
+        return -1
 
 
 def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
@@ -248,7 +292,8 @@ def _executor_settings(root: Path, args: argparse.Namespace) -> tuple[str, str |
     """(kind, scheduler) from the command line, else [executor] in reftool.toml."""
     config = tool_config(root, "executor")
     kind = args.executor or config.get("kind", "local")
-    scheduler = args.scheduler or config.get("scheduler")
+    scheduler = args.scheduler or os.environ.get("DASK_SCHEDULER_ADDRESS") or \
+        config.get("scheduler")
     if kind not in ("local", "dask"):
         raise ValueError(f"unknown executor {kind!r}: local or dask")
     if kind == "dask" and not scheduler:
@@ -261,7 +306,7 @@ def _with_remote(args: argparse.Namespace, verb: str, action: Any) -> int:
     message; any other exception is a bug and reaches the internal-error handler."""
     from ..pipeline.store import Store, remote_errors
     try:
-        remote = remote_of(Path("."), args.remote)
+        remote = remote_of(Path("."), args.remote, getattr(args, "jobs", None))
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, ConfigError) else EXIT_USAGE
@@ -284,6 +329,61 @@ def cmd_push(args: argparse.Namespace) -> int:
     return _with_remote(args, "push", push)
 
 
+def cmd_cache_verify(args: argparse.Namespace) -> int:
+    """`reftool cache verify`: every local object (and with --remote the remote's) checked."""
+    from ..pipeline.store import Store
+    store = Store(Path("."))
+    bad = store.verify(repair=args.repair)
+    for hexdigest in bad:
+        print(f"local object {hexdigest} is corrupt" + (" (removed)" if args.repair else ""))
+    print(f"checked {len(store.objects()) + (len(bad) if args.repair else 0)} local object(s): "
+          f"{len(bad)} corrupt")
+    code = EXIT_INVALID if bad else EXIT_OK
+    if args.remote is not None:
+        corrupt: list[str] = []
+
+        def verify(remote: Any, store: Any) -> str:
+            found = remote.verify(store, repair=args.repair)
+            corrupt.extend(found)
+            for rel in found:
+                print(f"remote object {rel} is corrupt" + (
+                    " (replaced from the local cache where it holds it)" if args.repair else ""))
+            return f"checked the objects of {remote.url}: {len(found)} corrupt"
+        found_before = code
+        args.remote = args.remote or None
+        code = _with_remote(args, "verify", verify)
+        code = max(code, found_before, EXIT_INVALID if corrupt else EXIT_OK)
+    return code
+
+
+def cmd_cache_gc(args: argparse.Namespace) -> int:
+    """`reftool cache gc`: what no kept run entry needs goes."""
+    from ..pipeline.store import Store
+    project = load_project(args, Path(".")) if args.older_than is not None else None
+    if isinstance(project, int):
+        return project
+    keep: set[str] = set()
+    if project is not None and project.lock is not None:
+        keep = _lock_signatures(project)
+    entries, objects, size = Store(Path(".")).gc(keep, older_than_days=args.older_than,
+                                                 dry_run=args.dry_run)
+    verb = "would remove" if args.dry_run else "removed"
+    print(f"{verb} {entries} run entr{'y' if entries == 1 else 'ies'} and {objects} "
+          f"object(s), {size} bytes")
+    return EXIT_OK
+
+
+def _lock_signatures(project: Any) -> set[str]:
+    """The input signatures of the lock's stages, as their entries record them."""
+    from ..pipeline.plan import input_signature
+    out = set()
+    for name, entry in project.lock.stages.items():
+        stage = project.pipeline.stages.get(name)
+        if stage is not None:
+            out.add(input_signature(stage, entry))
+    return out
+
+
 def _remote_present(remote: Any) -> None:
     """A remote that is not there is an error, not an empty remote (raises FileNotFoundError,
     which the caller reports as the remote's failure)."""
@@ -298,6 +398,9 @@ def cmd_pull(args: argparse.Namespace) -> int:
     def pull(remote: Any, store: Any) -> str:
         _remote_present(remote)
         count = remote.pull_checked(store, rejected.append)
+        if remote.corrupt_found:  # named on stderr as they were found
+            rejected.append(f"{remote.corrupt_found} corrupt object(s) on the remote were not "
+                            "used; reftool push from a cache that holds them replaces them")
         return f"pulled {count} run(s) from {remote.url}; reftool run restores their outputs"
     code = _with_remote(args, "pull", pull)
     for message in rejected:  # [security.paths]: named, not used

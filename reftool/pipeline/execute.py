@@ -326,6 +326,9 @@ class Runner:
     def _execute(self, running: _Running) -> None:
         """In a thread: run the stage's commands one after another, streaming their output."""
         stage = running.stage
+        if self.executor is not None:
+            self.events.put((stage.name, *self._execute_remotely(running)))
+            return
         env = dict(self.workspace.environ)
         env.update(REFTOOL_STAGE=stage.name, REFTOOL_PROJECT=str(self.root.resolve()))
         log = None
@@ -338,10 +341,6 @@ class Runner:
                 return
         code: int | None = 0
         error = ""
-        if self.executor is not None:
-            code, error = self._execute_remotely(running, env, log)
-            self.events.put((stage.name, code, error))
-            return
         try:
             for command in stage.cmd:  # [exec.shell]
                 if self.interrupts:
@@ -369,32 +368,62 @@ class Runner:
                 log.close()
         self.events.put((stage.name, code, error))
 
-    def _execute_remotely(self, running: _Running, env: dict[str, str],
-                          log: Any) -> tuple[int | None, str]:
-        """In a thread: the stage on the cluster; its output shown when it is done."""
+    def _execute_remotely(self, running: _Running) -> tuple[int | None, str]:
+        """In a thread: the stage on the cluster ([tool.dask]); its output shown as it comes
+        (unless --quiet), the whole of it in .reftool/logs/STAGE.log, written by the worker."""
+        from .dask_executor import Task
         stage = running.stage
-        key = f"reftool-{stage.name}-{os.getpid()}-{time.monotonic_ns()}"
-        outputs = [str((self.root / o.path.rstrip("/")).resolve()) for o in stage.outputs
-                   if not o.persist]
+        assert running.inputs is not None
+        root = self.root.resolve()
+        log = root / ".reftool" / "logs" / f"{stage.name}.log"
+        try:  # [security.symlinks]: the worker writes it, never through a link
+            open_for_writing(log, base=self.root).close()
+        except OSError as e:
+            return 1, f"cannot write its log: {e}"
+        task = Task(
+            key=f"reftool-{stage.name}-{os.getpid()}-{time.monotonic_ns()}", stage=stage.name,
+            commands=tuple(stage.cmd), cwd=str((self.root / stage.wdir).resolve()),
+            env={name: self.workspace.environ.get(name) for name in running.inputs.env},
+            reftool_env={"REFTOOL_STAGE": stage.name, "REFTOOL_PROJECT": str(root)},
+            outputs=tuple(str(root / o.path.rstrip("/")) for o in stage.outputs
+                          if not o.persist),
+            deps=self._file_deps(running.inputs), claims=str(root / ".reftool" / "attempts"),
+            log=str(log))
+
+        def show(lines: list[str]) -> None:
+            for line in lines:
+                running.tail.append(line)
+                if not self.options.quiet:
+                    self.printer.say(f"[{stage.name}] {line}")
         try:
-            code, lines = self.executor.run(key, stage.cmd,
-                                            str((self.root / stage.wdir).resolve()), env,
-                                            outputs, stage.resources)
+            result = self.executor.run(task, stage.resources, show)
         except Exception as e:  # noqa: BLE001 - whatever the cluster raised, the stage failed
-            if log is not None:
-                log.close()
             if self.interrupts:
                 return None, ""
             return 1, f"the cluster did not run it: {type(e).__name__}: {e}"
-        for line in lines:
-            running.tail.append(line)
-            if log is not None:
-                log.write(line + "\n")
-            else:
-                self.printer.say(f"[{stage.name}] {line}")
-        if log is not None:
-            log.close()
-        return code, ""
+        if result.get("stale_deps"):
+            shown = ", ".join(os.path.relpath(p, root) for p in result["stale_deps"])
+            return 1, (f"worker {result.get('host')} sees other contents of {shown} than this "
+                       "machine: every worker must see the project's files as they are here "
+                       "(runtime/dep_changed); nothing was run")
+        if not running.tail:  # nothing was streamed (events lost): the worker's last lines
+            running.tail.extend(result["lines"])
+        return int(result["code"]), ""
+
+    def _file_deps(self, inputs: LockEntry) -> dict[str, tuple[int, int, str]]:
+        """The file deps as this machine sees them: absolute path -> (size, mtime_ns, digest),
+        for a worker to check before it runs the stage."""
+        root = self.root.resolve()
+        out = {}
+        for path, state in inputs.deps.items():
+            if path.endswith("/"):
+                continue
+            try:
+                st = os.stat(root / path)
+            except OSError:
+                continue
+            out[str(root / path)] = (st.st_size, st.st_mtime_ns, state.digest)
+        return out
 
     def _finish(self, name: str, code: int | None, error: str) -> Outcome:
         running = self.running.pop(name)
@@ -495,7 +524,9 @@ class Runner:
             self.err.write(f"\nreftool: interrupted; stopping {len(self.running)} running "
                            "stage(s) (Ctrl-C again to stop at once)\n")
             self._signal_all(signal.SIGTERM)
-            threading.Timer(10.0, self._signal_all, args=(signal.SIGKILL,)).start()
+            timer = threading.Timer(10.0, self._signal_all, args=(signal.SIGKILL,))
+            timer.daemon = True  # never keeps the process alive after the run ended
+            timer.start()
         else:
             self._signal_all(signal.SIGKILL)
             self.err.write("reftool: stopped\n")

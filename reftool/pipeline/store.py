@@ -15,7 +15,9 @@ import json
 import os
 import shutil
 import stat
-from collections.abc import Mapping
+import threading
+import time
+from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
@@ -27,6 +29,11 @@ from ..files.safe_io import (
 )
 
 RUNS_FORMAT = "reftool-run-cache"
+TRANSFER_JOBS = min(16, 4 * (os.cpu_count() or 1))  # push and pull transfers at once, as DVC
+# S3: an endpoint out of reach fails in seconds, not after botocore's default retries (9-13 s
+# per call; one such call per stage made a 102-stage run take more than 600 s)
+S3_OPTIONS: dict[str, Any] = {"config_kwargs": {
+    "connect_timeout": 5, "read_timeout": 60, "retries": {"max_attempts": 2, "mode": "standard"}}}
 
 
 def remote_errors() -> tuple[type[BaseException], ...]:
@@ -45,6 +52,14 @@ def remote_errors() -> tuple[type[BaseException], ...]:
 
 class CorruptCache(Exception):
     """An object of the cache does not hold what its name says."""
+
+
+class CorruptObject(CorruptCache):
+    """A remote object whose bytes do not match its digest."""
+
+    def __init__(self, hexdigest: str) -> None:
+        super().__init__(f"object {hexdigest[:12]} is corrupt")
+        self.hexdigest = hexdigest
 
 
 class MalformedEntry(CorruptCache):
@@ -116,6 +131,26 @@ class Store:
     def _run(self, signature: str) -> Path:
         return self.folder / "runs" / (_hex(signature) + ".json")
 
+    def _corrupt_note(self) -> Path:
+        return self.folder / "remote-corrupt.txt"
+
+    def remote_corrupt(self) -> set[str]:
+        """The remote objects found corrupt, that the next push replaces."""
+        try:
+            text = self._corrupt_note().read_text(encoding="ascii")
+        except (OSError, UnicodeDecodeError):
+            return set()
+        return {line for line in text.split() if is_hex_digest(line)}
+
+    def note_remote_corrupt(self, hexdigest: str) -> None:
+        self._write(self._corrupt_note(), "".join(
+            f"{h}\n" for h in sorted(self.remote_corrupt() | {hexdigest})).encode())
+
+    def clear_remote_corrupt(self, replaced: set[str]) -> None:
+        left = self.remote_corrupt() - replaced
+        if left != self.remote_corrupt():
+            self._write(self._corrupt_note(), "".join(f"{h}\n" for h in sorted(left)).encode())
+
     # ------------------------------------------------------------------------------ lookups
 
     def lookup(self, signature: str) -> dict[str, OutState] | None:
@@ -181,6 +216,61 @@ class Store:
         if hashlib.sha256(data).hexdigest() != _hex(digest):
             raise CorruptCache(f"{source} changed while it was stored")
         self._write(self._object(_hex(digest)), data)
+
+    # ------------------------------------------------------------------------------ upkeep
+
+    def objects(self) -> list[str]:
+        root = self.folder / "objects"
+        return sorted(p.parent.name + p.name for p in root.glob("*/*")
+                      if not p.name.startswith(".") and is_hex_digest(p.parent.name + p.name)) \
+            if root.is_dir() else []
+
+    def verify(self, *, repair: bool) -> list[str]:
+        """Every local object checked against its name: the corrupt ones (removed with
+        `repair`, so that they are fetched or computed again)."""
+        bad = []
+        for hexdigest in self.objects():
+            obj = self._object(hexdigest)
+            if _file_hex(obj) != hexdigest:
+                bad.append(hexdigest)
+                if repair:
+                    obj.unlink(missing_ok=True)
+        return bad
+
+    def gc(self, keep: set[str], *, older_than_days: float | None, dry_run: bool
+           ) -> tuple[int, int, int]:
+        """Remove run entries older than `older_than_days` (all kept when None) that are not
+        the signatures in `keep`, then every object no kept entry needs (a directory's
+        manifest and its files). Returns (entries, objects, bytes) removed."""
+        cutoff = None if older_than_days is None else time.time() - older_than_days * 86400
+        needed: set[str] = set()
+        dropped = []
+        for path in sorted((self.folder / "runs").glob("*.json")):
+            signature = "sha256:" + path.name[:-5]
+            if cutoff is not None and signature not in keep and path.stat().st_mtime < cutoff:
+                dropped.append(path)
+                continue
+            try:
+                outs = checked_outs(json.loads(path.read_bytes()), signature)
+            except (OSError, ValueError, CorruptCache):
+                dropped.append(path)  # unreadable or malformed: never used anyway
+                continue
+            for out in outs.values():
+                needed.add(_hex(out.state.digest))
+                if out.state.files is not None:
+                    try:
+                        rows = manifest_rows(self._object(_hex(out.state.digest)).read_bytes())
+                    except (OSError, CorruptCache):
+                        continue
+                    needed.update(h for h, _, _ in rows)
+        garbage = [h for h in self.objects() if h not in needed]
+        size = sum(self._object(h).stat().st_size for h in garbage)
+        if not dry_run:
+            for path in dropped:
+                path.unlink(missing_ok=True)
+            for h in garbage:
+                self._object(h).unlink(missing_ok=True)
+        return len(dropped), len(garbage), size
 
     # ------------------------------------------------------------------------------ restoring
 
@@ -277,6 +367,9 @@ def remove_output(root: Path, path: str, *, reserved: frozenset[str] = frozenset
 
 # ---------------------------------------------------------------------------------- remotes
 
+_DOWN: dict[str, str] = {}  # remote URL -> why it is out of reach, for this process
+
+
 class Remote:
     """A shared cache: a folder (a network file system) or object storage (`s3://bucket/prefix`
     and anything else fsspec reaches, with `pip install 'reftool[remote]'`), in the local
@@ -287,8 +380,12 @@ class Remote:
     (`AWS_*` for S3), never from project files.
     """
 
-    def __init__(self, url: str) -> None:
+    def __init__(self, url: str, *, warn: Callable[[str], None] | None = None,
+                 jobs: int = TRANSFER_JOBS) -> None:
         self.url = url
+        self.warn = warn or (lambda text: None)
+        self.jobs = max(1, jobs)
+        self.corrupt_found = 0
         path = url[len("file://"):] if url.startswith("file://") else url
         self.fs: Any = None
         if "://" in path:
@@ -297,8 +394,9 @@ class Remote:
             except ImportError:
                 raise ValueError(f"remote {url!r} needs fsspec and its driver: "
                                  "pip install 'reftool[remote]'") from None
+            options = S3_OPTIONS if url.startswith(("s3://", "s3a://")) else {}
             try:
-                self.fs, self.base = fsspec.core.url_to_fs(url)
+                self.fs, self.base = fsspec.core.url_to_fs(url, **options)
             except (ImportError, ValueError) as e:
                 raise ValueError(f"remote {url!r}: {e}") from None
             self.base = self.base.rstrip("/")
@@ -360,10 +458,27 @@ class Remote:
 
     # -- what the tool asks
 
+    @property
+    def down(self) -> str | None:
+        """Why the remote is out of reach, once found so by this process (plan and run each
+        hold a Remote of the same URL: said once, asked no more)."""
+        return _DOWN.get(self.url)
+
+    def _failed(self, e: BaseException) -> None:
+        """A remote operation failed: a missing entry is not news; anything else means the
+        remote is out of reach, said once, and not asked again by this command."""
+        if isinstance(e, (FileNotFoundError, CorruptCache)) or self.down is not None:
+            return
+        _DOWN[self.url] = f"{type(e).__name__}: {str(e)[:200]}"
+        self.warn(f"remote {self.url} is out of reach ({self.down}); going on without it")
+
     def has_run(self, signature: str) -> bool:
+        if self.down is not None:
+            return False
         try:
             return self._exists(f"runs/{_hex(signature)}.json")
-        except remote_errors():  # a remote out of reach holds nothing for this run
+        except remote_errors() as e:  # a remote out of reach holds nothing for this run
+            self._failed(e)
             return False
 
     def fetch_run(self, signature: str, store: Store) -> bool:
@@ -372,6 +487,8 @@ class Remote:
         MalformedEntry, naming the remote and the entry, for an entry or manifest whose
         paths or digests are out of form ([security.paths]): nothing of it is used."""
         name = f"runs/{_hex(signature)}.json"
+        if self.down is not None:
+            return False
         try:
             raw = self._read(name)
             outs = checked_outs(json.loads(raw), signature)
@@ -382,10 +499,14 @@ class Remote:
                     rows = manifest_rows(store._checked_object(hexdigest).read_bytes())
                     for file_hex, _, _ in rows:
                         self._fetch_object(file_hex, store)
+        except CorruptObject as e:
+            self._report_corrupt(e.hexdigest, name, store)
+            return False
         except (MalformedEntry, UnsafePath) as e:
             raise MalformedEntry(f"remote {self.url} holds a malformed or hostile entry "
                                  f"{name}: {e}; it is not used") from None
-        except remote_errors() + (RecursionError,):  # unreachable, missing or corrupt
+        except remote_errors() + (RecursionError,) as e:  # unreachable or missing
+            self._failed(e)
             return False
         store._write(store._run(signature), raw)
         return True
@@ -396,35 +517,97 @@ class Remote:
         if local.is_file():
             return
         make_dirs(store.root, local.parent)
-        tmp = local.with_name(f".{local.name}.{os.getpid()}.download")
+        tmp = local.with_name(f".{local.name}.{os.getpid()}.{threading.get_ident()}.download")
         try:
             self._download(f"objects/{hexdigest[:2]}/{hexdigest[2:]}", tmp)
             if _file_hex(tmp) != hexdigest:
-                raise CorruptCache(f"object {hexdigest[:12]} is corrupt")
+                raise CorruptObject(hexdigest)
             os.replace(tmp, local)
         finally:
             tmp.unlink(missing_ok=True)
 
+    def _report_corrupt(self, hexdigest: str, name: str, store: Store) -> None:
+        """A remote object whose bytes do not match its name: never used, said, and noted so
+        that the next `push` from a cache holding it replaces it."""
+        self.corrupt_found += 1
+        store.note_remote_corrupt(hexdigest)
+        self.warn(f"remote {self.url}: object {hexdigest[:12]} (named by {name}) is corrupt: "
+                  "its bytes do not match its digest; not used (reftool push from a cache that "
+                  "holds it replaces it)")
+
+    def _listing(self, folder: str) -> dict[str, int]:
+        """rel path -> size of every file under `folder` of the remote, in one listing."""
+        if self.fs is not None:
+            try:
+                found = self.fs.find(self._key(folder), detail=True)
+            except FileNotFoundError:
+                return {}
+            prefix = self.base + "/"
+            return {p[len(prefix):] if p.startswith(prefix) else p: int(info.get("size") or 0)
+                    for p, info in found.items()}
+        top = self._local(folder)
+        out = {}
+        for path in top.rglob("*") if top.is_dir() else []:
+            if path.is_file() and not path.is_symlink() and not path.name.startswith("."):
+                out[path.relative_to(self.folder).as_posix()] = path.stat().st_size
+        return out
+
     def push(self, store: Store) -> tuple[int, int]:
-        """Copy the local objects and run entries the remote lacks: objects first, so that a
-        run entry is never visible before what it names. Returns (objects, runs) copied."""
-        objects = runs = 0
+        """Copy the local objects and run entries the remote lacks, or holds with another size,
+        or was found to hold corrupt: objects first, so that a run entry is never visible
+        before what it names; JOBS transfers at once. Returns (objects, runs) copied."""
+        listed = self._listing("objects")
+        corrupt = store.remote_corrupt()
+        todo = []
         root = store.folder / "objects"
         for path in sorted(root.glob("*/*")) if root.is_dir() else []:
             if path.name.startswith("."):
                 continue
             rel = f"objects/{path.parent.name}/{path.name}"
-            if not self._exists(rel):
-                if _file_hex(path) != path.parent.name + path.name:
-                    raise CorruptCache(f"local object {path.parent.name + path.name} is "
-                                       "corrupt; not pushed")
+            hexdigest = path.parent.name + path.name
+            if listed.get(rel) != path.stat().st_size or hexdigest in corrupt:
+                if _file_hex(path) != hexdigest:
+                    raise CorruptCache(f"local object {hexdigest} is corrupt; not pushed")
+                todo.append((path, rel))
+        self._transfer(todo)
+        store.clear_remote_corrupt({rel.replace("/", "")[len("objects"):] for _, rel in todo})
+        listed_runs = self._listing("runs")
+        runs = [(path, f"runs/{path.name}") for path in sorted((store.folder / "runs").glob(
+            "*.json")) if listed_runs.get(f"runs/{path.name}") != path.stat().st_size]
+        self._transfer(runs)
+        return len(todo), len(runs)
+
+    def _transfer(self, todo: list[tuple[Path, str]]) -> None:
+        if self.jobs == 1 or len(todo) < 2:
+            for path, rel in todo:
                 self._upload(path, rel)
-                objects += 1
-        for path in sorted((store.folder / "runs").glob("*.json")):
-            if not self._exists(f"runs/{path.name}"):
-                self._upload(path, f"runs/{path.name}")
-                runs += 1
-        return objects, runs
+            return
+        from concurrent.futures import ThreadPoolExecutor
+        with ThreadPoolExecutor(self.jobs) as pool:
+            for _ in pool.map(lambda item: self._upload(*item), todo):
+                pass
+
+    def verify(self, store: Store, *, repair: bool) -> list[str]:
+        """Download every remote object and check it against its name: the corrupt ones (as
+        `objects/xx/...`), replaced from the local cache when `repair` and it holds them."""
+        bad = []
+        for rel in sorted(self._listing("objects")):
+            hexdigest = rel[len("objects/"):].replace("/", "")
+            if not is_hex_digest(hexdigest):
+                continue
+            tmp = store.folder / f".verify.{os.getpid()}.{threading.get_ident()}"
+            make_dirs(store.root, store.folder)
+            try:
+                self._download(rel, tmp)
+                ok = _file_hex(tmp) == hexdigest
+            finally:
+                tmp.unlink(missing_ok=True)
+            if not ok:
+                bad.append(rel)
+                local = store._object(hexdigest)
+                if repair and local.is_file() and _file_hex(local) == hexdigest:
+                    self._upload(local, rel)
+        return bad
 
     def pull(self, store: Store, signatures: list[str] | None = None) -> int:
         """Bring run entries (all, or those of `signatures`) and their objects; how many."""
