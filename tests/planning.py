@@ -29,7 +29,7 @@ def load(root: Path) -> Project:
 def workspace(root: Path, project: Project, env: Mapping[str, str] | None = None) -> Workspace:
     """The workspace as `plan` sees it: with the cache of outputs, so it can say "restore"."""
     return CachingWorkspace(root, hasher_for(root), Store(root), params=project.params,
-                            environ=env or {})
+                            environ=env or {}, pipeline_version=project.pipeline.version)
 
 
 def plan(root: Path, env: Mapping[str, str] | None = None, **kw: Any) -> Plan:

@@ -21,7 +21,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reftool.__version__",),  # `from .. import __version__`, defined by the package
     ("reftool.files",), ("reftool.files.spec",), ("reftool.files.errors",),
     ("reftool.files.safe_io",),
-    ("reftool.files.values",), ("reftool.files.documents",), ("reftool.files.model",),
+    ("reftool.files.values",), ("reftool.files.ignore",), ("reftool.files.documents",), ("reftool.files.model",),
     ("reftool.files.load",), ("reftool.files.graph",), ("reftool.files.schemas",),
     ("reftool.files.validate",), ("reftool.files.diagnostics",),
     ("reftool.pipeline",), ("reftool.pipeline.hashing",), ("reftool.pipeline.plan",),

@@ -90,10 +90,19 @@ def test_a_key_newer_than_the_declared_version_is_refused(
         assert "added in spec version 1.1; this file declares 1.0" in d.message
 
 
-def test_no_key_is_registered_as_added_after_1_0() -> None:
-    # [version.write]: while the registry is empty, written files may all declare "1.0"
+def test_the_keys_added_in_1_1_are_the_directory_rules() -> None:
+    # [version.write]: a written lock declares "1.1" only when it records rules ([lock.rules])
+    from reftool.files.model import FileState, Lock, LockEntry, lock_to_dict
     from reftool.files.spec import ADDED_IN, WRITTEN_VERSION_TEXT
-    assert ADDED_IN == {} and WRITTEN_VERSION_TEXT == "1.0"
+    assert set(ADDED_IN.values()) == {(1, 1)} and WRITTEN_VERSION_TEXT == "1.0"
+    assert {path[-1] for _, path in ADDED_IN} == {"exclude", "rules"}
+
+    def lock(rules: str | None) -> Lock:
+        state = FileState(digest="sha256:" + "a" * 64, size=1, files=1, rules=rules)
+        return Lock(version="1.0", stages={"s": LockEntry(cmd=("x",), wdir=".",
+                    deps={"d/": state}, params={}, env={}, outs={})})
+    assert lock_to_dict(lock(None))["version"] == "1.0"
+    assert lock_to_dict(lock("sha256:" + "b" * 64))["version"] == "1.1"
 
 
 def test_unknown_major_is_reported_before_schema(project: Project) -> None:

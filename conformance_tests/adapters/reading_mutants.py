@@ -33,6 +33,14 @@ READING_MUTANTS = {
     "record_host_floats": "experiment records written with the host's float text (1e-07, 3.0)",
     "kind_by_stages_only": "validate takes a file for a pipeline only when it has `stages`",
     "schema_code_fallback": "a keyword missing from the list reported as schema/format",
+    "ignore_first_match": "[digest.ignore] the first matching rule decides, not the last",
+    "ignore_reinclude_below": "[digest.ignore] `!` includes again a file below an excluded "
+                              "directory (excluded directories are walked)",
+    "ignore_case_fold": "[digest.ignore-syntax] patterns match without case (as on macOS)",
+    "ignore_file_from_dir": "[digest.ignore-file] anchored lines of .reftoolignore matched from "
+                            "each directory, not from the project root",
+    "dangling_link_error": "[digest.directory] a dangling link inside a directory is an error",
+    "names_as_stored": "[digest.directory] names hashed as the file system stores them, not NFC",
 }
 
 # the cases that kill each mutant (at least one must fail with it)
@@ -57,6 +65,12 @@ KILLED_BY = {
     "record_host_floats": ["CN-0015", "CN-0016", "CN-0017"],
     "kind_by_stages_only": ["VA-0078"],
     "schema_code_fallback": ["VA-0053"],
+    "ignore_first_match": ["DG-0302", "DG-0306"],
+    "ignore_reinclude_below": ["DG-0303"],
+    "ignore_case_fold": ["DG-0305"],
+    "ignore_file_from_dir": ["DG-0306"],
+    "dangling_link_error": ["DG-0307"],
+    "names_as_stored": ["DG-0312"],
 }
 
 
@@ -249,3 +263,79 @@ def _kind_by_stages_only() -> None:
 def _schema_code_fallback() -> None:
     from reftool.files import validate
     validate._SCHEMA_CODES = validate._SCHEMA_CODES - {"maxProperties"}  # type: ignore
+
+
+def _ignore_first_match() -> None:
+    from reftool.files import ignore
+
+    def excluded(self: Any, rel: str, is_dir: bool) -> bool:
+        name = rel.rpartition("/")[2]
+        for rule in self.rules:  # first to last
+            if rule.dir_only and not is_dir:
+                continue
+            subject = (self.base + rel if rule.source == "ignore" else rel) \
+                if rule.anchored else name
+            if rule.regex.fullmatch(subject):
+                return not rule.negate
+        return False
+    ignore.Rules.excluded = excluded  # type: ignore[method-assign]
+
+
+def _ignore_reinclude_below() -> None:
+    from reftool.files import ignore
+    original = ignore.Rules.excluded
+
+    def excluded(self: Any, rel: str, is_dir: bool) -> bool:
+        if is_dir:
+            return False  # every directory is walked
+        matched = [r for r in self.rules if (not r.dir_only) and r.regex.fullmatch(
+            ((self.base + rel if r.source == "ignore" else rel) if r.anchored
+             else rel.rpartition("/")[2]))]
+        if matched:
+            return not matched[-1].negate
+        parts = rel.split("/")
+        return any(original(self, "/".join(parts[:i]), True) for i in range(1, len(parts)))
+    ignore.Rules.excluded = excluded  # type: ignore[method-assign]
+
+
+def _ignore_case_fold() -> None:
+    import dataclasses
+    import re
+    from reftool.files import ignore
+    original = ignore.compile_pattern
+
+    def compile_pattern(text: str, source: Any) -> Any:
+        rule = original(text, source)
+        return dataclasses.replace(rule, regex=re.compile(rule.regex.pattern,
+                                                          re.DOTALL | re.IGNORECASE))
+    ignore.compile_pattern = compile_pattern  # type: ignore[assignment]
+
+
+def _ignore_file_from_dir() -> None:
+    from reftool.files import ignore
+    original = ignore.Rules.excluded
+
+    def excluded(self: Any, rel: str, is_dir: bool) -> bool:
+        return original(ignore.Rules(rules=tuple(
+            r if r.source == "exclude" else ignore.Rule(
+                source="exclude", text=r.text, negate=r.negate, dir_only=r.dir_only,
+                anchored=r.anchored, regex=r.regex) for r in self.rules), base=""), rel, is_dir)
+    ignore.Rules.excluded = excluded  # type: ignore[method-assign]
+
+
+def _dangling_link_error() -> None:
+    from reftool.pipeline import hashing
+    original = hashing._link_target
+
+    def link_target(link: str, shown: str, real_root: str) -> Any:
+        found = original(link, shown, real_root)
+        if found is None:
+            raise hashing.HashError("file_not_found", shown, f"{shown!r} is dangling",
+                                    phase="io")
+        return found
+    hashing._link_target = link_target  # type: ignore[assignment]
+
+
+def _names_as_stored() -> None:
+    from reftool.pipeline import hashing
+    hashing._nfc = lambda text: text  # type: ignore[assignment]

@@ -91,30 +91,92 @@ def op_digest(inp: dict[str, Any]) -> dict[str, Any]:
         return {"digest": params_digest(_value(inp))}
     if kind == "file":
         return {"digest": hashing.file_digest_of_bytes(base64.b64decode(inp["base64"]))}
-    rows = []
-    for f in inp["files"]:
-        data = base64.b64decode(f["base64"])
-        rows.append((f["path"], hashing.file_digest_of_bytes(data).split(":", 1)[1], len(data),
-                     bool(f.get("executable"))))
-    return {"digest": hashing.directory_digest_of_manifest(hashing.manifest(rows))}
+    return {"digest": _directory_digest(inp)}
+
+
+def _directory_digest(inp: dict[str, Any]) -> str:
+    """A directory written to a real folder and hashed as `plan` hashes it, under its rules:
+    entries are files, `symlink`s, `fifo`s and empty `dir`s ([digest.directory],
+    [digest.ignore])."""
+    import tempfile
+    from reftool.files.errors import SpecError, diagnostic
+    from reftool.files.ignore import parse_ignore_text, rules_for
+    from reftool.pipeline import hashing
+    at = inp.get("at", "d/")
+    with tempfile.TemporaryDirectory() as tmp:
+        root = Path(tmp)
+        top = root / at.rstrip("/")
+        top.mkdir(parents=True)
+        for f in inp["files"]:
+            path = top / f["path"]
+            path.parent.mkdir(parents=True, exist_ok=True)
+            if "symlink" in f:
+                os.symlink(f["symlink"], path)
+            elif f.get("fifo"):
+                os.mkfifo(path)
+            elif f.get("dir"):
+                path.mkdir(exist_ok=True)
+            else:
+                path.write_bytes(base64.b64decode(f["base64"]))
+                path.chmod(0o755 if f.get("executable") else 0o644)
+        ignore: tuple[Any, ...] = ()
+        if "ignore" in inp:
+            ignore, problems = parse_ignore_text(inp["ignore"].encode("utf-8"))
+            if problems:
+                p = problems[0]
+                raise SpecError([diagnostic("parse" if p.code == "invalid_utf8" else "semantic",
+                                            p.code, ".reftoolignore", p.message)])
+        try:
+            rules = rules_for(at, ignore, tuple(inp.get("exclude", ())))
+        except ValueError as e:
+            raise SpecError([diagnostic("semantic", "exclude_pattern", "pipeline.yaml",
+                                        str(e))]) from None
+        hasher = hashing.Hasher(root, hashing.HashCache(None, str(root)), jobs=1)
+        try:
+            state = hasher.state(at, rules)
+        except hashing.HashError as e:
+            raise SpecError([diagnostic(e.phase, e.code, e.path, e.message)]) from None  # type: ignore[arg-type]
+        assert state is not None
+        return state.digest
 
 
 class _Observer:
     def __init__(self, inp: dict[str, Any], params: dict[str, Any]) -> None:
         self.state = inp.get("state", {})
         self.params = params
+        self.ignore_text: str | None = None  # set for a pipeline of 1.1 or later
         self.environ = inp.get("env", {})
 
-    def path_state(self, path: str) -> Any:
+    def path_state(self, path: str, exclude: tuple[str, ...] = ()) -> Any:
         from reftool.files.model import FileState
         digest = self.state.get(path)
-        return None if digest is None else FileState(digest=digest, size=0)
+        return None if digest is None else FileState(
+            digest=digest, size=0, rules=self.rules_digest(path, exclude))
+
+    def rules_digest(self, path: str, exclude: tuple[str, ...] = ()) -> str | None:
+        """[lock.rules]: from `.reftoolignore` (a file of the input, 1.1 pipelines) and
+        `exclude`."""
+        from reftool.files.ignore import parse_ignore_text, rules_for
+        if not path.endswith("/"):
+            return None
+        text = self.ignore_text
+        ignore = parse_ignore_text(text.encode("utf-8"))[0] if text is not None else ()
+        rules = rules_for(path, ignore, exclude)
+        return None if rules is None else rules.digest
 
     def params_file(self, file: str) -> Any:
         return self.params[file]
 
     def env(self, name: str) -> str | None:
         return self.environ.get(name)
+
+
+def _observer(inp: dict[str, Any], params: dict[str, Any], pipeline: Any) -> _Observer:
+    from reftool.files.validate import ignore_applies
+    observer = _Observer(inp, params)
+    if ignore_applies(pipeline.version):
+        observer.ignore_text = inp.get("files", {}).get(".reftoolignore")
+    return observer
 
 
 def _project(inp: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
@@ -126,6 +188,8 @@ def _project(inp: dict[str, Any]) -> tuple[Any, Any, dict[str, Any]]:
     files = inp.get("files", {})
     params = {}
     for name, text in files.items():
+        if name == ".reftoolignore":  # [digest.ignore-file]: not a params file
+            continue
         fmt = {"yaml": "yaml", "yml": "yaml", "json": "json", "toml": "toml"}[name.rsplit(".", 1)[1]]
         params[name] = parse(text, display=name, fmt=fmt).value
     doc = parse(inp["pipeline"], display="pipeline.yaml", fmt="yaml")
@@ -158,7 +222,7 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
     from reftool.files.model import Lock, canonical_lock_text
     from reftool.pipeline.plan import record
     pipeline, lock, params = _project(inp)
-    observer = _Observer(inp, params)
+    observer = _observer(inp, params, pipeline)
     stages = dict(lock.stages) if lock else {}
     for name in inp["stages"]:
         stage = pipeline.stages[name]
@@ -218,7 +282,7 @@ def op_plan(inp: dict[str, Any]) -> dict[str, Any]:
     force, _ = graph.select(pipeline.stages, inp.get("force", []))
     if unknown:
         raise ValueError(f"no stage {unknown[0]!r}")
-    plan = decide(pipeline, lock, _Observer(inp, params), targets=targets,
+    plan = decide(pipeline, lock, _observer(inp, params, pipeline), targets=targets,
                   force_stages=force, use_cache=False)
     stages: dict[str, Any] = {}
     for d in plan.to_run:

@@ -91,7 +91,8 @@ def decide(args: argparse.Namespace, root: Path, hasher: Any, project: Any = Non
     except ValueError:
         remote = None  # said by the command that uses the remote; a plan does without
     workspace = CachingWorkspace(root, hasher, Store(root), remote=remote,
-                                 params=project.params)
+                                 params=project.params,
+                                 pipeline_version=project.pipeline.version)
     if getattr(args, "committed_only", False) and project.lock is not None:
         workspace.assume_recorded(project.lock)
     try:

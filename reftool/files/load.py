@@ -260,7 +260,9 @@ def _resolve(raw: Mapping[str, Any], scope: _Scope, doc: Document, path: JsonPat
     if "wdir" in raw:
         out["wdir"] = sub(raw["wdir"], path + ("wdir",))
     if "deps" in raw:
-        out["deps"] = [sub(d, path + ("deps", i)) for i, d in enumerate(raw["deps"])]
+        out["deps"] = [sub(d, path + ("deps", i)) if isinstance(d, str)
+                       else {**d, "path": sub(d["path"], path + ("deps", i, "path"))}
+                       for i, d in enumerate(raw["deps"])]
     if "params" in raw:
         out["params"] = {
             f: (keys if keys == "*" else [sub(k, path + ("params", f, i))
@@ -286,7 +288,8 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
                     "series" if spec["path"].endswith(".jsonl") else "summary")
             outputs.append(Output(path=spec["path"], section=section, index=i,
                                   cache=spec.get("cache", DEFAULT_CACHE[section]),
-                                  persist=spec.get("persist", False), kind=kind))
+                                  persist=spec.get("persist", False), kind=kind,
+                                  exclude=tuple(spec.get("exclude", ()))))
     params = [ParamsRef(file=f, pointers=() if keys == "*" else tuple(keys), whole=keys == "*")
               for f, keys in d.get("params", {}).items()]
     params += [ParamsRef(file=f, pointers=tuple(ps), from_template=True)
@@ -298,7 +301,9 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
         cmd=(cmd,) if isinstance(cmd, str) else tuple(cmd),
         wdir=wdir[:-1] if wdir.endswith("/") else wdir,
         desc=d.get("desc"),
-        deps=tuple(Dep(path=p, index=i) for i, p in enumerate(d.get("deps", []))),
+        deps=tuple(Dep(path=p, index=i) if isinstance(p, str) else
+                   Dep(path=p["path"], index=i, exclude=tuple(p["exclude"]))
+                   for i, p in enumerate(d.get("deps", []))),
         params=tuple(params),
         env=tuple(d.get("env", [])),
         outputs=tuple(outputs),

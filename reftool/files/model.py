@@ -22,6 +22,7 @@ JsonPathT = tuple[str | int, ...]
 class Dep:
     path: str
     index: int  # position in the stage's `deps` list, to locate it in the file
+    exclude: tuple[str, ...] = ()  # 1.1, directories only: [digest.ignore]
 
     @property
     def is_dir(self) -> bool:
@@ -36,6 +37,7 @@ class Output:
     cache: bool
     persist: bool
     kind: Literal["summary", "series", "plain"] | None = None  # metrics outputs only
+    exclude: tuple[str, ...] = ()  # 1.1, directories only: [digest.ignore]
 
     @property
     def is_dir(self) -> bool:
@@ -98,6 +100,7 @@ class FileState:
     digest: str
     size: int
     files: int | None = None  # directories only
+    rules: str | None = None  # 1.1: the digest of the rules a directory was hashed under
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -127,11 +130,14 @@ def _state_dict(s: FileState) -> dict[str, Any]:
     d: dict[str, Any] = {"digest": s.digest, "size": s.size}
     if s.files is not None:
         d["files"] = s.files
+    if s.rules is not None:  # [lock.rules]
+        d["rules"] = s.rules
     return d
 
 
 def _state(d: Mapping[str, Any]) -> FileState:
-    return FileState(digest=d["digest"], size=d["size"], files=d.get("files"))
+    return FileState(digest=d["digest"], size=d["size"], files=d.get("files"),
+                     rules=d.get("rules"))
 
 
 def entry_to_dict(e: LockEntry) -> dict[str, Any]:
@@ -161,7 +167,13 @@ def entry_from_dict(d: Mapping[str, Any]) -> LockEntry:
 
 
 def lock_to_dict(lock: Lock) -> dict[str, Any]:
-    return {"version": lock.version,
+    """[version.write]: a lock that records rules ([lock.rules], 1.1) declares at least 1.1."""
+    version = lock.version
+    if version == "1.0" and any(
+            s.rules is not None for e in lock.stages.values()
+            for s in [*e.deps.values(), *(o.state for o in e.outs.values())]):
+        version = "1.1"
+    return {"version": version,
             "stages": {n: entry_to_dict(e) for n, e in lock.stages.items()}}
 
 

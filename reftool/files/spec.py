@@ -19,8 +19,16 @@ NEWEST_MINOR: Final[dict[int, int]] = {1: 1}
 WRITTEN_VERSION_TEXT: Final = "1.0"
 #: SPEC [version.features]: each key a minor release added, as (schema, JSON path with "*" for
 #: any key or index) -> the version that added it. A file declaring an older version that uses
-#: one is refused as that version's reader refuses it. 1.1 added none; later additions go here.
-ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {}
+#: one is refused as that version's reader refuses it.
+ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
+    # [digest.ignore]: `exclude` of a directory dep (its long form) and output
+    ("pipeline", ("stages", "*", "deps", "*", "exclude")): (1, 1),
+    ("pipeline", ("stages", "*", "outs", "*", "exclude")): (1, 1),
+    ("pipeline", ("stages", "*", "plots", "*", "exclude")): (1, 1),
+    # [lock.rules]: what a directory was hashed under
+    ("lock", ("stages", "*", "deps", "*", "rules")): (1, 1),
+    ("lock", ("stages", "*", "outs", "*", "rules")): (1, 1),
+}
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.
 ADDED_VALUES: Final[dict[tuple[str, tuple[str, ...], str], tuple[int, int]]] = {
@@ -82,6 +90,7 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "template_conflict", "template_undefined", "template_type", "lock_stage_unknown",
         "lock_not_canonical", "lock_out_of_date", "reserved_path", "expansion_limit",
         "vars_generated", "frozen_output_missing",
+        "exclude_pattern", "exclude_not_directory",  # 1.1: [digest.ignore-syntax], [digest.ignore]
     }),
     "runtime": frozenset({
         "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",

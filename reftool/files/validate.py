@@ -37,7 +37,9 @@ from .spec import (
     FileKind,
     reserved_conflict,
 )
-from .safe_io import is_inside, kind_of
+from .ignore import IGNORE_FILE, PatternError, compile_pattern, parse_ignore_text, \
+    read_ignore_file
+from .safe_io import NotRegularFile, is_inside, kind_of
 from .values import pointer_for, resolve_pointer, type_name
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)\.(0|[1-9][0-9]*)")
@@ -124,6 +126,13 @@ def newer_features(doc: Document, schema: str) -> list[Diagnostic]:
         if name != schema or version >= added:
             continue
         for path in _matching(doc.value, pattern):
+            if path[-3:-2] == ("deps",):  # a 1.0 reader meets a mapping where a path goes
+                out.append(located(doc, "schema", "type", path[:-1],
+                                   message=f"a dep written as a mapping was added in spec "
+                                   f"version {added[0]}.{added[1]}; this file declares "
+                                   f"{doc.value['version']}", anchor="version.features",
+                                   expected=f'version: "{added[0]}.{added[1]}" to use it'))
+                continue
             out.append(located(doc, "schema", "additionalProperties", path, key=True,
                                message=f"'{path[-1]}' was added in spec version "
                                f"{added[0]}.{added[1]}; this file declares {doc.value['version']}",
@@ -640,7 +649,62 @@ def semantic_diagnostics(project: Project, report: Report) -> list[Diagnostic]:
     out += _disk_checks(project)
     out += _wdir_checks(project)
     out += _params_checks(project, report)
+    out += _exclude_checks(project)
     return out
+
+
+def _exclude_checks(project: Project) -> list[Diagnostic]:
+    """[digest.ignore], [digest.ignore-syntax]: `exclude` names directories' patterns, each
+    valid; the project's `.reftoolignore` (read under 1.1 only) has valid lines."""
+    assert project.pipeline is not None and project.document is not None
+    doc, out = project.document, []
+    for stage in project.pipeline.stages.values():
+        items = [(d.path, d.exclude, ("deps", d.index)) for d in stage.deps]
+        items += [(o.path, o.exclude, (o.section, o.index)) for o in stage.outputs]
+        for path, exclude, where in items:
+            if exclude and not path.endswith("/"):
+                out.append(located(doc, "semantic", "exclude_not_directory",
+                                   stage.source + where + ("exclude",),
+                                   f"stage {stage.name!r}: {path!r} is a file; only a "
+                                   "directory (a path ending in '/') has entries to exclude",
+                                   key=True, anchor="digest.ignore"))
+            for j, pattern in enumerate(exclude):
+                try:
+                    compile_pattern(pattern, "exclude")
+                except PatternError as e:
+                    out.append(located(doc, "semantic", "exclude_pattern",
+                                       stage.source + where + ("exclude", j),
+                                       f"stage {stage.name!r}: pattern {pattern!r} {e}",
+                                       anchor="digest.ignore-syntax"))
+    if ignore_applies(project.pipeline.version):
+        out += ignore_file_diagnostics(project.root)
+    return out
+
+
+def ignore_applies(version: str) -> bool:
+    """[digest.ignore-file]: `.reftoolignore` is read for pipelines of version 1.1 and later."""
+    found = _VERSION.fullmatch(version)
+    return found is not None and (int(found.group(1)), int(found.group(2))) >= (1, 1)
+
+
+def ignore_file_diagnostics(root: Path) -> list[Diagnostic]:
+    """The problems of the project's `.reftoolignore` ([digest.ignore-file])."""
+    problem = _escape(root, IGNORE_FILE, IGNORE_FILE)
+    if problem is not None:
+        return [problem]
+    try:
+        data = read_ignore_file(root)
+    except NotRegularFile as e:
+        return [diagnostic("io", "not_a_file", IGNORE_FILE, str(e),
+                           anchor="security.special-files")]
+    except OSError as e:
+        return [diagnostic("io", "read_error", IGNORE_FILE, f"cannot read it: {e}")]
+    if data is None:
+        return []
+    _, problems = parse_ignore_text(data)
+    return [diagnostic("parse" if p.code == "invalid_utf8" else "semantic", p.code,
+                       IGNORE_FILE, p.message, line=p.line, column=p.column,
+                       anchor="digest.ignore-syntax") for p in problems]
 
 
 def _reserved_outputs(project: Project) -> list[Diagnostic]:

@@ -112,7 +112,8 @@ class _Running:
 def _changed(before: dict[str, Any], now: Any) -> list[str]:
     """The paths whose state in `before` differs from `now`'s (paths not in `before` are
     not compared)."""
-    return [p for p, state in before.items() if p in now and now[p] != state]
+    return [p for p, state in before.items() if p in now and (state is None or (
+        now[p].digest, now[p].size, now[p].files) != (state.digest, state.size, state.files))]
 
 
 def _blocked_by(decision: Any) -> str:
@@ -125,7 +126,7 @@ def _blocked_by(decision: Any) -> str:
 def _missing_input(stage: Stage, workspace: Workspace) -> str:
     """What `inputs_of` found missing, in words."""
     for d in stage.deps:
-        if workspace.path_state(d.path) is None:
+        if workspace.path_state(d.path, d.exclude) is None:
             return f"its dep {d.path!r} does not exist"
     return "a params key it reads is missing"
 
@@ -278,7 +279,7 @@ class Runner:
         """[exec.cache]: the outputs of these inputs, from the cache, verified."""
         if self.store is None or not self.options.use_cache or not cacheable(stage):
             return None
-        signature = input_signature(stage, inputs)
+        signature = input_signature(stage, inputs, self.workspace)
         try:
             outs = self._lookup(stage, signature)
         except MalformedEntry as e:  # [security.paths]: told once, never used
@@ -456,8 +457,10 @@ class Runner:
         self._commit(name, entry)
         if self.store is not None and self.options.use_cache and cacheable(stage):
             try:
-                self.store.save(input_signature(stage, running.inputs),
-                                {p: o for p, o in entry.outs.items()})
+                self.store.save(input_signature(stage, running.inputs, self.workspace),
+                                {p: o for p, o in entry.outs.items()},
+                                rules={o.path: self.workspace.rules_of(o.path, o.exclude)
+                                       for o in stage.outputs})
             except (CorruptCache, OSError) as e:
                 self.err.write(f"reftool: {name}: outputs not cached: {e}\n")
         seconds = time.monotonic() - running.started

@@ -20,11 +20,13 @@ import os
 import stat
 import sys
 import time
+import unicodedata
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from ..files.ignore import Rules
 from ..files.model import FileState
 from ..files.safe_io import kind_of, open_regular, write_atomic
 
@@ -37,6 +39,9 @@ PARALLEL_WALK_FILES = 20_000
 #: Directories that held at least this many files are rebuilt part by part in two processes.
 PARALLEL_PARTS_FILES = 2_000
 _BUFFER = 1 << 20
+#: [digest.directory]: the owner-execute bit, where the platform has one. Windows has none
+#: (Python makes one up from the file name's extension), so there MODE is always `-`.
+_X_BIT = 0 if os.name == "nt" else stat.S_IXUSR
 
 
 # ---------------------------------------------------------------------------------- pure
@@ -92,7 +97,7 @@ class _Stat:
     @classmethod
     def of(cls, st: os.stat_result) -> _Stat:
         return cls(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                   bool(st.st_mode & stat.S_IXUSR))
+                   bool(st.st_mode & _X_BIT))
 
     def key(self) -> list[int]:
         return [self.size, self.mtime_ns, self.ctime_ns, self.ino, int(self.executable)]
@@ -348,6 +353,8 @@ class _PartJob:
     real_root: str
     store: PartStore | None
     now_ns: int
+    rules: Rules | None = None  # [digest.ignore]
+    key: str = ""  # the directory's key in the caches: its path, and its rules' digest
 
 
 @dataclass(frozen=True, slots=True)
@@ -372,23 +379,25 @@ def _build_part(job: _PartJob) -> _PartResult:
     gc.disable()  # many small objects and no cycles: collections would only slow this
     try:
         if job.part == "":
-            found, lines, _ = _scan_top(job.full, job.path, job.real_root)
+            found, lines, _ = _scan_top(job.full, job.path, job.real_root, job.rules)
         else:
             found, lines = _scan(os.path.join(job.full, job.part), job.part + "/", job.path,
-                                 job.real_root)
+                                 job.real_root, job.rules)
         sig = hashlib.sha256(b"".join(lines)).hexdigest()
-        hit = job.store.lines(job.path, job.part, sig) if job.store else None
+        store_key = job.key or job.path
+        hit = job.store.lines(store_key, job.part, sig) if job.store else None
         if hit is not None:
             return _PartResult(job.part, sig, hit[0], hit[1], hit[2], True, 0, 0)
-        old = job.store.rows(job.path, job.part) if job.store else {}
+        old = job.store.rows(store_key, job.part) if job.store else {}
         found.sort(key=_first)
+        _no_twins([f[0] for f in found], job.path)
         rows: dict[str, list[Any]] = {}
         out: list[bytes] = []
         size = hashed_files = hashed_bytes = 0
         limit = job.now_ns - RACY_WINDOW_NS
         for encoded, rel, target, st in found:
             key = [st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                   1 if st.st_mode & stat.S_IXUSR else 0]
+                   1 if st.st_mode & _X_BIT else 0]
             row = old.get(rel)
             if row is not None and row[:5] == key:
                 hexdigest = row[5]
@@ -405,7 +414,7 @@ def _build_part(job: _PartJob) -> _PartResult:
         body = b"".join(out)
         cacheable = len(rows) == len(found)
         if job.store is not None:
-            job.store.write(job.path, job.part, sig if cacheable else None, body, size,
+            job.store.write(store_key, job.part, sig if cacheable else None, body, size,
                             len(found), rows)
         return _PartResult(job.part, sig, body, size, len(found), cacheable, hashed_files,
                            hashed_bytes)
@@ -446,7 +455,7 @@ class Hasher:
         self.progress = progress or Progress(enabled=False)
         self.jobs = jobs or min(2, os.cpu_count() or 1)
         self.now_ns = time.time_ns() if now_ns is None else now_ns
-        self._memo: dict[str, FileState | None] = {}
+        self._memo: dict[tuple[str, str], FileState | None] = {}  # (path, rules digest)
         self._pool: Any = None
         self._prefetched: dict[str, dict[str, Any]] = {}  # dir -> subdir -> async result
 
@@ -454,7 +463,8 @@ class Hasher:
         """Start walking, in two worker processes, the large directories hashed last time,
         so that their walk overlaps with reading and validating the project files. Results
         are used only if the directory is asked for; otherwise they are dropped."""
-        big = [p for p, row in self.cache.dirs.items() if row[3] >= PARALLEL_WALK_FILES]
+        big = [p for p, row in self.cache.dirs.items()  # not those hashed under rules
+               if row[3] >= PARALLEL_WALK_FILES and "\0" not in p]
         if self.jobs < 2 or not big or not _can_fork():
             return
         import multiprocessing
@@ -468,7 +478,7 @@ class Hasher:
                 continue
             self._prefetched[path] = {
                 name: self._pool.apply_async(_scan_signature, ((
-                    os.path.join(full, name), name + "/", path, self.real_root),))
+                    os.path.join(full, name), name + "/", path, self.real_root, None),))
                 for name in subdirs}
 
     def close(self) -> None:
@@ -476,21 +486,27 @@ class Hasher:
             self._pool.terminate()
             self._pool = None
 
-    def state(self, path: str) -> FileState | None:
+    def state(self, path: str, rules: Rules | None = None) -> FileState | None:
         """The state of a file (`a/b`) or directory (`a/`) path; None when it does not exist.
+        A directory is hashed under `rules` ([digest.ignore]); a file has none.
 
         Raises HashError for a path SPEC.md refuses ([paths.symlinks], [paths.directory],
         [digest.directory]).
         """
-        if path not in self._memo:
-            self._memo[path] = self._dir_state(path) if path.endswith("/") \
+        memo = (path, "" if rules is None else rules.digest)
+        if memo not in self._memo:
+            self._memo[memo] = self._dir_state(path, rules) if path.endswith("/") \
                 else self._file_state(path)
-        return self._memo[path]
+        return self._memo[memo]
 
     def forget(self, path: str) -> tuple[bool, FileState | None]:
-        """Drop what is known of `path` (it was rewritten): (whether it was known, its state)."""
-        known = path in self._memo
-        return known, self._memo.pop(path, None)
+        """Drop what is known of `path` (it was rewritten): (whether it was known, its state
+        under no rules, or under the rules it was last hashed under)."""
+        keys = [k for k in self._memo if k[0] == path]
+        known, state = bool(keys), None
+        for k in sorted(keys, reverse=True):  # the state under no rules ("") comes last
+            state = self._memo.pop(k)
+        return known, state
 
     # -- files
 
@@ -537,7 +553,7 @@ class Hasher:
 
     # -- directories
 
-    def _dir_state(self, path: str) -> FileState | None:
+    def _dir_state(self, path: str, rules: Rules | None = None) -> FileState | None:
         """[digest.directory], reading only the files whose stat changed.
 
         The stat signature has two levels: a digest per *part* (the top-level files, and each
@@ -552,27 +568,29 @@ class Hasher:
             return None
         if not os.path.isdir(full):
             raise HashError("path_kind", path, f"{path!r} is a file; write it without '/'")
-        cached = self.cache.dirs.get(path)
+        key = path if rules is None else f"{path}\0{rules.digest}"  # [stale.cache]
+        cached = self.cache.dirs.get(key)
         store = self.cache.part_store()
-        _, top_lines, subdirs = _scan_top(full, path, self.real_root)
+        _, top_lines, subdirs = _scan_top(full, path, self.real_root, rules)
         parts = [""] + subdirs
         results: dict[str, _PartResult] = {}
         todo = parts
         if cached is not None:  # is any part changed? (the common case: none)
             big = self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES
-            sigs = self._subtree_signatures(full, path, subdirs, big)
+            sigs = self._subtree_signatures(full, path, subdirs, big, rules)
             sigs[""] = hashlib.sha256(b"".join(top_lines)).hexdigest()
             if _signature(sigs, subdirs) == cached[0]:
                 return FileState(digest=cached[1], size=cached[2], files=cached[3])
             todo = []
             for part in parts:
-                hit = store.lines(path, part, sigs[part]) if store else None
+                hit = store.lines(key, part, sigs[part]) if store else None
                 if hit is None:
                     todo.append(part)
                 else:
                     results[part] = _PartResult(part, sigs[part], hit[0], hit[1], hit[2],
                                                 True, 0, 0)
-        jobs = [_PartJob(full, path, part, self.real_root, store, self.now_ns) for part in todo]
+        jobs = [_PartJob(full, path, part, self.real_root, store, self.now_ns, rules, key)
+                for part in todo]
         for result in self._run_parts(jobs, parallel=self.jobs >= 2 and len(jobs) >= 2 and (
                 cached is None or cached[3] >= PARALLEL_PARTS_FILES)):
             results[result.part] = result
@@ -582,17 +600,17 @@ class Hasher:
         # files' own lines ([digest.directory] orders by the UTF-8 bytes of the path)
         blocks = [(line.split(b" ", 3)[3], line + b"\n")
                   for line in results[""].body.split(b"\n")[:-1]]
-        blocks += [(name.encode("utf-8") + b"/", results[name].body) for name in subdirs]
+        blocks += [(_nfc(name).encode("utf-8") + b"/", results[name].body) for name in subdirs]
         blocks.sort(key=_first)
         state = FileState(
             digest=directory_digest_of_manifest(b"".join(body for _, body in blocks)),
             size=sum(r.size for r in results.values()),
             files=sum(r.count for r in results.values()))
         if all(r.cacheable for r in results.values()):
-            self.cache.dirs[path] = [_signature({p: r.sig for p, r in results.items()}, subdirs),
+            self.cache.dirs[key] = [_signature({p: r.sig for p, r in results.items()}, subdirs),
                                      state.digest, state.size, state.files]
         else:
-            self.cache.dirs.pop(path, None)
+            self.cache.dirs.pop(key, None)
         self.cache.dirty = True
         return state
 
@@ -603,11 +621,12 @@ class Hasher:
         with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
             return list(pool.imap_unordered(_build_part, jobs))
 
-    def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool
-                            ) -> dict[str, str]:
+    def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool,
+                            rules: Rules | None = None) -> dict[str, str]:
         """The stat digest of each top-level subdirectory."""
-        jobs = [(os.path.join(full, name), name + "/", path, self.real_root) for name in subdirs]
-        ahead = self._prefetched.pop(path, None)
+        jobs = [(os.path.join(full, name), name + "/", path, self.real_root, rules)
+                for name in subdirs]
+        ahead = self._prefetched.pop(path, None) if rules is None else None
         if ahead is not None and set(ahead) == set(subdirs):
             return {name: ahead[name].get() for name in subdirs}
         if parallel and len(subdirs) >= 2 and _can_fork():
@@ -621,16 +640,23 @@ class Hasher:
 _Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, real path, stat
 
 
-def _scan_top(top: str, path: str, real_root: str) -> tuple[list[_Found], list[bytes], list[str]]:
-    """The files at the top of a directory (with their signature lines) and its subdirectories."""
+def _scan_top(top: str, path: str, real_root: str, rules: Rules | None = None
+              ) -> tuple[list[_Found], list[bytes], list[str]]:
+    """The files at the top of a directory (with their signature lines) and its subdirectories,
+    leaving out what `rules` exclude ([digest.ignore])."""
     found: list[_Found] = []
     lines: list[bytes] = []
     subdirs: list[str] = []
     with os.scandir(top) as it:
         entries = sorted(it, key=_name)
+    if not all(e.name.isascii() for e in entries):
+        _no_twins([_encoded(e.name, path) for e in entries], path)
     for e in entries:
         encoded = _encoded(e.name, path)
-        if e.is_dir(follow_symlinks=False):
+        is_dir = e.is_dir(follow_symlinks=False)
+        if rules is not None and rules.excluded(_nfc(e.name), is_dir):
+            continue  # an excluded entry is not examined further
+        if is_dir:
             subdirs.append(e.name)
             continue
         item = _file_of(e, e.name, encoded, path, real_root)
@@ -640,7 +666,8 @@ def _scan_top(top: str, path: str, real_root: str) -> tuple[list[_Found], list[b
     return found, lines, subdirs
 
 
-def _scan(top: str, prefix: str, path: str, real_root: str) -> tuple[list[_Found], list[bytes]]:
+def _scan(top: str, prefix: str, path: str, real_root: str, rules: Rules | None = None
+          ) -> tuple[list[_Found], list[bytes]]:
     """Every regular file below `top`, depth first in name order, with its signature line.
 
     This runs on every plan over every file of a directory dep, so it does as little as it
@@ -656,10 +683,15 @@ def _scan(top: str, prefix: str, path: str, real_root: str) -> tuple[list[_Found
             folder, pre = stack.pop()
             with os.scandir(folder) as it:
                 entries = sorted(it, key=_name)
+            if not all(e.name.isascii() for e in entries):
+                _no_twins([_encoded(pre + e.name, path) for e in entries], path)
             for e in entries:
                 rel = pre + e.name
                 encoded = _encoded(rel, path)
-                if e.is_dir(follow_symlinks=False):
+                is_dir = e.is_dir(follow_symlinks=False)
+                if rules is not None and rules.excluded(_nfc(rel), is_dir):
+                    continue
+                if is_dir:
                     stack.append((e.path, rel + "/"))
                     continue
                 item = _file_of(e, rel, encoded, path, real_root)
@@ -672,13 +704,13 @@ def _scan(top: str, prefix: str, path: str, real_root: str) -> tuple[list[_Found
     return found, lines
 
 
-def _scan_signature(job: tuple[str, str, str, str]) -> str:
+def _scan_signature(job: tuple[str, str, str, str, Rules | None]) -> str:
     """In a worker process: the stat digest of one subtree, the lines `_scan` would give.
 
     The same walk as `_scan` without collecting the files: this is the whole cost of a
     no-op plan over a large directory, so each file costs one stat and one line.
     """
-    top, prefix, path, real_root = job
+    top, prefix, path, real_root, rules = job
     lines: list[bytes] = []
     append = lines.append
     stack: list[tuple[str, str]] = [(top, prefix)]
@@ -688,6 +720,9 @@ def _scan_signature(job: tuple[str, str, str, str]) -> str:
             entries = sorted(it, key=_name)
         for e in entries:
             rel = pre + e.name
+            if rules is not None and rules.excluded(_nfc(_checked(rel, path)),
+                                                    e.is_dir(follow_symlinks=False)):
+                continue
             if e.is_dir(follow_symlinks=False):
                 _encoded(rel, path)
                 stack.append((e.path, rel + "/"))
@@ -695,7 +730,7 @@ def _scan_signature(job: tuple[str, str, str, str]) -> str:
                 st = e.stat(follow_symlinks=False)
                 append(b"%s %d %d %d %d %d\n" % (_encoded(rel, path), st.st_size,
                                                  st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                 st.st_mode & stat.S_IXUSR))
+                                                 st.st_mode & _X_BIT))
             else:
                 item = _file_of(e, rel, _encoded(rel, path), path, real_root)
                 if item is not None:
@@ -706,7 +741,7 @@ def _scan_signature(job: tuple[str, str, str, str]) -> str:
 def _line(item: _Found) -> bytes:
     encoded, _, _, st = item
     return b"%s %d %d %d %d %d\n" % (encoded, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                     st.st_ino, st.st_mode & stat.S_IXUSR)
+                                     st.st_ino, st.st_mode & _X_BIT)
 
 
 def _file_of(e: os.DirEntry[str], rel: str, encoded: bytes, path: str,
@@ -726,17 +761,48 @@ def _file_of(e: os.DirEntry[str], rel: str, encoded: bytes, path: str,
     return encoded, rel, target, st
 
 
+def _checked(rel: str, path: str) -> str:
+    _encoded(rel, path)
+    return rel
+
+
 def _encoded(rel: str, path: str) -> bytes:
-    """[digest.directory]: a path must be representable in the manifest."""
+    """[digest.directory]: the manifest bytes of a relative path: its NFC form in UTF-8. A
+    name holding LF or CR, or not valid UTF-8, cannot be written in the manifest."""
+    if rel.isascii():
+        if "\n" in rel or "\r" in rel:
+            raise HashError("path_unrepresentable", path + rel,
+                            f"file name {rel!r} in {path!r} holds a line break")
+        return rel.encode("ascii")
     if "\n" in rel or "\r" in rel:
         raise HashError("path_unrepresentable", path + rel,
                         f"file name {rel!r} in {path!r} holds a line break")
     try:
-        return rel.encode("utf-8")
+        return _nfc(rel).encode("utf-8")
     except UnicodeEncodeError:
         raise HashError("path_unrepresentable", path + rel,
                         f"a file name in {path!r} is not valid UTF-8: "
                         f"{rel.encode('utf-8', 'surrogateescape')!r}") from None
+
+
+def _nfc(text: str) -> str:
+    """[digest.directory]: names are written, sorted and matched in Unicode NFC."""
+    if text.isascii() or unicodedata.is_normalized("NFC", text):
+        return text
+    return unicodedata.normalize("NFC", text)
+
+
+def _no_twins(encoded: list[bytes], path: str) -> None:
+    """[digest.directory]: two names of one folder with one NFC form are one manifest path."""
+    if len(set(encoded)) != len(encoded):
+        seen: set[bytes] = set()
+        for name in encoded:
+            if name in seen:
+                shown = path + name.decode("utf-8")
+                raise HashError("path_unrepresentable", shown,
+                                f"{shown!r} is named twice: two names in it have this one "
+                                "NFC form, which the manifest cannot tell apart")
+            seen.add(name)
 
 
 def _link_target(link: str, shown: str, real_root: str) -> str | None:

@@ -23,8 +23,13 @@ ABSENT: Any = object()  # a value that is not there (an old value never recorded
 class Observer(Protocol):
     """What the decision may ask of the workspace."""
 
-    def path_state(self, path: str) -> FileState | None:
-        """The state of a dep or output path; None when it does not exist."""
+    def path_state(self, path: str, exclude: tuple[str, ...] = ()) -> FileState | None:
+        """The state of a dep or output path; None when it does not exist. A directory is
+        hashed under the project's ignore rules and `exclude` ([digest.ignore]), and its
+        state names their digest ([lock.rules])."""
+
+    def rules_digest(self, path: str, exclude: tuple[str, ...] = ()) -> str | None:
+        """The digest of the rules the directory `path` is hashed under; None for none."""
 
     def params_file(self, file: str) -> Mapping[str, Any]:
         """The parsed contents of a params file (a mapping)."""
@@ -174,7 +179,7 @@ def _restorable(stage: Stage, observer: Observer, pending: Any, has_outputs: Any
     if not cacheable(stage) or any(pending(d.path) for d in stage.deps):
         return False
     inputs = inputs_of(stage, observer)
-    return inputs is not None and bool(has_outputs(input_signature(stage, inputs)))
+    return inputs is not None and bool(has_outputs(input_signature(stage, inputs, observer)))
 
 
 def check_sources(pipeline: Pipeline, order: Collection[str], frozen: Collection[str],
@@ -299,11 +304,13 @@ def _env(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
 def _deps(stage: Stage, entry: LockEntry, observer: Observer, pending: Any) -> list[Reason]:
     out = []
     declared = [d.path for d in stage.deps]
-    for path in declared:
+    for d in stage.deps:
+        path = d.path
         if path not in entry.deps:
             out.append(Reason(code="dep_added", path=path))
         elif not pending(path):
-            state = observer.path_state(path)
+            state = observer.path_state(path, d.exclude)
+            out += _rules_changed(path, entry.deps[path], state)
             old = entry.deps[path].digest
             if state is None or state.digest != old:
                 out.append(Reason(code="dep_modified", path=path, old=old,
@@ -340,13 +347,24 @@ def _params(stage: Stage, entry: LockEntry, observer: Observer,
 def _outputs(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
     out = []
     for o in stage.outputs:
-        state = observer.path_state(o.path)
+        state = observer.path_state(o.path, o.exclude)
+        if o.path in entry.outs:
+            out += _rules_changed(o.path, entry.outs[o.path].state, state)
         if state is None:
             out.append(Reason(code="output_missing", path=o.path))
         elif o.path in entry.outs and entry.outs[o.path].state.digest != state.digest:
             out.append(Reason(code="output_modified", path=o.path,
                               old=entry.outs[o.path].state.digest, new=state.digest))
     return out
+
+
+def _rules_changed(path: str, old: FileState, new: FileState | None) -> list[Reason]:
+    """[lock.rules]: a directory hashed under other rules than its lock entry names."""
+    if new is None or old.rules == new.rules:
+        return []
+    return [Reason(code="definition_changed", key="rules", path=path,
+                   old=ABSENT if old.rules is None else old.rules,
+                   new=ABSENT if new.rules is None else new.rules)]
 
 
 # ---------------------------------------------------------------------------------- recording
@@ -357,8 +375,8 @@ class NotRecordable(Exception):
 
 def record(stage: Stage, observer: Observer) -> LockEntry:
     """The lock entry of a stage that has just completed ([lock.contents], [exec.record])."""
-    def state(path: str, role: str) -> FileState:
-        found = observer.path_state(path)
+    def state(path: str, role: str, exclude: tuple[str, ...]) -> FileState:
+        found = observer.path_state(path, exclude)
         if found is None:
             raise NotRecordable(f"{role} {path!r} of stage {stage.name!r} does not exist")
         return found
@@ -373,15 +391,15 @@ def record(stage: Stage, observer: Observer) -> LockEntry:
             values[pointer] = value
     return LockEntry(
         cmd=stage.cmd, wdir=stage.wdir,
-        deps={d.path: state(d.path, "dep") for d in stage.deps},
+        deps={d.path: state(d.path, "dep", d.exclude) for d in stage.deps},
         params=params,
         env={name: observer.env(name) for name in stage.env},
-        outs={o.path: OutState(state=state(o.path, "output"), cache=o.cache, persist=o.persist)
-              for o in stage.outputs},
+        outs={o.path: OutState(state=state(o.path, "output", o.exclude), cache=o.cache,
+                               persist=o.persist) for o in stage.outputs},
     )
 
 
-def input_signature(stage: Stage, entry: LockEntry) -> str:
+def input_signature(stage: Stage, entry: LockEntry, observer: Any = None) -> str:
     """[digest.signature]: the key of a stage's outputs in the cache, from what it ran with."""
     from ..files.values import params_digest
     return params_digest({
@@ -389,8 +407,18 @@ def input_signature(stage: Stage, entry: LockEntry) -> str:
         "deps": {p: s.digest for p, s in entry.deps.items()},
         "params": {f: dict(v) for f, v in entry.params.items()},
         "env": dict(entry.env),
-        "outs": {o.path: {"cache": o.cache, "persist": o.persist} for o in stage.outputs},
+        "outs": {o.path: _signature_out(o, observer) for o in stage.outputs},
     })
+
+
+def _signature_out(o: Any, observer: Any) -> dict[str, Any]:
+    """An output's part of [digest.signature]; 1.1: with `rules` when it is a directory with
+    rules ([lock.rules]), so that outputs cached under other rules are never restored."""
+    out: dict[str, Any] = {"cache": o.cache, "persist": o.persist}
+    rules = observer.rules_digest(o.path, o.exclude) if observer is not None else None
+    if rules is not None:
+        out["rules"] = rules
+    return out
 
 
 def cacheable(stage: Stage) -> bool:
@@ -403,7 +431,7 @@ def inputs_of(stage: Stage, observer: Observer) -> LockEntry | None:
     """What a stage would run with now (outputs left empty); None when a dep is missing."""
     deps = {}
     for d in stage.deps:
-        state = observer.path_state(d.path)
+        state = observer.path_state(d.path, d.exclude)
         if state is None:
             return None
         deps[d.path] = state

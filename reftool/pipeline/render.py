@@ -54,6 +54,11 @@ def reason_text(r: Any) -> str:
                                                           for k, x in v.items())
         if r.key == "wdir":
             return f"definition_changed  wdir: {json.dumps(r.old)} -> {json.dumps(r.new)}"
+        if r.key == "rules":  # [lock.rules]: the directory is hashed under other rules
+            def rules(v: Any) -> str:
+                return "no rules" if v is ABSENT else str(v)[:19]
+            return (f"definition_changed  rules of {r.path}: {rules(r.old)} -> {rules(r.new)} "
+                    "(.reftoolignore or exclude changed)")
         return f"definition_changed  output {r.path}: {flags(r.old)} -> {flags(r.new)}"
     if code in ("dep_added", "dep_removed", "output_missing"):
         return f"{code:<14} {r.path}"

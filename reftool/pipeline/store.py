@@ -169,12 +169,15 @@ class Store:
 
     # ------------------------------------------------------------------------------ saving
 
-    def save(self, signature: str, outs: Mapping[str, OutState]) -> None:
-        """Store the outputs of a stage that just ran, then the entry naming them."""
+    def save(self, signature: str, outs: Mapping[str, OutState],
+             rules: Mapping[str, Any] | None = None) -> None:
+        """Store the outputs of a stage that just ran, then the entry naming them. A directory
+        is stored as its manifest under its rules says: excluded files are not stored
+        ([digest.ignore])."""
         for path, out in outs.items():
             target = self.root / path.rstrip("/")
             if path.endswith("/"):
-                self._save_dir(target, out.state.digest)
+                self._save_dir(target, out.state.digest, path, (rules or {}).get(path))
             else:
                 self._save_file(target, out.state.digest)
         entry = {"format": RUNS_FORMAT, "signature": signature, "outs": {
@@ -200,18 +203,17 @@ class Store:
             raise CorruptCache(f"{source} changed while it was stored")
         os.replace(tmp, final)
 
-    def _save_dir(self, source: Path, digest: str) -> None:
-        from .hashing import manifest
+    def _save_dir(self, source: Path, digest: str, path: str, rules: Any) -> None:
+        """The files of the directory's manifest, found by the walk that hashed it
+        ([digest.directory]: NFC names, links to files, excluded entries left out)."""
+        from .hashing import _X_BIT, _scan, manifest
         rows = []
-        for folder, _, files in os.walk(source):
-            for name in files:
-                full = Path(folder) / name
-                real = full.resolve() if full.is_symlink() else full
-                rel = full.relative_to(source).as_posix()
-                st = os.stat(real)
-                hexdigest = _file_hex(real)
-                self._save_file(real, "sha256:" + hexdigest)
-                rows.append((rel, hexdigest, st.st_size, bool(st.st_mode & stat.S_IXUSR)))
+        found, _ = _scan(str(source), "", path, os.path.realpath(self.root), rules)
+        for encoded, _, real, st in found:
+            hexdigest = _file_hex(Path(real))
+            self._save_file(Path(real), "sha256:" + hexdigest)
+            rows.append((encoded.decode("utf-8"), hexdigest, st.st_size,
+                         bool(st.st_mode & _X_BIT)))
         data = manifest(rows)
         if hashlib.sha256(data).hexdigest() != _hex(digest):
             raise CorruptCache(f"{source} changed while it was stored")

@@ -6,13 +6,15 @@ environment variables from one snapshot taken when it is made.
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from ..files.documents import Document
-from ..files.errors import SpecError
+from ..files.errors import SpecError, diagnostic
+from ..files.ignore import IGNORE_FILE, Rule, Rules, parse_ignore_text, read_ignore_file, rules_for
 from .hashing import Hasher
 from ..files.model import FileState
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
@@ -21,8 +23,10 @@ from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 class Workspace:
     def __init__(self, root: Path, hasher: Hasher, *,
                  params: Mapping[str, Document | None] | None = None,
-                 environ: Mapping[str, str] | None = None) -> None:
+                 environ: Mapping[str, str] | None = None,
+                 pipeline_version: str = "1.0") -> None:
         self.root = root
+        self.ignore = ignore_rules(root, pipeline_version)
         self.hasher = hasher
         self._params: dict[str, Any] = {
             f: d.value for f, d in (params or {}).items() if d is not None}
@@ -30,11 +34,24 @@ class Workspace:
         self._recorded: dict[str, FileState] = {}
         self._params_stat: dict[str, tuple[int, ...] | None] = {}  # when params_file read it
 
-    def path_state(self, path: str) -> FileState | None:
-        state = self.hasher.state(path)
+    def path_state(self, path: str, exclude: tuple[str, ...] = ()) -> FileState | None:
+        """A path's state; a directory's under its rules ([digest.ignore]), which it names
+        ([lock.rules])."""
+        rules = rules_for(path, self.ignore, exclude) if path.endswith("/") else None
+        state = self.hasher.state(path, rules)
         if state is None and self._recorded:
             return self._recorded.get(path)
+        if state is not None and rules is not None:
+            state = dataclasses.replace(state, rules=rules.digest)
         return state
+
+    def rules_of(self, path: str, exclude: tuple[str, ...] = ()) -> Rules | None:
+        """[digest.ignore]: the rules of a directory path; None for a file or no rules."""
+        return rules_for(path, self.ignore, exclude) if path.endswith("/") else None
+
+    def rules_digest(self, path: str, exclude: tuple[str, ...] = ()) -> str | None:
+        rules = self.rules_of(path, exclude)
+        return None if rules is None else rules.digest
 
     def assume_recorded(self, lock: Any) -> None:
         """From now on a path that is not there counts as the lock records it: for checking a
@@ -73,6 +90,22 @@ class Workspace:
             if self._params_stat.get(file) != _stat_key(self.root / file):
                 self._params.pop(file, None)
         return before
+
+
+def ignore_rules(root: Path, pipeline_version: str) -> tuple[Rule, ...]:
+    """The rules of the project's `.reftoolignore`, read once when the plan is made, for a
+    pipeline of version 1.1 or later ([digest.ignore-file]); validation reported a bad one."""
+    from ..files.validate import ignore_applies, ignore_file_diagnostics
+    if not ignore_applies(pipeline_version):
+        return ()
+    problems = ignore_file_diagnostics(root)
+    if problems:
+        raise SpecError(problems)
+    try:
+        data = read_ignore_file(root)
+    except OSError as e:  # changed since it was validated
+        raise SpecError([diagnostic("io", "read_error", IGNORE_FILE, str(e))]) from None
+    return () if data is None else parse_ignore_text(data)[0]
 
 
 def _stat_key(path: Path) -> tuple[int, ...] | None:
