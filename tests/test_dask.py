@@ -331,6 +331,32 @@ def test_a_worker_seeing_other_dep_contents_refuses_to_run(tmp_path: Path) -> No
     assert run_on_worker(task)["code"] == 0
 
 
+def test_a_worker_seeing_other_directory_contents_refuses_to_run(tmp_path: Path) -> None:
+    # a directory dep (src/) is compared too, by a stat walk under its rules: a file more, a
+    # file edited, refuse; an excluded __pycache__ written on the worker does not count
+    from reftool.files.ignore import rules_for
+    from reftool.pipeline.dask_executor import Task, directory_listing, run_on_worker
+    src = tmp_path / "src"
+    (src / "pkg").mkdir(parents=True)
+    (src / "a.py").write_text("a = 1\n")
+    (src / "pkg" / "b.py").write_text("b = 2\n")
+    rules = rules_for("src/", (), ("__pycache__/",))
+    task = Task(key="k", stage="s", commands=("echo ran > out.txt",), cwd=str(tmp_path),
+                env={}, reftool_env={}, outputs=(str(tmp_path / "out.txt"),), deps={},
+                claims=str(tmp_path / "claims"), log=str(tmp_path / "s.log"),
+                dir_deps={str(src): (directory_listing(str(src), rules), rules)})
+    assert run_on_worker(task)["code"] == 0
+    (src / "pkg" / "__pycache__").mkdir()
+    (src / "pkg" / "__pycache__" / "b.pyc").write_bytes(b"x")
+    assert run_on_worker(task)["code"] == 0  # excluded: not part of what the stage reads
+    (src / "pkg" / "c.py").write_text("c = 3\n")
+    assert run_on_worker(task)["stale_deps"] == [str(src)]
+    (src / "pkg" / "c.py").unlink()
+    st = (src / "a.py").stat()
+    os.utime(src / "a.py", ns=(st.st_atime_ns, st.st_mtime_ns + 10**9))
+    assert run_on_worker(task)["stale_deps"] == [str(src)]
+
+
 def test_environment_and_placement_rules() -> None:
     from reftool.pipeline.dask_executor import stage_environment, unplaceable
     env = stage_environment({"PATH": "/w/bin", "A": "worker", "B": "worker"},

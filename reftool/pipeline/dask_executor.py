@@ -30,11 +30,15 @@ import socket
 import subprocess
 import sys
 import threading
+import unicodedata
 import time
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..files.ignore import Rules
 
 # on a worker: the supervisor of each running stage, by task key, so that it can be stopped
 _GROUPS: dict[str, int] = {}
@@ -129,6 +133,39 @@ class Task:
     deps: Mapping[str, tuple[int, int, str]]  # absolute path -> (size, mtime_ns, digest)
     claims: str  # absolute folder of attempt claims, on the shared file system
     log: str  # absolute path of the stage's whole output
+    # absolute directory path -> (its listing as the coordinator sees it, its rules)
+    dir_deps: Mapping[str, tuple[str, Rules | None]] = field(default_factory=dict)
+
+
+def directory_listing(top: str, rules: Rules | None) -> str:
+    """[tool.dask]: a digest of what a directory holds as a stat walk sees it: each file's
+    path, size and modification time, under the directory's rules ([digest.ignore]), symbolic
+    links by their target's. Equal on two machines that see the same files on a shared file
+    system; no file is read. "" when the directory is not there."""
+    lines: list[bytes] = []
+    stack = [(top, "")]
+    try:
+        while stack:
+            folder, pre = stack.pop()
+            with os.scandir(folder) as it:
+                entries = sorted(it, key=lambda e: e.name)
+            for e in entries:
+                rel = pre + e.name
+                is_dir = e.is_dir(follow_symlinks=False)
+                if rules is not None and rules.excluded(unicodedata.normalize("NFC", rel),
+                                                        is_dir):
+                    continue
+                if is_dir:
+                    stack.append((e.path, rel + "/"))
+                    continue
+                try:
+                    st = e.stat(follow_symlinks=True)
+                except OSError:
+                    st = e.stat(follow_symlinks=False)
+                lines.append(b"%s %d %d\n" % (os.fsencode(rel), st.st_size, st.st_mtime_ns))
+    except OSError:
+        return ""
+    return hashlib.sha256(b"".join(lines)).hexdigest()
 
 
 # -------------------------------------------------------------------------- on a worker
@@ -163,7 +200,8 @@ def _write_claim(path: Path, claim: Mapping[str, Any]) -> None:
 def _stale_deps(task: Task) -> list[str]:
     """[tool.dask]: the file deps this worker sees differently from the coordinator."""
     from .hashing import hash_file
-    stale = []
+    stale = [path for path, (listing, rules) in sorted(task.dir_deps.items())
+             if directory_listing(path, rules) != listing]
     for path, (size, mtime_ns, digest) in sorted(task.deps.items()):
         try:
             st = os.stat(path)
@@ -436,19 +474,20 @@ class DaskExecutor:
         """Run one stage on the cluster and wait for it; its output, followed in its log on the
         shared file system, reaches `on_lines` as it comes. The worker's answer: code, lines
         (the tail) and, if it did not run, why."""
-        from distributed import TimeoutError as DaskTimeout
         future = self.client.submit(run_on_worker, task, key=task.key, pure=False,
                                     resources=dask_resources(resources))
         self.futures[task.key] = future
         follower = _Follower(task.log)
         budget = int(STREAM_BYTES_PER_S * STREAM_EVERY_S)
+        # Not future.result(timeout=...): in distributed 2026.8 a timeout racing the result
+        # raises UnboundLocalError from its sync() (about 1 call in 50 on two busy cores), which
+        # failed a stage that had succeeded. Wait for the done callback instead.
+        done = threading.Event()
+        future.add_done_callback(lambda _: done.set())
         try:
-            while True:
-                try:
-                    result: dict[str, Any] = future.result(timeout=STREAM_EVERY_S)
-                    break
-                except (TimeoutError, DaskTimeout):
-                    on_lines(follower.read(budget))
+            while not done.wait(STREAM_EVERY_S):
+                on_lines(follower.read(budget))
+            result: dict[str, Any] = future.result()
             on_lines(follower.read(budget) + ([follower.partial.decode("utf-8", "replace")]
                                               if follower.partial else []))
         finally:

@@ -23,7 +23,8 @@ import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import IO, Any, Literal
+from collections.abc import Callable
+from typing import IO, TYPE_CHECKING, Any, Literal
 
 from ..files import graph
 from ..files.errors import SpecError
@@ -36,6 +37,9 @@ from .plan import stage_reasons
 from ..files.safe_io import UnsafePath, is_inside, open_for_writing
 from .store import CorruptCache, MalformedEntry, Remote, Store, remove_output
 from .workspace import Workspace
+
+if TYPE_CHECKING:
+    from ..files.ignore import Rules
 
 # missing: not run because a source dep of it, or of a stage it waits on, is missing
 # ([pipeline.deps-exist]); known before anything runs, so it stops nothing else
@@ -372,7 +376,7 @@ class Runner:
     def _execute_remotely(self, running: _Running) -> tuple[int | None, str]:
         """In a thread: the stage on the cluster ([tool.dask]); its output shown as it comes
         (unless --quiet), the whole of it in .reftool/logs/STAGE.log, written by the worker."""
-        from .dask_executor import Task
+        from .dask_executor import Task, directory_listing
         stage = running.stage
         assert running.inputs is not None
         root = self.root.resolve()
@@ -389,7 +393,7 @@ class Runner:
             outputs=tuple(str(root / o.path.rstrip("/")) for o in stage.outputs
                           if not o.persist),
             deps=self._file_deps(running.inputs), claims=str(root / ".reftool" / "attempts"),
-            log=str(log))
+            log=str(log), dir_deps=self._dir_deps(stage, directory_listing))
 
         def show(lines: list[str]) -> None:
             for line in lines:
@@ -424,6 +428,19 @@ class Runner:
             except OSError:
                 continue
             out[str(root / path)] = (st.st_size, st.st_mtime_ns, state.digest)
+        return out
+
+    def _dir_deps(self, stage: Stage, listing: Callable[[str, Rules | None], str]
+                  ) -> dict[str, tuple[str, Rules | None]]:
+        """[tool.dask]: the directory deps as this machine sees them (a stat walk under their
+        rules), for a worker to compare with its own before it runs the stage."""
+        root = self.root.resolve()
+        out = {}
+        for dep in stage.deps:
+            if dep.path.endswith("/"):
+                full = str(root / dep.path.rstrip("/"))
+                rules = self.workspace.rules_of(dep.path, dep.exclude)
+                out[full] = (listing(full, rules), rules)
         return out
 
     def _finish(self, name: str, code: int | None, error: str) -> Outcome:
