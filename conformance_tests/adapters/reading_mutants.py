@@ -41,6 +41,8 @@ READING_MUTANTS = {
                             "each directory, not from the project root",
     "dangling_link_error": "[digest.directory] a dangling link inside a directory is an error",
     "names_as_stored": "[digest.directory] names hashed as the file system stores them, not NFC",
+    "record_sizes_zero": "[lock.contents] a recorder that is given no file writes size 0 (and no "
+                         "file count), as the 1.0 protocol made it",
 }
 
 # the cases that kill each mutant (at least one must fail with it)
@@ -71,6 +73,7 @@ KILLED_BY = {
     "ignore_file_from_dir": ["DG-0306"],
     "dangling_link_error": ["DG-0307"],
     "names_as_stored": ["DG-0312"],
+    "record_sizes_zero": ["LK-0007", "LK-0700"],
 }
 
 
@@ -339,3 +342,19 @@ def _dangling_link_error() -> None:
 def _names_as_stored() -> None:
     from reftool.pipeline import hashing
     hashing._nfc = lambda text: text  # type: ignore[assignment]
+
+
+def _record_sizes_zero() -> None:
+    import dataclasses
+    from reftool.pipeline import plan
+    original = plan.record
+
+    def zero(state: Any) -> Any:
+        return dataclasses.replace(state, size=0, files=None)
+
+    def record(stage: Any, observer: Any) -> Any:
+        entry = original(stage, observer)
+        return dataclasses.replace(
+            entry, deps={p: zero(s) for p, s in entry.deps.items()},
+            outs={p: dataclasses.replace(o, state=zero(o.state)) for p, o in entry.outs.items()})
+    plan.record = record  # type: ignore[assignment]
