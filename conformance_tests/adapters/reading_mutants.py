@@ -43,6 +43,8 @@ READING_MUTANTS = {
     "names_as_stored": "[digest.directory] names hashed as the file system stores them, not NFC",
     "record_sizes_zero": "[lock.contents] a recorder that is given no file writes size 0 (and no "
                          "file count), as the 1.0 protocol made it",
+    "whole_file_leaves": "[params.whole-file] `\"*\"` read as every key at every depth, so the "
+                         "lock records one pointer per leaf (/opt/name), not per top-level key",
 }
 
 # the cases that kill each mutant (at least one must fail with it)
@@ -74,6 +76,7 @@ KILLED_BY = {
     "dangling_link_error": ["DG-0307"],
     "names_as_stored": ["DG-0312"],
     "record_sizes_zero": ["LK-0007", "LK-0700"],
+    "whole_file_leaves": ["LK-0701"],
 }
 
 
@@ -358,3 +361,23 @@ def _record_sizes_zero() -> None:
             entry, deps={p: zero(s) for p, s in entry.deps.items()},
             outs={p: dataclasses.replace(o, state=zero(o.state)) for p, o in entry.outs.items()})
     plan.record = record  # type: ignore[assignment]
+
+
+def _whole_file_leaves() -> None:
+    from reftool.files.values import pointer_for
+    from reftool.pipeline import plan
+    original = plan.effective_params
+
+    def leaves(value: Any, prefix: str) -> list[str]:
+        if not isinstance(value, dict) or not value:
+            return [prefix]
+        return [p for k, v in value.items() for p in leaves(v, prefix + pointer_for(k))]
+
+    def effective_params(stage: Any, observer: Any, *, skip: Any = ()) -> Any:
+        found = original(stage, observer, skip=skip)
+        for ref in stage.params:
+            if ref.whole and ref.file in found:
+                found[ref.file] = [p for k, v in observer.params_file(ref.file).items()
+                                   for p in leaves(v, pointer_for(k))]
+        return found
+    plan.effective_params = effective_params  # type: ignore[assignment]
