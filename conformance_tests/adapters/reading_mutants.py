@@ -43,6 +43,8 @@ READING_MUTANTS = {
     "names_as_stored": "[digest.directory] names hashed as the file system stores them, not NFC",
     "record_sizes_zero": "[lock.contents] a recorder that is given no file writes size 0 (and no "
                          "file count), as the 1.0 protocol made it",
+    "signature_inputs_only": "[digest.signature] the signature built from the inputs alone "
+                             "(cmd, wdir, deps, params, env), leaving out the outputs' options",
     "whole_file_leaves": "[params.whole-file] `\"*\"` read as every key at every depth, so the "
                          "lock records one pointer per leaf (/opt/name), not per top-level key",
 }
@@ -77,6 +79,7 @@ KILLED_BY = {
     "names_as_stored": ["DG-0312"],
     "record_sizes_zero": ["LK-0007", "LK-0700"],
     "whole_file_leaves": ["LK-0701"],
+    "signature_inputs_only": ["DG-0700", "DG-0701"],
 }
 
 
@@ -381,3 +384,16 @@ def _whole_file_leaves() -> None:
                                    for p in leaves(v, pointer_for(k))]
         return found
     plan.effective_params = effective_params  # type: ignore[assignment]
+
+
+def _signature_inputs_only() -> None:
+    from reftool.files.values import params_digest
+    from reftool.pipeline import plan
+
+    def input_signature(stage: Any, entry: Any, observer: Any = None) -> str:
+        return params_digest({
+            "cmd": list(entry.cmd), "wdir": entry.wdir,
+            "deps": {p: s.digest for p, s in entry.deps.items()},
+            "params": {f: dict(v) for f, v in entry.params.items()},
+            "env": dict(entry.env)})
+    plan.input_signature = input_signature  # type: ignore[assignment]

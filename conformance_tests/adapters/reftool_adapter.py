@@ -18,7 +18,7 @@ from typing import Any
 
 PROTOCOL = 1
 OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record",
-              "run", "experiment"]
+              "run", "experiment", "signature"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -258,6 +258,21 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
                                                set(pipeline.stages)))}
 
 
+def op_signature(inp: dict[str, Any]) -> dict[str, Any]:
+    """The input signature of one stage with the workspace as `state` says ([digest.signature]):
+    what keys its outputs in a cache, before it runs."""
+    from reftool.files.errors import SpecError, diagnostic
+    from reftool.pipeline.plan import input_signature, inputs_of
+    pipeline, _, params = _project(inp)
+    observer = _observer(inp, params, pipeline)
+    stage = pipeline.stages[inp["stage"]]
+    inputs = inputs_of(stage, observer)
+    if inputs is None:
+        raise SpecError([diagnostic("semantic", "dep_missing", "pipeline.yaml",
+                                    f"an input of {stage.name} is missing")])
+    return {"digest": input_signature(stage, inputs, observer)}
+
+
 def op_run(inp: dict[str, Any]) -> dict[str, Any]:
     """Run the pipeline of a project for real, in a temporary folder: what it recorded, and
     the files it left ([exec.outputs-before], [exec.failure], [exec.record])."""
@@ -356,7 +371,8 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
 
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
        "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
-       "record": op_record, "run": op_run, "experiment": op_experiment}
+       "record": op_record, "run": op_run, "experiment": op_experiment,
+       "signature": op_signature}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:
