@@ -207,10 +207,9 @@ def judge(case: dict[str, Any], answer: dict[str, Any]) -> tuple[str, str]:
         return "failed", f"expected a result, got {_short(answer)}"
     want, got = expected["result"], answer["result"]
     if case["op"] == "validate":
-        # the reported (phase, code) multiset is the expected one; with at_least, contains it
+        # the reported (phase, code) multiset is exactly the expected one: no extra, no repeat
         want_pairs, got_pairs = _pairs(want), _pairs(got)
-        ok = (not want_pairs - got_pairs and bool(want_pairs) == bool(got_pairs)) \
-            if case.get("at_least") else want_pairs == got_pairs
+        ok = want_pairs == got_pairs
         return ("passed", "") if ok else (
             "failed", f"expected {sorted(want_pairs.elements())}, "
                       f"got {sorted(got_pairs.elements())}")

@@ -505,9 +505,13 @@ def state_machine(adapter: Any) -> None:
                 self.outs[i] = "sha256:" + hashlib_hex(f"{name} {self.cmds[i]} {self.raw[i]} "
                                                        f"{self.params} {self.outs}")
             if names:
-                answer = adapter.run("record", {**self.payload(), "stages": names})
+                request = self.payload()
+                # record is given sizes (PROTOCOL.md): a lock records them ([lock.contents])
+                request["state"] = {path: None if d is None else {"digest": d, "size": len(path)}
+                                    for path, d in request["state"].items()}
+                answer = adapter.run("record", {**request, "stages": names})
                 _check("state_machine", "result" in answer, {
-                    "op": "record", "input": {**self.payload(), "stages": names},
+                    "op": "record", "input": {**request, "stages": names},
                     "expected": {"note": str(answer)}})
                 self.lock = answer["result"]["text"]
             self.dirty = set()

@@ -218,3 +218,18 @@ def test_the_javascript_adapter_passes_what_it_implements() -> None:
             PROPERTIES[name](adapter)
     finally:
         adapter.close()
+
+
+@pytest.mark.parametrize("reported, outcome", [
+    ([("schema", "type")], "passed"),
+    ([("schema", "type"), ("schema", "pattern")], "failed"),  # an extra error
+    ([("schema", "type"), ("schema", "type")], "failed"),     # the same error twice
+    ([], "failed"),
+])
+def test_validate_is_judged_on_the_exact_errors(reported: list[tuple[str, str]],
+                                                outcome: str) -> None:
+    # issue 12: over-reporting in validate must not go unnoticed
+    case = {"id": "X", "op": "validate",
+            "expected": {"result": {"errors": [{"phase": "schema", "code": "type"}]}}}
+    answer = {"result": {"errors": [{"phase": p, "code": c} for p, c in reported]}}
+    assert harness.judge(case, answer)[0] == outcome

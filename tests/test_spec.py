@@ -105,7 +105,7 @@ def test_every_code_the_tool_emits_is_in_the_spec() -> None:
 # ([errors.schema-keyword] rule 2), and annotations
 _NOT_ASSERTIONS = {"$schema", "$id", "$defs", "$ref", "$comment", "title", "description",
                    "default", "examples", "properties", "items", "if", "then", "else",
-                   "allOf", "markdownDescription", "deprecated"}
+                   "allOf", "markdownDescription", "deprecated", "patternProperties"}
 _SCHEMA_LISTS = {"anyOf", "oneOf", "allOf", "prefixItems"}
 _SCHEMA_MAPS = {"properties", "$defs", "patternProperties"}
 _SCHEMA_ONE = {"items", "not", "propertyNames", "additionalProperties", "if", "then", "else",

@@ -165,7 +165,7 @@ def test_stage_names(project: Project, name: str, ok: bool) -> None:
     ("    always_run: yes\n", "type"),           # YAML 1.2: `yes` is a string
     ("    foreach: [1]\n    matrix: {a: [1]}\n", "not"),  # [generate.names]
     ("    params: {params.yaml: [train]}\n", "pattern"),  # [params.pointer]
-    ("    params: {params.yaml: []}\n", "minItems"),
+    ("    params: {params.yaml: [/a, 1]}\n", "type"),
     ("    metrics: [{path: m.json, kind: table}]\n", "enum"),
     ("    metrics: [m/]\n", "pattern"),            # a metrics output is a file
     ("    outs: [{path: a, cache: 1}]\n", "type"),
@@ -174,6 +174,18 @@ def test_stage_names(project: Project, name: str, ok: bool) -> None:
 def test_stage_schema_rules(project: Project, fragment: str, code: str) -> None:
     project.base(BASE_PIPELINE + "  extra:\n    cmd: x\n" + fragment)
     assert ("schema", code) in project.codes()
+
+
+@pytest.mark.parametrize("fragment", [
+    '    cmd: ""\n',                                # [pipeline.stage-keys]: a string
+    "    params: {params.yaml: []}\n",              # any number of pointers
+    "    params: {params.yaml: [/train/lr, /train/lr]}\n",  # read once
+])
+def test_what_the_text_allows_the_schema_allows(project: Project, fragment: str) -> None:
+    # [conformance.precedence]: the 1.0 schemas refused these; the text never did
+    cmd = "" if "cmd" in fragment else "    cmd: x\n"
+    project.base(BASE_PIPELINE + "  extra:\n" + cmd + fragment)
+    assert project.codes("error") == []
 
 
 def test_missing_cmd_is_required(project: Project) -> None:

@@ -41,6 +41,12 @@ READING_MUTANTS = {
                             "each directory, not from the project root",
     "dangling_link_error": "[digest.directory] a dangling link inside a directory is an error",
     "names_as_stored": "[digest.directory] names hashed as the file system stores them, not NFC",
+    "record_sizes_zero": "[lock.contents] a recorder that is given no file writes size 0 (and no "
+                         "file count), as the 1.0 protocol made it",
+    "signature_inputs_only": "[digest.signature] the signature built from the inputs alone "
+                             "(cmd, wdir, deps, params, env), leaving out the outputs' options",
+    "whole_file_leaves": "[params.whole-file] `\"*\"` read as every key at every depth, so the "
+                         "lock records one pointer per leaf (/opt/name), not per top-level key",
 }
 
 # the cases that kill each mutant (at least one must fail with it)
@@ -71,6 +77,9 @@ KILLED_BY = {
     "ignore_file_from_dir": ["DG-0306"],
     "dangling_link_error": ["DG-0307"],
     "names_as_stored": ["DG-0312"],
+    "record_sizes_zero": ["LK-0007", "LK-0700"],
+    "whole_file_leaves": ["LK-0701"],
+    "signature_inputs_only": ["DG-0700", "DG-0701"],
 }
 
 
@@ -339,3 +348,52 @@ def _dangling_link_error() -> None:
 def _names_as_stored() -> None:
     from reftool.pipeline import hashing
     hashing._nfc = lambda text: text  # type: ignore[assignment]
+
+
+def _record_sizes_zero() -> None:
+    import dataclasses
+    from reftool.pipeline import plan
+    original = plan.record
+
+    def zero(state: Any) -> Any:
+        return dataclasses.replace(state, size=0, files=None)
+
+    def record(stage: Any, observer: Any) -> Any:
+        entry = original(stage, observer)
+        return dataclasses.replace(
+            entry, deps={p: zero(s) for p, s in entry.deps.items()},
+            outs={p: dataclasses.replace(o, state=zero(o.state)) for p, o in entry.outs.items()})
+    plan.record = record  # type: ignore[assignment]
+
+
+def _whole_file_leaves() -> None:
+    from reftool.files.values import pointer_for
+    from reftool.pipeline import plan
+    original = plan.effective_params
+
+    def leaves(value: Any, prefix: str) -> list[str]:
+        if not isinstance(value, dict) or not value:
+            return [prefix]
+        return [p for k, v in value.items() for p in leaves(v, prefix + pointer_for(k))]
+
+    def effective_params(stage: Any, observer: Any, *, skip: Any = ()) -> Any:
+        found = original(stage, observer, skip=skip)
+        for ref in stage.params:
+            if ref.whole and ref.file in found:
+                found[ref.file] = [p for k, v in observer.params_file(ref.file).items()
+                                   for p in leaves(v, pointer_for(k))]
+        return found
+    plan.effective_params = effective_params  # type: ignore[assignment]
+
+
+def _signature_inputs_only() -> None:
+    from reftool.files.values import params_digest
+    from reftool.pipeline import plan
+
+    def input_signature(stage: Any, entry: Any, observer: Any = None) -> str:
+        return params_digest({
+            "cmd": list(entry.cmd), "wdir": entry.wdir,
+            "deps": {p: s.digest for p, s in entry.deps.items()},
+            "params": {f: dict(v) for f, v in entry.params.items()},
+            "env": dict(entry.env)})
+    plan.input_signature = input_signature  # type: ignore[assignment]

@@ -18,7 +18,7 @@ from typing import Any
 
 PROTOCOL = 1
 OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record",
-              "run", "experiment"]
+              "run", "experiment", "signature"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -148,10 +148,25 @@ class _Observer:
         self.environ = inp.get("env", {})
 
     def path_state(self, path: str, exclude: tuple[str, ...] = ()) -> Any:
+        """A `state` value: a digest, or `{"digest", "size"}` (a directory: and `"files"`), the
+        form `record` needs, since a lock records sizes ([lock.contents]); `plan` reads only the
+        digest."""
         from reftool.files.model import FileState
-        digest = self.state.get(path)
-        return None if digest is None else FileState(
-            digest=digest, size=0, rules=self.rules_digest(path, exclude))
+        seen = self.state.get(path)
+        if seen is None:
+            return None
+        rules = self.rules_digest(path, exclude)
+        if isinstance(seen, str):
+            return FileState(digest=seen, size=0, rules=rules)
+        return FileState(digest=seen["digest"], size=seen["size"], files=seen.get("files"),
+                         rules=rules)
+
+    def sized(self, path: str) -> bool:
+        """Whether `state` gives what a lock entry of `path` records: its size, and for a
+        directory its number of files."""
+        seen = self.state.get(path)
+        return isinstance(seen, dict) and "size" in seen and (
+            not path.endswith("/") or "files" in seen)
 
     def rules_digest(self, path: str, exclude: tuple[str, ...] = ()) -> str | None:
         """[lock.rules]: from `.reftoolignore` (a file of the input, 1.1 pipelines) and
@@ -234,9 +249,28 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
             if observer.path_state(d.path) is None:
                 raise SpecError([diagnostic("semantic", "dep_missing", "pipeline.yaml",
                                             f"{d.path} is missing")])
+        unsized = [p.path for p in (*stage.deps, *stage.outputs) if not observer.sized(p.path)]
+        if unsized:  # the input is not the protocol's: the suite's own fault, not the tool's
+            raise ValueError(f"record: state gives no size for {', '.join(unsized)} "
+                             "(PROTOCOL.md: {\"digest\", \"size\"}, and \"files\" for a directory)")
         stages[name] = record(stage, observer)
     return {"text": canonical_lock_text(pruned(Lock(version="1.0", stages=stages),
                                                set(pipeline.stages)))}
+
+
+def op_signature(inp: dict[str, Any]) -> dict[str, Any]:
+    """The input signature of one stage with the workspace as `state` says ([digest.signature]):
+    what keys its outputs in a cache, before it runs."""
+    from reftool.files.errors import SpecError, diagnostic
+    from reftool.pipeline.plan import input_signature, inputs_of
+    pipeline, _, params = _project(inp)
+    observer = _observer(inp, params, pipeline)
+    stage = pipeline.stages[inp["stage"]]
+    inputs = inputs_of(stage, observer)
+    if inputs is None:
+        raise SpecError([diagnostic("semantic", "dep_missing", "pipeline.yaml",
+                                    f"an input of {stage.name} is missing")])
+    return {"digest": input_signature(stage, inputs, observer)}
 
 
 def op_run(inp: dict[str, Any]) -> dict[str, Any]:
@@ -337,7 +371,8 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
 
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
        "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
-       "record": op_record, "run": op_run, "experiment": op_experiment}
+       "record": op_record, "run": op_run, "experiment": op_experiment,
+       "signature": op_signature}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

@@ -76,8 +76,13 @@ def fmt(value: Any, digits: int = DIGITS) -> str:
 
 
 def _jsonable(value: Any) -> Any:
+    """[metrics.nonfinite]: a non-finite float, at any depth, as its string."""
     if isinstance(value, float) and not math.isfinite(value):
         return "NaN" if math.isnan(value) else ("Infinity" if value > 0 else "-Infinity")
+    if isinstance(value, Mapping):
+        return {k: _jsonable(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_jsonable(v) for v in value]
     return value
 
 
@@ -234,14 +239,24 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
     return out
 
 
+DIFF_JSON_VERSION = "1.1"  # [version.write]: these outputs are first defined by 1.1
+
+
+def diff_json(changes: Sequence[Change], *, old_label: str, new_label: str, kind: str) -> str:
+    """`metrics diff --json` / `params diff --json`: schemas/{kind}-diff.schema.json."""
+    from .. import __version__
+    rows = [{"name": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new),
+             "change": _jsonable(c.delta), "relative": _jsonable(c.relative),
+             **({"verdict": c.verdict} if kind == "metrics" else {})} for c in changes]
+    doc = {"version": DIFF_JSON_VERSION, "tool": {"name": "reftool", "version": __version__},
+           "old": old_label, "new": new_label, kind: rows}
+    return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+
+
 def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_label: str,
                 kind: str, label: Callable[[str], str] = lambda s: s) -> str:
     if style == "json":
-        return json.dumps({"old": old_label, "new": new_label, kind: [
-            {"name": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new),
-             "change": _jsonable(c.delta), "relative": _jsonable(c.relative),
-             **({"verdict": c.verdict} if kind == "metrics" else {})}
-            for c in changes]}, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return diff_json(changes, old_label=old_label, new_label=new_label, kind=kind)
     header = [kind[:-1] if kind.endswith("s") else kind, old_label, new_label, "change"]
     if kind == "metrics":
         header.append("")
@@ -274,5 +289,5 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
                      for r in cells) + "\n"
 
 
-__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "md_text", "render_diff",
+__all__ = ["Change", "Table", "diff", "diff_json", "filter_rows", "fmt", "md_text", "render_diff",
            "render_table", "sort_rows", "table"]

@@ -22,6 +22,8 @@ SCHEMA_FILES = {
     "experiment": "experiment.schema.json",
     "validation-report": "validation-report.schema.json",
     "plan": "plan.schema.json",
+    "metrics-diff": "metrics-diff.schema.json",
+    "params-diff": "params-diff.schema.json",
 }
 
 

@@ -611,7 +611,10 @@ def _vars_context(project: Project, doc: Document, report: Report) -> VarsContex
     """[template.context]"""
     values: dict[str, Any] = {}
     source: dict[str, str] = {}
-    for i, file in enumerate(doc.value.get("vars", [])):
+    listed = doc.value.get("vars", [])
+    for i, file in enumerate(listed):
+        if file in listed[:i]:
+            continue  # [template.context]: a file listed twice is one file, read once
         if not (project.root / file).exists():
             report.diagnostics.append(located(
                 doc, "semantic", "params_file_missing", ("vars", i),
