@@ -338,6 +338,14 @@ def _parse_file(path: Path, display: str, fmt: Format, report: Report,
         return None
 
 
+def _parse_text(text: str, display: str, report: Report) -> Document | None:
+    try:
+        return parse(text, display=display, fmt="yaml")
+    except SpecError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return None
+
+
 def _format_of(path: str) -> Format | None:
     fmt = PARAMS_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     return fmt  # type: ignore[return-value]
@@ -518,8 +526,10 @@ def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document 
 def validate_pipeline(root: Path, name: str, report: Report, *,
                       with_lock: bool = True, with_metrics: bool = True,
                       lock_warnings: bool = True,
-                      cache: DocumentCache | None = None) -> Project:
-    """The pipeline file `root/name` and, optionally, its lock and metrics files."""
+                      cache: DocumentCache | None = None,
+                      text: str | None = None) -> Project:
+    """The pipeline file `root/name` and, optionally, its lock and metrics files; with `text`,
+    that text in its place, read in memory (`import-dvc` checks what it would write)."""
     project = Project(root=root, pipeline_file=name, cache=cache)
     display = _display(root, name)
     report.add_file(display, "pipeline")
@@ -527,7 +537,8 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
     if escape is not None:
         report.diagnostics.append(escape)
         return project
-    doc = _parse_file(root / name, display, "yaml", report, cache=cache)
+    doc = _parse_file(root / name, display, "yaml", report, cache=cache) if text is None \
+        else _parse_text(text, display, report)
     if doc is None:
         return project
     problem = check_version(doc, what="pipeline file")
