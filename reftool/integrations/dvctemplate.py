@@ -108,26 +108,33 @@ def scalar_text(value: Any) -> str:
 
 
 def cmd_text(value: Any) -> str:
-    """A mapping or list put into `cmd`, as DVC 3 renders it (`--key value`, booleans as bare
-    flags, lists repeated as `--key a b`)."""
-    if isinstance(value, dict):
-        parts: list[str] = []
-        for key, item in value.items():
-            if isinstance(item, bool):
-                if item:
-                    parts.append(f"--{key}")
-                else:
-                    parts.append(f"--no-{key}")
-            elif isinstance(item, list):
-                parts.append(f"--{key} " + " ".join(scalar_text(i) for i in item))
-            elif item is None:
-                continue
-            else:
-                parts.append(f"--{key} {scalar_text(item)}")
-        return " ".join(parts)
-    if isinstance(value, list):
-        return " ".join(scalar_text(i) for i in value)
-    return scalar_text(value)
+    """A mapping put into `cmd`, as DVC 3 renders it (`dvc/parsing/interpolate.py`, default
+    config): nested keys joined by `.`, `--key value` with strings shell-quoted, `true` as a
+    bare `--key`, `false` left out, a list as `--key a b`."""
+    import shlex
+    parts: list[str] = []
+    for key, item in _flatten(value).items():
+        if isinstance(item, bool):
+            if item:
+                parts.append(f"--{key}")
+        elif isinstance(item, str):
+            parts.append(f"--{key} {shlex.quote(item)}")
+        elif isinstance(item, list):
+            texts = [shlex.quote(i) if isinstance(i, str) else scalar_text(i) for i in item]
+            parts.append(" ".join([f"--{key} {texts[0]}", *texts[1:]]) if texts else "")
+        else:
+            parts.append(f"--{key} {item}")
+    return " ".join(p for p in parts if p)
+
+
+def _flatten(value: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, item in value.items():
+        if isinstance(item, dict) and item:
+            out.update(_flatten(item, f"{prefix}{key}."))
+        else:
+            out[f"{prefix}{key}"] = item
+    return out
 
 
 def read_values(root: Path, rel: str) -> dict[str, Any]:

@@ -247,7 +247,7 @@ class _FileConverter:
                 problems.append(f"${{{expr}}} is not defined")
                 return m.group(0)
             if isinstance(value, (dict, list)):
-                if in_cmd:
+                if in_cmd and isinstance(value, dict):
                     self.note(where, "changed", f"${{{expr}}} (a {type(value).__name__}) "
                               "written into cmd as DVC renders it")
                     return cmd_text(value)
@@ -577,6 +577,7 @@ class _Project:
         self.read_hints(per_file)
         stages = self.collect(per_file)
         self.decide_directories(stages, per_file)
+        self.written_params(stages, per_file)
         self.top_level(per_file, stages)
         pipeline: dict[str, Any] = {"version": "1.0"}
         carried = self.carried_vars(per_file, stages)
@@ -631,25 +632,33 @@ class _Project:
                            per_file: list[tuple[_FileConverter, Any]]) -> None:
         """[paths.directory]: `/` from an explicit `/`, dvc.lock, *.dvc, the disk, a path
         inside it; else a file, listed as guessed."""
-        every = [p for s in stages.values() for p in _stage_paths(s)]
+        owners = {id(s): conv for conv, st in per_file for s, _ in st.values()}
+        every = [_concrete(p, owners.get(id(s))) for s in stages.values()
+                 for p in _stage_paths(s)]
         declared_dirs = {p.rstrip("/") for p in every if p.endswith("/")}
         inside = {posixpath.dirname(p.rstrip("/")) for p in every}
         guessed: dict[str, list[str]] = {}
-        owners = {id(s): conv.rel for conv, st in per_file for s, _ in st.values()}
 
         def decide(path: str, stage: dict[str, Any]) -> str:
-            if path.endswith("/") or "${" in path:
+            conv = owners.get(id(stage))
+            concrete = _concrete(path, conv)
+            if path.endswith("/") or "${" in concrete:
                 return path
+            path_ = path
+            path = concrete
             kind = self.hints.kind(path)
             if kind is None and (path in declared_dirs or any(
                     d == path or d.startswith(path + "/") for d in inside)):
                 kind = "dir"
             if kind is None:
-                guessed.setdefault(owners.get(id(stage), ""), []).append(path)
-            return path + "/" if kind == "dir" else path
+                guessed.setdefault(conv.rel if conv else "", []).append(path)
+            return path_ + "/" if kind == "dir" else path_
         for stage in stages.values():
             if "deps" in stage:
-                stage["deps"] = list(dict.fromkeys(decide(p, stage) for p in stage["deps"]))
+                seen: dict[str, str] = {}
+                for p in (decide(p, stage) for p in stage["deps"]):
+                    seen.setdefault(_concrete(p, owners.get(id(stage))), p)
+                stage["deps"] = list(seen.values())
             for section in ("outs", "metrics", "plots"):
                 for item in stage.get(section, []):
                     if section != "metrics":
@@ -662,6 +671,31 @@ class _Project:
             for section in ("outs", "metrics", "plots"):
                 if section in stage:
                     stage[section] = [_compact(item) for item in stage[section]]
+
+    def written_params(self, stages: dict[str, Any],
+                       per_file: list[tuple[_FileConverter, Any]]) -> None:
+        """A params file that a stage writes is tracked as a dep of its reader: on a clone
+        without the data it does not exist yet ([params.missing]), and a dep may be missing
+        ([pipeline.deps-exist])."""
+        owners = {id(s): conv for conv, st in per_file for s, _ in st.values()}
+        outputs = [_concrete(p, owners.get(id(s))) for s in stages.values()
+                   for p in _stage_paths(s) if p not in s.get("deps", [])]
+
+        def written(file: str) -> bool:
+            return any(file == o or (o.endswith("/") and file.startswith(o)) for o in outputs)
+        for name, stage in stages.items():
+            for file in [f for f in stage.get("params", {}) if written(f)]:
+                del stage["params"][file]
+                conv = owners.get(id(stage))
+                deps = stage.setdefault("deps", [])
+                if file not in (_concrete(d, conv) for d in deps):
+                    deps.append(file)
+                if conv is not None:
+                    conv.all_notes.append(Note(conv.rel, None, "changed", f"stage {name!r}: "
+                                               f"params file {file!r} is written by a stage: "
+                                               "tracked as a dep (the whole file)"))
+            if "params" in stage and not stage["params"]:
+                del stage["params"]
 
     def top_level(self, per_file: list[tuple[_FileConverter, Any]],
                   stages: dict[str, Any]) -> None:
@@ -740,6 +774,13 @@ class _Project:
             conv.note(("vars",), "changed", "values of " + ", ".join(sorted(bad)) +
                       " written out (two vars files define one name, or a stage writes "
                       "the file): a change to them no longer changes the stages")
+
+
+def _concrete(path: str, conv: _FileConverter | None) -> str:
+    """A path with the `${}` kept over vars files written out (those of item/key stay)."""
+    if conv is None or "${" not in path:
+        return path
+    return str(_substitute(path, set(conv.carried), conv.context))
 
 
 def _dotted(key: str) -> list[str]:
