@@ -95,6 +95,17 @@ def _our_signature(stage: Any) -> tuple[Any, ...]:
     return stage.cmd, deps, outs, {k: frozenset(v) for k, v in params.items()}
 
 
+def _loose(sig: tuple[Any, ...]) -> tuple[Any, ...]:
+    """A params file may be carried over as a dep (a file a stage writes, or not YAML, JSON
+    or TOML): deps are compared with the params files among them."""
+    cmd, deps, outs, params = sig
+    return cmd, deps | set(params), outs, params
+
+
+def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
+    return a[:3] == b[:3] and all(a[3][f] == b[3][f] for f in set(a[3]) & set(b[3]))
+
+
 def compare(entry: Path) -> tuple[int, int, list[str]]:
     """(DVC's stage count, the count of those carried over, differences)."""
     rel = origin(entry)["path"]
@@ -118,9 +129,11 @@ def compare(entry: Path) -> tuple[int, int, list[str]]:
                        for n in result.notes):
                 problems.append(f"{name}: lost without a note")
             continue
-        signature = _dvc_signature(entry, stage)
-        if signature in by_base.get(our_base, []):
-            by_base[our_base].remove(signature)
+        signature = _loose(_dvc_signature(entry, stage))
+        candidates = [_loose(s) for s in by_base.get(our_base, [])]
+        match = next((i for i, c in enumerate(candidates) if _same(c, signature)), None)
+        if match is not None:
+            by_base[our_base].pop(match)
             carried += 1
         else:
             problems.append(f"{name}: differs: {signature} not in {by_base.get(our_base)}")

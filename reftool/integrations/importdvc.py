@@ -195,7 +195,7 @@ class _FileConverter:
 
     def add_vars(self, ctx: Context, item: Any, wdir: str, where: JsonPath) -> None:
         if isinstance(item, dict):
-            ctx.merge(item, Source(None, "inline vars"))
+            ctx.merge(item, Source(None, f"inline vars #{where[-1]}"))
             return
         if not isinstance(item, str):
             self.note(where, "dropped", f"vars entry {item!r} is not a file or a mapping")
