@@ -208,7 +208,9 @@ vars:
 stages:
   get data:
     cmd: curl -o raw https://x/${name}
-    deps: [https://example.org/data.zip, s3://bucket/key]
+    deps:
+      - https://example.org/data.zip
+      - s3://bucket/key
     outs: [raw]
   train:
     cmd: python t.py ${train}
