@@ -338,6 +338,19 @@ def _parse_file(path: Path, display: str, fmt: Format, report: Report,
         return None
 
 
+def _pipeline_document(root: Path, name: str, report: Report, cache: DocumentCache | None,
+                       text: str | None) -> Document | None:
+    display = _display(root, name)
+    report.add_file(display, "pipeline")
+    escape = _escape(root, name, display)
+    if escape is not None:
+        report.diagnostics.append(escape)
+        return None
+    if text is not None:
+        return _parse_text(text, display, report)
+    return _parse_file(root / name, display, "yaml", report, cache=cache)
+
+
 def _parse_text(text: str, display: str, report: Report) -> Document | None:
     try:
         return parse(text, display=display, fmt="yaml")
@@ -528,17 +541,10 @@ def validate_pipeline(root: Path, name: str, report: Report, *,
                       lock_warnings: bool = True,
                       cache: DocumentCache | None = None,
                       text: str | None = None) -> Project:
-    """The pipeline file `root/name` and, optionally, its lock and metrics files; with `text`,
-    that text in its place, read in memory (`import-dvc` checks what it would write)."""
+    """The pipeline file `root/name` (or `text` in its place, read in memory: what
+    `import-dvc` would write) and, optionally, its lock and metrics files."""
     project = Project(root=root, pipeline_file=name, cache=cache)
-    display = _display(root, name)
-    report.add_file(display, "pipeline")
-    escape = _escape(root, name, display)
-    if escape is not None:
-        report.diagnostics.append(escape)
-        return project
-    doc = _parse_file(root / name, display, "yaml", report, cache=cache) if text is None \
-        else _parse_text(text, display, report)
+    doc = _pipeline_document(root, name, report, cache, text)
     if doc is None:
         return project
     problem = check_version(doc, what="pipeline file")

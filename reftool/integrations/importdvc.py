@@ -379,7 +379,7 @@ class _FileConverter:
         if not cmds or not all(isinstance(c, str) and c for c in cmds):
             self.note(where, "refused", f"stage {name!r} has no usable cmd: left out")
             return None
-        rendered = [self.render(c, ctx, where + ("cmd",), generated=generated, in_cmd=True)
+        rendered = [self.render(str(c), ctx, where + ("cmd",), generated=generated, in_cmd=True)
                     for c in cmds]
         if any(r is None for r in rendered):
             return None
