@@ -6,6 +6,7 @@ what DVC's own loader expands: stage counts, names, cmd, deps, outs and params.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,7 @@ def test_the_corpus_is_there() -> None:
         assert (entry / o["path"]).is_file()
 
 
+@functools.lru_cache(maxsize=None)
 def _convert(entry: Path) -> tuple[Conversion, list[str]]:
     result = convert(entry, [origin(entry)["path"]])
     text = to_yaml(result.pipeline, result.sources)
@@ -99,11 +101,7 @@ def _loose(sig: tuple[Any, ...]) -> tuple[Any, ...]:
     """A params file may be carried over as a dep (a file a stage writes, or not YAML, JSON
     or TOML): deps are compared with the params files among them."""
     cmd, deps, outs, params = sig
-    return cmd, deps | set(params), outs, params
-
-
-def _same(a: tuple[Any, ...], b: tuple[Any, ...]) -> bool:
-    return a[:3] == b[:3] and all(a[3][f] == b[3][f] for f in set(a[3]) & set(b[3]))
+    return cmd, frozenset(deps | set(params)), outs, params
 
 
 def compare(entry: Path) -> tuple[int, int, list[str]]:
@@ -117,9 +115,10 @@ def compare(entry: Path) -> tuple[int, int, list[str]]:
     if result.refused or errors:
         return len(theirs), 0, [] if result.notes else ["refused without a note"]
     ours = _ours(entry, result)
-    by_base: dict[str, list[Any]] = {}
+    by_key: dict[tuple[Any, ...], list[dict[str, Any]]] = {}
     for stage in ours.values():
-        by_base.setdefault(stage.base, []).append(_our_signature(stage))
+        sig = _loose(_our_signature(stage))
+        by_key.setdefault((stage.base, *sig[:3]), []).append(sig[3])
     problems, carried = [], 0
     for name, stage in theirs.items():
         base, _, suffix = name.partition("@")
@@ -129,14 +128,15 @@ def compare(entry: Path) -> tuple[int, int, list[str]]:
                        for n in result.notes):
                 problems.append(f"{name}: lost without a note")
             continue
-        signature = _loose(_dvc_signature(entry, stage))
-        candidates = [_loose(s) for s in by_base.get(our_base, [])]
-        match = next((i for i, c in enumerate(candidates) if _same(c, signature)), None)
+        sig = _loose(_dvc_signature(entry, stage))
+        candidates = by_key.get((our_base, *sig[:3]), [])
+        match = next((i for i, c in enumerate(candidates)
+                      if all(c[f] == sig[3][f] for f in set(c) & set(sig[3]))), None)
         if match is not None:
-            by_base[our_base].pop(match)
+            candidates.pop(match)
             carried += 1
         else:
-            problems.append(f"{name}: differs: {signature} not in {by_base.get(our_base)}")
+            problems.append(f"{name}: differs: {sig} has no match among {our_base!r}'s")
         if not suffix and our_base not in ours:
             problems.append(f"{name}: not found as {our_base!r}")
     return len(theirs), carried, problems
