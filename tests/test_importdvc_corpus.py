@@ -149,3 +149,29 @@ def test_same_stages_as_dvc(entry: Path) -> None:
     total, carried, problems = compare(entry)
     assert problems == []
     assert carried == total or any(n.kind == "refused" for n in _convert(entry)[0].notes)
+
+
+REPOS = sorted({origin(e)["repo"] for e in ENTRIES})
+
+
+@pytest.mark.parametrize("repo", [r for r in REPOS
+                                  if sum(origin(e)["repo"] == r for e in ENTRIES) > 1],
+                         ids=lambda r: r.rsplit("/", 1)[-1])
+def test_every_dvc_yaml_of_a_repository_into_one_pipeline(repo: str, tmp_path: Path) -> None:
+    import shutil
+    entries = [e for e in ENTRIES if origin(e)["repo"] == repo]
+    for e in entries:
+        shutil.copytree(e, tmp_path, dirs_exist_ok=True, ignore=shutil.ignore_patterns("ORIGIN"))
+    files = sorted(origin(e)["path"] for e in entries)
+    result = convert(tmp_path)
+    assert sorted(result.sources) == files
+    text = to_yaml(result.pipeline, result.sources)
+    errors = [] if result.refused else _validate_text(tmp_path, text)
+    assert errors == []
+    if result.refused:
+        assert any(n.kind == "refused" for n in result.notes)
+        return
+    single = {f: _convert(next(e for e in entries if origin(e)["path"] == f))[0] for f in files}
+    for f, alone in single.items():  # every stage of every file is there, renamed if need be
+        for (rel, name), ours in alone.names.items():
+            assert result.names[(rel, name)] in result.pipeline["stages"]
