@@ -267,3 +267,18 @@ def test_cli_writes_nothing_when_refused(project: Project) -> None:
     r = cli(project.root, "import-dvc", ".")
     assert r.returncode == 1 and "not written" in r.stderr and "${nope}" in r.stdout
     assert not (project.root / "pipeline.yaml").exists()
+
+
+def test_windows_paths_become_posix(project: Project) -> None:
+    p, notes = converted(project, """\
+stages:
+  make:
+    cmd: python .\\src\\make.py
+    deps:
+      - .\\src\\make.py
+    outs:
+      - .\\data\\raw\\
+""")
+    assert p["stages"]["make"]["deps"] == ["src/make.py"]
+    assert p["stages"]["make"]["outs"] == ["data/raw/"]
+    assert p["stages"]["make"]["cmd"] == "python .\\src\\make.py"  # cmd is the user's

@@ -426,6 +426,9 @@ class _FileConverter:
             self.note(where, "dropped", f"{text!r} is outside the project (a URL); this "
                       "spec tracks files of the project only")
             return ""
+        if "\\" in text and "/" not in text:  # [paths.form]: a Windows path, as DVC reads it
+            self.note(where, "changed", f"{raw!r}: backslashes written as '/'")
+            text = text.replace("\\", "/")
         slash = text.endswith("/")
         joined = _join(wdir, text)
         if _outside(joined):
