@@ -282,3 +282,13 @@ stages:
     assert p["stages"]["make"]["deps"] == ["src/make.py"]
     assert p["stages"]["make"]["outs"] == ["data/raw/"]
     assert p["stages"]["make"]["cmd"] == "python .\\src\\make.py"  # cmd is the user's
+
+
+def test_cli_default_root_is_the_git_root(project: Project) -> None:
+    (project.root / ".git").mkdir()
+    project.write("src/dvc.yaml", "stages:\n  s:\n    cmd: echo hi > o.txt\n    outs: [o.txt]\n")
+    r = cli(project.root / "src", "import-dvc", "--check")
+    assert r.returncode == 0, r.stderr
+    assert f"would write {project.root}/pipeline.yaml" in r.stdout
+    r = cli(project.root / "src", "import-dvc", "--file", "nope/dvc.yaml")
+    assert r.returncode == 1 and "no nope/dvc.yaml" in r.stderr
