@@ -838,6 +838,8 @@ def to_yaml(pipeline: dict[str, Any], sources: list[str]) -> str:
     yaml = YAML(typ="safe", pure=True)
     yaml.default_flow_style = False
     yaml.width = 4096
+    yaml.representer.ignore_aliases = lambda *_: True  # a list used twice is written twice
+    yaml.representer.sort_base_mapping_type_on_output = False  # version first, keys as built
     buf = io.StringIO()
     yaml.dump(pipeline, buf)
     # no editor modeline: the schema's $id is no address, and a path is the project's choice
