@@ -291,4 +291,4 @@ def test_cli_default_root_is_the_git_root(project: Project) -> None:
     assert r.returncode == 0, r.stderr
     assert f"would write {project.root}/pipeline.yaml" in r.stdout
     r = cli(project.root / "src", "import-dvc", "--file", "nope/dvc.yaml")
-    assert r.returncode == 1 and "no nope/dvc.yaml" in r.stderr
+    assert r.returncode == 1 and "nope/dvc.yaml: error[io/file_not_found]" in r.stderr

@@ -118,16 +118,21 @@ def cmd_import_dvc(args: argparse.Namespace) -> int:
         return EXIT_INVALID
     files = [Path(f).as_posix() for f in args.dvc_files] if args.dvc_files \
         else find_dvc_files(root)
-    missing = [f for f in files if not (root / f).is_file()]
-    if missing or not files:
-        print(f"reftool: no {missing[0] if missing else 'dvc.yaml'} under {root}",
-              file=sys.stderr)
+    missing = [f for f in files if not (root / f).is_file()] or ([] if files else ["dvc.yaml"])
+    if missing:
+        from ..files.errors import diagnostic
+        print_problems([diagnostic("io", "file_not_found", m, f"no {m} under {root}")
+                        for m in missing])
         return EXIT_INVALID
     target = root / DEFAULT_PIPELINE
     if target.exists() and not args.force and not args.check:
         print(f"reftool: {target} exists; not overwriting it (--force to)", file=sys.stderr)
         return EXIT_INVALID
     result = convert(root, files)
+    if result.errors:
+        print_problems(result.errors)
+        print(f"reftool: {target} not written", file=sys.stderr)
+        return EXIT_INVALID
     text = to_yaml(result.pipeline, result.sources)
     errors = [] if result.refused else _validate_text(root, text)
     for note in result.notes:

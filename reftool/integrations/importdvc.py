@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from ..files.documents import Document, JsonPath, load
+from ..files.errors import Diagnostic, SpecError
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 from ..files.values import pointer_for
 from .dvctemplate import (TEMPLATE, Context, Source, Undefined, cmd_text, dvc_tokens, lookup,
@@ -60,6 +61,7 @@ class Conversion:
     sources: list[str] = field(default_factory=list)  # the dvc.yaml files read
     names: dict[tuple[str, str], str] = field(default_factory=dict)  # (file, dvc name) -> ours
     dvc_stages: dict[str, int] = field(default_factory=dict)  # file -> stages written there
+    errors: list[Diagnostic] = field(default_factory=list)  # dvc.yaml files that cannot be read
 
     @property
     def refused(self) -> bool:
@@ -569,11 +571,10 @@ class _Project:
         for rel in self.files:
             try:
                 doc = _read_yaml(self.root, rel)
-            except Exception as e:  # SpecError, or a file that cannot be read
-                message = getattr(e, "diagnostics", None)
-                text = message[0].message if message else str(e)
-                self.notes.append(Note(rel, getattr(message[0], "line", None) if message
-                                       else None, "refused", f"cannot be read: {text}"))
+            except SpecError as e:  # [read.yaml] and the rest of section 3
+                self.result.errors.extend(e.diagnostics)
+                self.notes.append(Note(rel, e.diagnostics[0].line if e.diagnostics else None,
+                                       "refused", "cannot be read (see the errors)"))
                 continue
             conv = _FileConverter(self.root, rel, doc, self.notes)
             per_file.append((conv, conv.convert()))
