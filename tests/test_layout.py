@@ -33,7 +33,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reftool.experiments",), ("reftool.experiments.records",),
     ("reftool.experiments.compare",), ("reftool.experiments.plot",),
     ("reftool.experiments.report",),
-    ("reftool.integrations",),
+    ("reftool.integrations",), ("reftool.integrations.dvctemplate",),
     ("reftool.integrations.gitmerge", "reftool.integrations.dag",
      "reftool.integrations.importdvc"),
     ("reftool.cli.common",), ("reftool.cli.files", "reftool.cli.experiments"),

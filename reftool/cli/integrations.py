@@ -38,11 +38,20 @@ def add_parsers(sub: Any) -> None:
     dg.add_argument("-f", "--file", default=DEFAULT_PIPELINE, metavar="PIPELINE")
     dg.set_defaults(handler=cmd_dag, stages=[], force=False)
 
-    im = sub.add_parser("import-dvc", help="convert a DVC project's dvc.yaml",
-                        description="Write pipeline.yaml from dvc.yaml, and list every DVC "
-                        "feature that could not be carried over, with its line. The lock is "
-                        "not converted: DVC's md5 digests are not this spec's.")
-    im.add_argument("directory", nargs="?", default=".", metavar="DIR")
+    im = sub.add_parser("import-dvc", help="convert a DVC project's dvc.yaml files",
+                        description="Write DIR/pipeline.yaml from every dvc.yaml under DIR "
+                        "(the project root: default, the git repository's root), and list "
+                        "every DVC construct that could not be carried over or was changed, "
+                        "with its file and line, and every path guessed to be a file. A "
+                        "result that would not validate is not written (exit 1). The lock "
+                        "is not converted: DVC's md5 digests are not this spec's.")
+    im.add_argument("root", nargs="?", default=None, metavar="DIR",
+                    help="the project root of the pipeline (default: the git root)")
+    im.add_argument("--file", action="append", default=None, metavar="DVCYAML",
+                    dest="dvc_files", help="convert only this dvc.yaml (relative to DIR; "
+                    "repeatable; default: every dvc.yaml under DIR)")
+    im.add_argument("--check", action="store_true",
+                    help="convert in memory and report; write nothing")
     im.add_argument("--force", action="store_true", help="overwrite an existing pipeline.yaml")
     im.set_defaults(handler=cmd_import_dvc)
 
@@ -102,31 +111,70 @@ def cmd_dag(args: argparse.Namespace) -> int:
 
 
 def cmd_import_dvc(args: argparse.Namespace) -> int:
-    from ..files.errors import SpecError
-    from ..integrations.importdvc import convert, to_yaml
-    from ..files.validate import validate_project
+    from ..integrations.importdvc import convert, find_dvc_files, git_root, to_yaml
 
-    root = Path(args.directory)
+    root = _import_root(args.root)
+    if root is None:
+        return EXIT_INVALID
+    files = [Path(f).as_posix() for f in args.dvc_files] if args.dvc_files \
+        else find_dvc_files(root)
+    missing = [f for f in files if not (root / f).is_file()] or ([] if files else ["dvc.yaml"])
+    if missing:
+        from ..files.errors import diagnostic
+        print_problems([diagnostic("io", "file_not_found", m, f"no {m} under {root}")
+                        for m in missing])
+        return EXIT_INVALID
     target = root / DEFAULT_PIPELINE
-    if target.exists() and not args.force:
+    if target.exists() and not args.force and not args.check:
         print(f"reftool: {target} exists; not overwriting it (--force to)", file=sys.stderr)
         return EXIT_INVALID
-    try:
-        result = convert(root)
-    except SpecError as e:
-        print_problems(e.diagnostics)
+    result = convert(root, files)
+    if result.errors:
+        print_problems(result.errors)
+        print(f"reftool: {target} not written", file=sys.stderr)
         return EXIT_INVALID
-    from ..pipeline.lockfile import atomic_write_text
-    atomic_write_text(target, to_yaml(result.pipeline, "dvc.yaml"))
+    text = to_yaml(result.pipeline, result.sources)
+    errors = [] if result.refused else _validate_text(root, text)
+    for note in result.notes:
+        print(note.render())
     stages = len(result.pipeline["stages"])
-    print(f"wrote {target}: {stages} stage{'s' * (stages != 1)}")
-    for line, message in result.notes:
-        print(f"dvc.yaml:{line}: not carried over: {message}" if line
-              else f"dvc.yaml: not carried over: {message}")
-    if (root / "dvc.lock").exists():
+    if result.refused or errors:
+        for e in errors:
+            print(f"reftool: the result would not validate: {e}", file=sys.stderr)
+        print(f"reftool: {target} not written: the notes marked 'refused' and the errors "
+              "above say why", file=sys.stderr)
+        return EXIT_INVALID
+    if args.check:
+        print(f"would write {target}: {stages} stage{'s' * (stages != 1)} from "
+              f"{len(files)} dvc.yaml")
+        return EXIT_OK
+    from ..pipeline.lockfile import atomic_write_text
+    atomic_write_text(target, text)
+    print(f"wrote {target}: {stages} stage{'s' * (stages != 1)} from {len(files)} dvc.yaml")
+    if any((root / f).with_name("dvc.lock").exists() for f in files):
         print("dvc.lock is not converted (DVC's md5 digests are not this spec's sha256): "
               "the first plan shows every stage as never run")
-    report = validate_project(root, DEFAULT_PIPELINE)
-    for d in report.errors:
-        print(f"to fix: {d.location}: {d.message}")
     return EXIT_OK
+
+
+def _import_root(given: str | None) -> Path | None:
+    """The project root: DIR as given (relative to the current directory, after -C), else
+    the git repository's root, else the current directory."""
+    from ..integrations.importdvc import git_root
+    if given is not None:
+        root = Path(given)
+        if not root.is_dir():
+            print(f"reftool: {given}: no such directory", file=sys.stderr)
+            return None
+        return root
+    return git_root(Path.cwd()) or Path(".")
+
+
+def _validate_text(root: Path, text: str) -> list[str]:
+    """The errors `validate` would report for the pipeline `text` at root, read in memory."""
+    from ..files.validate import Report, validate_pipeline
+    report = Report()
+    validate_pipeline(root, DEFAULT_PIPELINE, report, with_lock=False, with_metrics=False,
+                      text=text)
+    return [f"{d.location}: {d.message}" for d in report.diagnostics
+            if d.severity == "error"]

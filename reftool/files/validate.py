@@ -338,6 +338,27 @@ def _parse_file(path: Path, display: str, fmt: Format, report: Report,
         return None
 
 
+def _pipeline_document(root: Path, name: str, report: Report, cache: DocumentCache | None,
+                       text: str | None) -> Document | None:
+    display = _display(root, name)
+    report.add_file(display, "pipeline")
+    escape = _escape(root, name, display)
+    if escape is not None:
+        report.diagnostics.append(escape)
+        return None
+    if text is not None:
+        return _parse_text(text, display, report)
+    return _parse_file(root / name, display, "yaml", report, cache=cache)
+
+
+def _parse_text(text: str, display: str, report: Report) -> Document | None:
+    try:
+        return parse(text, display=display, fmt="yaml")
+    except SpecError as e:
+        report.diagnostics.extend(e.diagnostics)
+        return None
+
+
 def _format_of(path: str) -> Format | None:
     fmt = PARAMS_EXTENSIONS.get(os.path.splitext(path)[1].lower())
     return fmt  # type: ignore[return-value]
@@ -518,16 +539,12 @@ def _without_invalid_stages(doc: Document, found: list[Diagnostic]) -> Document 
 def validate_pipeline(root: Path, name: str, report: Report, *,
                       with_lock: bool = True, with_metrics: bool = True,
                       lock_warnings: bool = True,
-                      cache: DocumentCache | None = None) -> Project:
-    """The pipeline file `root/name` and, optionally, its lock and metrics files."""
+                      cache: DocumentCache | None = None,
+                      text: str | None = None) -> Project:
+    """The pipeline file `root/name` (or `text` in its place, read in memory: what
+    `import-dvc` would write) and, optionally, its lock and metrics files."""
     project = Project(root=root, pipeline_file=name, cache=cache)
-    display = _display(root, name)
-    report.add_file(display, "pipeline")
-    escape = _escape(root, name, display)
-    if escape is not None:
-        report.diagnostics.append(escape)
-        return project
-    doc = _parse_file(root / name, display, "yaml", report, cache=cache)
+    doc = _pipeline_document(root, name, report, cache, text)
     if doc is None:
         return project
     problem = check_version(doc, what="pipeline file")
