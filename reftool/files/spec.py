@@ -28,12 +28,32 @@ ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
     # [lock.rules]: what a directory was hashed under
     ("lock", ("stages", "*", "deps", "*", "rules")): (1, 1),
     ("lock", ("stages", "*", "outs", "*", "rules")): (1, 1),
+    # [pipeline.env-record]: an env entry's long form; [security.secrets]: an env digest
+    ("pipeline", ("stages", "*", "env", "*", "name")): (1, 1),
+    ("lock", ("stages", "*", "env", "*", "digest")): (1, 1),
 }
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.
 ADDED_VALUES: Final[dict[tuple[str, tuple[str, ...], str], tuple[int, int]]] = {
     ("pipeline", ("stages", "*", "metrics", "*", "kind"), "plain"): (1, 1),  # [metrics.plain]
 }
+
+# SPEC [security.secrets]: the words that make an env name secret-looking (each also with a
+# final S), whole words of the name split at "_", compared without regard to ASCII case.
+SECRET_WORDS: Final = frozenset({
+    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "KEY", "APIKEY", "CREDENTIAL",
+    "AUTH", "COOKIE",
+})
+
+
+def secret_looking(name: str) -> bool:
+    """SPEC [security.secrets]: HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD are;
+    TOKENIZERS_PARALLELISM, MONKEY and KEYBOARD_LAYOUT are not."""
+    for word in name.upper().split("_"):
+        if word in SECRET_WORDS or (word.endswith("S") and word[:-1] in SECRET_WORDS):
+            return True
+    return False
+
 
 # SPEC [files.kinds]
 FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]
@@ -91,13 +111,15 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "lock_not_canonical", "lock_out_of_date", "reserved_path", "expansion_limit",
         "vars_generated", "frozen_output_missing",
         "exclude_pattern", "exclude_not_directory",  # 1.1: [digest.ignore-syntax], [digest.ignore]
+        "secret_in_lock",  # 1.1: [security.secrets]
     }),
     "runtime": frozenset({
         "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",
     }),
 }
 #: SPEC [errors.warnings]
-WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date"})
+WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date",
+                                  "secret_in_lock"})
 
 # SPEC [stale.reasons], in the spec's order.
 # `dep_missing` is a 1.1 addition ([pipeline.deps-exist]).
