@@ -1,0 +1,174 @@
+"""Room to evolve and secrets (spec 1.1, issue 12): env variables recorded by digest
+([pipeline.env-record], [security.secrets]), `meta` and `x-` keys ([version.extensions]), codes
+open to consumers ([version.open-codes]) and the version gate of every command that reads a
+file ([tool.experiments], [version.major])."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from conftest import Project
+from reftool.files.model import canonical_lock_text, lock_from_dict
+from reftool.files.spec import secret_looking
+
+SECRET = "hf_sekrit_Zq81xWv3"
+
+
+def _digest(name: str, value: str) -> str:
+    return "sha256:" + hashlib.sha256(f"{name}={value}".encode()).hexdigest()
+
+
+def _reftool(root: Path, *args: str, env: dict[str, str] | None = None
+             ) -> subprocess.CompletedProcess[str]:
+    full = {k: v for k, v in os.environ.items() if k not in ("HF_TOKEN", "KEY_SIZE")}
+    full.update(env or {})
+    return subprocess.run([sys.executable, "-m", "reftool", *args], cwd=root, env=full,
+                          capture_output=True, text=True, timeout=120)
+
+
+def _lock(root: Path) -> dict:
+    text = (root / "pipeline.lock").read_text()
+    assert canonical_lock_text(lock_from_dict(json.loads(text))) == text  # [lock.canonical]
+    return json.loads(text)
+
+
+def _files_holding(root: Path, needle: str, but: tuple[str, ...] = ()) -> list[str]:
+    found = []
+    for path in root.rglob("*"):
+        if path.is_file() and path.name not in but and needle.encode() in path.read_bytes():
+            found.append(str(path.relative_to(root)))
+    return found
+
+
+# ------------------------------------------------------------------------------ secrets
+
+SECRET_PIPELINE = """\
+version: "1.0"
+stages:
+  train:
+    cmd: printf %s "$HF_TOKEN" > seen.txt && cp m.src m.json
+    deps: [m.src]
+    env: [HF_TOKEN, OMP_NUM_THREADS]
+    outs: [seen.txt]
+    metrics: [m.json]
+"""
+
+
+@pytest.mark.parametrize("name", [
+    "HF_TOKEN", "GITHUB_TOKEN", "AWS_SECRET_ACCESS_KEY", "WANDB_API_KEY", "DB_PASSWORD",
+    "GOOGLE_APPLICATION_CREDENTIALS", "hf_token", "PGPASSWD", "MY_APIKEY", "TOKEN", "AUTH",
+    "SESSION_COOKIES", "SSH_PASSPHRASE", "API_KEYS"])
+def test_secret_looking_names(name: str) -> None:
+    assert secret_looking(name) == (name != "PGPASSWD")  # a whole word, not a part of one
+
+
+@pytest.mark.parametrize("name", [
+    "TOKENIZERS_PARALLELISM", "MONKEY", "KEYBOARD_LAYOUT", "OMP_NUM_THREADS", "PASS",
+    "CUDA_VISIBLE_DEVICES", "SEED", "KEYSTONE"])
+def test_names_that_are_not_secret_looking(name: str) -> None:
+    assert not secret_looking(name)
+
+
+def test_run_records_a_secret_by_digest_and_never_writes_it(project: Project) -> None:
+    """[security.secrets]: end to end, the stage sees the value; no file the tool writes,
+    nor its output, holds it; the lock holds the digest of NAME=VALUE and says 1.1."""
+    project.write("pipeline.yaml", SECRET_PIPELINE)
+    project.write("m.src", '{"version": "1.0", "metrics": {"acc": 1}}\n')
+    env = {"HF_TOKEN": SECRET, "OMP_NUM_THREADS": "4"}
+    done = _reftool(project.root, "run", env=env)
+    assert done.returncode == 0, done.stderr
+    assert (project.root / "seen.txt").read_text() == SECRET  # the command had the value
+    lock = _lock(project.root)
+    assert lock["version"] == "1.1"
+    assert lock["stages"]["train"]["env"] == {
+        "HF_TOKEN": {"digest": _digest("HF_TOKEN", SECRET)}, "OMP_NUM_THREADS": {"str": "4"}}
+    assert list((project.root / "experiments").glob("*.json"))  # a record was written too
+    # seen.txt is the stage's own output, and the cache holds its bytes
+    assert _files_holding(project.root, SECRET, but=("seen.txt",)) == [
+        p for p in _files_holding(project.root, SECRET, but=("seen.txt",))
+        if p.startswith(".reftool/cache/objects")]
+    assert SECRET not in done.stdout + done.stderr
+    again = _reftool(project.root, "plan", env=env)
+    assert again.returncode == 0 and "Nothing to run" in again.stdout
+
+
+def test_a_changed_secret_is_named_by_its_digests(project: Project) -> None:
+    project.write("pipeline.yaml", SECRET_PIPELINE)
+    project.write("m.src", '{"version": "1.0", "metrics": {"acc": 1}}\n')
+    assert _reftool(project.root, "run", env={"HF_TOKEN": SECRET}).returncode == 0
+    shown = _reftool(project.root, "plan", "--json", env={"HF_TOKEN": "hf_other_value"})
+    plan = json.loads(shown.stdout)
+    assert plan["version"] == "1.1"  # [version.write]: an env digest is a 1.1 addition
+    (reason,) = plan["stages"][0]["reasons"]
+    assert reason == {"code": "env_changed", "key": "HF_TOKEN",
+                      "old": {"digest": _digest("HF_TOKEN", SECRET)},
+                      "new": {"digest": _digest("HF_TOKEN", "hf_other_value")}}
+    text = _reftool(project.root, "plan", env={"HF_TOKEN": "hf_other_value"})
+    assert "env_changed" in text.stdout and "digest sha256:" in text.stdout
+    assert SECRET not in text.stdout and "hf_other_value" not in text.stdout
+
+
+def test_record_says_value_or_digest(project: Project) -> None:
+    """[pipeline.env-record]: `record` overrides what the name looks like."""
+    project.write("pipeline.yaml", """\
+version: "1.1"
+stages:
+  a:
+    cmd: echo a > a.txt
+    env:
+      - {name: KEY_SIZE, record: value}
+      - {name: RUN_LABEL, record: digest}
+      - {name: UNSET_TOKEN}
+    outs: [a.txt]
+""")
+    done = _reftool(project.root, "run", env={"KEY_SIZE": "2048", "RUN_LABEL": "nightly"})
+    assert done.returncode == 0, done.stderr
+    assert _lock(project.root)["stages"]["a"]["env"] == {
+        "KEY_SIZE": {"str": "2048"}, "RUN_LABEL": {"digest": _digest("RUN_LABEL", "nightly")},
+        "UNSET_TOKEN": {"null": None}}
+
+
+def test_a_lock_holding_a_secret_is_warned_about_and_rewritten(project: Project) -> None:
+    """[security.secrets] rule 4: a warning naming file, line and fix; the next run, though
+    it has nothing to run, writes the digest in its place; no stage is stale for it."""
+    project.write("pipeline.yaml", SECRET_PIPELINE)
+    project.write("m.src", '{"version": "1.0", "metrics": {"acc": 1}}\n')
+    env = {"HF_TOKEN": SECRET}
+    assert _reftool(project.root, "run", env=env).returncode == 0
+    lock = _lock(project.root)
+    lock["version"] = "1.0"
+    lock["stages"]["train"]["env"]["HF_TOKEN"] = {"str": SECRET}
+    text = canonical_lock_text(lock_from_dict(lock))
+    project.write("pipeline.lock", text)
+    line = text[:text.index(f'"str": "{SECRET}"')].count("\n") + 1
+    checked = _reftool(project.root, "validate")
+    assert checked.returncode == 0  # a warning
+    assert f"pipeline.lock:{line}:18: warning[semantic/secret_in_lock]" in checked.stdout
+    assert "rotate HF_TOKEN" in checked.stdout + checked.stderr
+    assert _reftool(project.root, "plan", env=env).stdout.startswith("Nothing to run")
+    done = _reftool(project.root, "run", env=env)
+    assert done.returncode == 0 and "Nothing to run" in done.stdout
+    assert _lock(project.root)["stages"]["train"]["env"]["HF_TOKEN"] == {
+        "digest": _digest("HF_TOKEN", SECRET)}
+    assert "secret_in_lock" not in _reftool(project.root, "validate").stdout
+
+
+def test_the_long_form_needs_version_1_1(project: Project) -> None:
+    project.write("pipeline.yaml", 'version: "1.0"\nstages:\n  a:\n    cmd: echo\n'
+                  '    env: [{name: HF_TOKEN, record: digest}]\n')
+    found = project.report().errors
+    assert [(d.phase, d.code, d.line) for d in found] == [("schema", "type", 5)]
+    assert 'version: "1.1"' in (found[0].expected or "")
+
+
+def test_a_name_in_both_forms_is_a_duplicate(project: Project) -> None:
+    project.write("pipeline.yaml", 'version: "1.1"\nstages:\n  a:\n    cmd: echo\n'
+                  '    env: [HF_TOKEN, {name: HF_TOKEN}]\n')
+    assert project.codes() == [("schema", "uniqueItems")]
