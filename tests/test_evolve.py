@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 
 from conftest import Project
-from reftool.files.model import canonical_lock_text, lock_from_dict
+from reftool.files.model import canonical_json, canonical_lock_text, lock_from_dict
 from reftool.files.spec import secret_looking
 
 SECRET = "hf_sekrit_Zq81xWv3"
@@ -172,3 +172,105 @@ def test_a_name_in_both_forms_is_a_duplicate(project: Project) -> None:
     project.write("pipeline.yaml", 'version: "1.1"\nstages:\n  a:\n    cmd: echo\n'
                   '    env: [HF_TOKEN, {name: HF_TOKEN}]\n')
     assert project.codes() == [("schema", "uniqueItems")]
+
+
+# ------------------------------------------------------------------------------ meta and x-
+
+META_PIPELINE = """\
+version: "1.1"
+meta: {owner: vision}
+x-team: vision
+stages:
+  a:
+    meta: {note: "${not_a_var}"}
+    x-ci: {gpu: true}
+    cmd: cp in.txt a.txt
+    deps:
+      - {path: in.txt, meta: raw data}
+    env:
+      - {name: SEED, x-why: reproducible}
+    outs:
+      - {path: a.txt, x-kind: model}
+metrics:
+  acc: {direction: higher, meta: top-1}
+"""
+
+
+def test_meta_and_x_keys_are_read_and_ignored(project: Project) -> None:
+    """[version.extensions]: valid in a 1.1 file; editing them makes nothing stale; the lock
+    records nothing of them; a lock carrying its own is accepted and stays canonical."""
+    project.write("pipeline.yaml", META_PIPELINE)
+    project.write("in.txt", "in\n")
+    assert project.codes() == []
+    assert project.cli("run").code == 0
+    lock = _lock(project.root)
+    assert "meta" not in json.dumps(lock) and "x-" not in json.dumps(lock)
+    project.write("pipeline.yaml", META_PIPELINE.replace("owner: vision", "owner: nlp")
+                  .replace("gpu: true", "gpu: false").replace("model}", "weights}"))
+    assert project.cli("plan").out.startswith("Nothing to run")
+    lock["version"] = "1.1"
+    lock["x-writer"] = "other"
+    lock["stages"]["a"]["meta"] = {"host": "gpu-7"}
+    project.write("pipeline.lock", canonical_json(lock))
+    assert project.codes() == []  # not even lock_not_canonical: its bytes are canonical
+    assert project.cli("plan").out.startswith("Nothing to run")
+
+
+@pytest.mark.parametrize("text, where", [
+    ('version: "1.0"\nx-team: a\nstages:\n  a:\n    cmd: echo\n', (2, 1)),
+    ('version: "1.0"\nstages:\n  a:\n    cmd: echo\n    meta: 1\n', (5, 5)),
+    ('version: "1.0"\nstages:\n  a:\n    cmd: echo\n    outs: [{path: o, x-k: 1}]\n', (5, 22)),
+])
+def test_extensions_in_a_1_0_file_are_refused_naming_the_key(
+        project: Project, text: str, where: tuple[int, int]) -> None:
+    project.write("pipeline.yaml", text)
+    (found,) = project.report().errors
+    assert (found.phase, found.code, (found.line, found.column)) == (
+        "schema", "additionalProperties", where)
+    assert "1.1" in found.message
+
+
+def test_only_x_dash_keys_are_extensions(project: Project) -> None:
+    project.write("pipeline.yaml", 'version: "1.1"\nstages:\n  a:\n    cmd: echo\n'
+                  '    X-team: b\n    xteam: c\n')
+    assert project.codes() == [("schema", "additionalProperties")] * 2
+
+
+def test_extensions_in_metrics_and_records(project: Project) -> None:
+    project.write("m.json", '{"version": "1.1", "metrics": {"acc": 1}, "meta": 1, "x-a": 2}\n')
+    project.write("s.jsonl", '{"version": "1.1", "kind": "series", "x-logger": "l"}\n'
+                  '{"step": 0, "metrics": {"loss": 1}}\n')
+    assert project.cli("validate", "m.json", "s.jsonl").code == 0
+    project.write("m.json", '{"version": "1.0", "metrics": {"acc": 1}, "meta": 1}\n')
+    assert project.cli("validate", "m.json").code == 1
+
+
+# ------------------------------------------------------------------------------ open codes
+
+def _plan_with(code: str, action: str) -> dict:
+    return {"version": "1.9", "tool": {"name": "t", "version": "9"},
+            "summary": {"to_run": 1, "changed": 1, "downstream": 0, "restore": 0,
+                        "up_to_date": 0, "frozen": 0, "text": "1 stage to run"},
+            "stages": [{"name": "a", "action": action, "downstream": False,
+                        "reasons": [{"code": code}]}],
+            "up_to_date": [], "frozen": []}
+
+
+def test_the_plan_schema_leaves_reason_codes_and_actions_open() -> None:
+    """[version.open-codes]: a consumer validating with the published schema accepts a plan
+    of a later minor whose reason and action it does not know; known codes keep their
+    required details."""
+    from reftool.files.schemas import validator
+    check = validator("plan")
+    assert list(check.iter_errors(_plan_with("dep_quarantined", "wait"))) == []
+    assert list(check.iter_errors(_plan_with("dep_modified", "run")))  # needs path, old, new
+    assert list(check.iter_errors(_plan_with("Not A Code", "run")))
+
+
+def test_the_validation_report_schema_leaves_phases_and_codes_open() -> None:
+    from reftool.files.schemas import validator
+    report = {"version": "1.9", "valid": False, "files": [], "diagnostics": [
+        {"severity": "error", "phase": "license", "code": "unknown_license", "file": "f",
+         "line": None, "column": None, "pointer": "", "message": "m"}]}
+    found = [e.message for e in validator("validation-report").iter_errors(report)]
+    assert not [m for m in found if "license" in m], found

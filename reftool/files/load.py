@@ -308,7 +308,7 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
         wdir=wdir[:-1] if wdir.endswith("/") else wdir,
         desc=d.get("desc"),
         deps=tuple(Dep(path=p, index=i) if isinstance(p, str) else
-                   Dep(path=p["path"], index=i, exclude=tuple(p["exclude"]))
+                   Dep(path=p["path"], index=i, exclude=tuple(p.get("exclude", ())))
                    for i, p in enumerate(d.get("deps", []))),
         params=tuple(params),
         env=tuple(_env_name(e) for e in d.get("env", [])),

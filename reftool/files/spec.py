@@ -17,12 +17,21 @@ NEWEST_MINOR: Final[dict[int, int]] = {1: 1}
 #: version whose features it uses: "1.0" unless it uses a 1.1 addition, so writes stay
 #: byte-identical; a plan with a dep_missing reason says "1.1").
 WRITTEN_VERSION_TEXT: Final = "1.0"
+#: SPEC [version.extensions]: the mappings that may carry `meta` and `x-` keys (1.1), as
+#: (schema, JSON path with "*" for any key or index). Dep and env mappings are 1.1 as a whole.
+_EXTENSIBLE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("pipeline", ()), ("pipeline", ("stages", "*")), ("pipeline", ("metrics", "*")),
+    ("pipeline", ("stages", "*", "outs", "*")), ("pipeline", ("stages", "*", "metrics", "*")),
+    ("pipeline", ("stages", "*", "plots", "*")),
+    ("lock", ()), ("lock", ("stages", "*")),
+    ("metrics", ()), ("series-header", ()), ("experiment", ()),
+)
 #: SPEC [version.features]: each key a minor release added, as (schema, JSON path with "*" for
 #: any key or index) -> the version that added it. A file declaring an older version that uses
 #: one is refused as that version's reader refuses it.
 ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
-    # [digest.ignore]: `exclude` of a directory dep (its long form) and output
-    ("pipeline", ("stages", "*", "deps", "*", "exclude")): (1, 1),
+    # [digest.ignore]: the long form of a dep (`path` is in every one), and `exclude`
+    ("pipeline", ("stages", "*", "deps", "*", "path")): (1, 1),
     ("pipeline", ("stages", "*", "outs", "*", "exclude")): (1, 1),
     ("pipeline", ("stages", "*", "plots", "*", "exclude")): (1, 1),
     # [lock.rules]: what a directory was hashed under
@@ -31,6 +40,8 @@ ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
     # [pipeline.env-record]: an env entry's long form; [security.secrets]: an env digest
     ("pipeline", ("stages", "*", "env", "*", "name")): (1, 1),
     ("lock", ("stages", "*", "env", "*", "digest")): (1, 1),
+    # [version.extensions]: `meta` and `x-` keys ("x-*": any key beginning x-)
+    **{(schema, (*at, key)): (1, 1) for schema, at in _EXTENSIBLE for key in ("meta", "x-*")},
 }
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.

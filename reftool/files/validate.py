@@ -20,7 +20,7 @@ from . import graph
 from .documents import Document, DocumentCache, Format, JsonPath, load, located, parse
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
-from .model import Lock, Pipeline, Stage, canonical_lock_text
+from .model import Lock, Pipeline, Stage, canonical_json
 from .schemas import validator
 from .spec import (
     ERROR_CODES,
@@ -126,7 +126,7 @@ def newer_features(doc: Document, schema: str) -> list[Diagnostic]:
         if name != schema or version >= added:
             continue
         for path in _matching(doc.value, pattern):
-            if path[-3] in ("deps", "env") and isinstance(path[-2], int):
+            if len(path) >= 3 and path[-3] in ("deps", "env") and isinstance(path[-2], int):
                 # a 1.0 reader meets a mapping where a path or a name goes
                 what = "a dep" if path[-3] == "deps" else "an env entry"
                 out.append(located(doc, "schema", "type", path[:-1],
@@ -169,7 +169,8 @@ def _matching(value: Any, pattern: tuple[str, ...], at: JsonPath = ()) -> Iterat
     items = value.items() if isinstance(value, dict) else (
         enumerate(value) if isinstance(value, list) else ())
     for key, child in items:
-        if head in ("*", key):
+        if head in ("*", key) or (head == "x-*" and isinstance(key, str) and
+                                  key.startswith("x-")):
             yield from _matching(child, rest, (*at, key))
 
 
@@ -1027,7 +1028,8 @@ def validate_lock_file(path: Path, display: str, report: Report, *,
     lock = build_lock(doc)
     if not warnings:
         return lock
-    if canonical_lock_text(lock) != doc.text:
+    # [lock.read-canonical]: the bytes of the value as read, `x-` and `meta` keys kept
+    if canonical_json(doc.value) != doc.text:
         report.diagnostics.append(diagnostic(
             "semantic", "lock_not_canonical", display,
             "lock file is not in canonical form; the next write will rewrite it",
