@@ -274,3 +274,107 @@ def test_the_validation_report_schema_leaves_phases_and_codes_open() -> None:
          "line": None, "column": None, "pointer": "", "message": "m"}]}
     found = [e.message for e in validator("validation-report").iter_errors(report)]
     assert not [m for m in found if "license" in m], found
+
+
+# ------------------------------------------------------------------------------ version gate
+
+GATE_PIPELINE = """\
+version: "1.0"
+stages:
+  train:
+    cmd: cp params.yaml model.bin && cp eval.src metrics/eval.json
+    deps: [eval.src]
+    params:
+      params.yaml: [/lr]
+    outs: [model.bin]
+    metrics: [metrics/eval.json]
+"""
+
+
+@pytest.fixture
+def gated(project: Project) -> Project:
+    """A project with two experiments, run for real."""
+    project.write("pipeline.yaml", GATE_PIPELINE)
+    project.write("eval.src", '{"version": "1.0", "metrics": {"acc": 0.5}}\n')
+    project.write("metrics/.keep", "")
+    for lr, name in (("0.1", "first"), ("0.2", "second")):
+        project.write("params.yaml", f"lr: {lr}\n")
+        done = _reftool(project.root, "run", "--name", name)
+        assert done.returncode == 0, done.stderr
+    return project
+
+
+def _set_version(path: Path, version: str) -> None:
+    text = path.read_text()
+    for old in ('"version": "1.0"', 'version: "1.0"'):
+        text = text.replace(old, old.replace("1.0", version), 1)
+    path.write_text(text)
+
+
+READERS = [("exp", "show"), ("metrics", "diff", "first"), ("params", "diff", "first"),
+           ("plot", "--out", "plots"), ("report", "--base", "first")]
+
+
+@pytest.mark.parametrize("argv", READERS, ids=[a[0] for a in READERS])
+def test_every_reader_passes_over_a_record_of_an_unread_version_and_exits_1(
+        gated: Project, argv: tuple[str, ...]) -> None:
+    """[tool.experiments], [version.major]: named on stderr with its code, exit 1."""
+    (old,) = [p for p in (gated.root / "experiments").glob("*.json")
+              if '"name": "second"' in p.read_text()]
+    _set_version(old, "7.0")
+    done = _reftool(gated.root, *argv)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert f"experiments/{old.name}" in done.stderr and "major_unsupported" in done.stderr
+    assert "Traceback" not in done.stderr
+
+
+@pytest.mark.parametrize("argv", READERS[1:3] + READERS[3:4],
+                         ids=["metrics-diff", "params-diff", "plot"])
+def test_naming_a_record_of_an_unread_version_says_so(gated: Project,
+                                                      argv: tuple[str, ...]) -> None:
+    (old,) = [p for p in (gated.root / "experiments").glob("*.json")
+              if '"name": "first"' in p.read_text()]
+    _set_version(old, "1.9")
+    args = (*argv[:1], "first") if argv[0] == "plot" else argv
+    done = _reftool(gated.root, *args)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "experiment 'first'" in done.stderr and "does not read" in done.stderr
+    assert "not a git revision" not in done.stderr
+
+
+EVERY = READERS + [("exp", "save", "third"), ("dag",), ("plan",), ("run", "--dry-run"),
+                   ("validate",)]
+
+
+@pytest.mark.parametrize("argv", EVERY, ids=["-".join(a[:2]) for a in EVERY])
+def test_every_command_refuses_a_pipeline_file_of_an_unread_version(
+        gated: Project, argv: tuple[str, ...]) -> None:
+    """A 7.0 pipeline file is not read as if it were 1.0 by any command."""
+    _set_version(gated.root / "pipeline.yaml", "7.0")
+    records = sorted((gated.root / "experiments").glob("*.json"))
+    done = _reftool(gated.root, *argv)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "pipeline.yaml:1:10" in done.stderr + done.stdout
+    assert "major_unsupported" in done.stderr + done.stdout
+    assert sorted((gated.root / "experiments").glob("*.json")) == records  # nothing saved
+
+
+@pytest.mark.parametrize("argv", [("dag", "--plan"), ("plan",), ("run",), ("validate",)])
+def test_commands_that_read_the_lock_refuse_one_of_an_unread_version(
+        gated: Project, argv: tuple[str, ...]) -> None:
+    _set_version(gated.root / "pipeline.lock", "7.0")
+    before = (gated.root / "pipeline.lock").read_bytes()
+    done = _reftool(gated.root, *argv)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "pipeline.lock:" in done.stderr + done.stdout
+    assert "major_unsupported" in done.stderr + done.stdout
+    assert (gated.root / "pipeline.lock").read_bytes() == before
+
+
+@pytest.mark.parametrize("argv", READERS, ids=[a[0] for a in READERS])
+def test_a_metrics_file_of_an_unread_version_stops_every_reader(
+        gated: Project, argv: tuple[str, ...]) -> None:
+    _set_version(gated.root / "metrics" / "eval.json", "7.0")
+    done = _reftool(gated.root, *argv)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "metrics/eval.json" in done.stderr and "7.0" in done.stderr
