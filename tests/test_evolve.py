@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -99,23 +100,25 @@ def test_run_records_a_secret_by_digest_and_never_writes_it(project: Project) ->
     assert again.returncode == 0 and "Nothing to run" in again.stdout
 
 
-def test_a_changed_secret_is_named_by_its_digests(project: Project) -> None:
+def test_a_changed_secret_is_named_by_its_digests(project: Project,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     project.write("pipeline.yaml", SECRET_PIPELINE)
     project.write("m.src", '{"version": "1.0", "metrics": {"acc": 1}}\n')
-    assert _reftool(project.root, "run", env={"HF_TOKEN": SECRET}).returncode == 0
-    shown = _reftool(project.root, "plan", "--json", env={"HF_TOKEN": "hf_other_value"})
-    plan = json.loads(shown.stdout)
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    assert project.cli("run").code == 0
+    monkeypatch.setenv("HF_TOKEN", "hf_other_value")
+    plan = json.loads(project.cli("plan", "--json").out)
     assert plan["version"] == "1.1"  # [version.write]: an env digest is a 1.1 addition
     (reason,) = plan["stages"][0]["reasons"]
     assert reason == {"code": "env_changed", "key": "HF_TOKEN",
                       "old": {"digest": _digest("HF_TOKEN", SECRET)},
                       "new": {"digest": _digest("HF_TOKEN", "hf_other_value")}}
-    text = _reftool(project.root, "plan", env={"HF_TOKEN": "hf_other_value"})
-    assert "env_changed" in text.stdout and "digest sha256:" in text.stdout
-    assert SECRET not in text.stdout and "hf_other_value" not in text.stdout
+    text = project.cli("plan")
+    assert "env_changed" in text.out and "digest sha256:" in text.out
+    assert SECRET not in text.out + text.err and "hf_other_value" not in text.out + text.err
 
 
-def test_record_says_value_or_digest(project: Project) -> None:
+def test_record_says_value_or_digest(project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """[pipeline.env-record]: `record` overrides what the name looks like."""
     project.write("pipeline.yaml", """\
 version: "1.1"
@@ -128,36 +131,40 @@ stages:
       - {name: UNSET_TOKEN}
     outs: [a.txt]
 """)
-    done = _reftool(project.root, "run", env={"KEY_SIZE": "2048", "RUN_LABEL": "nightly"})
-    assert done.returncode == 0, done.stderr
+    monkeypatch.setenv("KEY_SIZE", "2048")
+    monkeypatch.setenv("RUN_LABEL", "nightly")
+    monkeypatch.delenv("UNSET_TOKEN", raising=False)
+    done = project.cli("run")
+    assert done.code == 0, done.err
     assert _lock(project.root)["stages"]["a"]["env"] == {
         "KEY_SIZE": {"str": "2048"}, "RUN_LABEL": {"digest": _digest("RUN_LABEL", "nightly")},
         "UNSET_TOKEN": {"null": None}}
 
 
-def test_a_lock_holding_a_secret_is_warned_about_and_rewritten(project: Project) -> None:
+def test_a_lock_holding_a_secret_is_warned_about_and_rewritten(
+        project: Project, monkeypatch: pytest.MonkeyPatch) -> None:
     """[security.secrets] rule 4: a warning naming file, line and fix; the next run, though
     it has nothing to run, writes the digest in its place; no stage is stale for it."""
     project.write("pipeline.yaml", SECRET_PIPELINE)
     project.write("m.src", '{"version": "1.0", "metrics": {"acc": 1}}\n')
-    env = {"HF_TOKEN": SECRET}
-    assert _reftool(project.root, "run", env=env).returncode == 0
+    monkeypatch.setenv("HF_TOKEN", SECRET)
+    assert project.cli("run").code == 0
     lock = _lock(project.root)
     lock["version"] = "1.0"
     lock["stages"]["train"]["env"]["HF_TOKEN"] = {"str": SECRET}
     text = canonical_lock_text(lock_from_dict(lock))
     project.write("pipeline.lock", text)
     line = text[:text.index(f'"str": "{SECRET}"')].count("\n") + 1
-    checked = _reftool(project.root, "validate")
-    assert checked.returncode == 0  # a warning
-    assert f"pipeline.lock:{line}:18: warning[semantic/secret_in_lock]" in checked.stdout
-    assert "rotate HF_TOKEN" in checked.stdout + checked.stderr
-    assert _reftool(project.root, "plan", env=env).stdout.startswith("Nothing to run")
-    done = _reftool(project.root, "run", env=env)
-    assert done.returncode == 0 and "Nothing to run" in done.stdout
+    checked = project.cli("validate")
+    assert checked.code == 0  # a warning
+    assert f"pipeline.lock:{line}:18: warning[semantic/secret_in_lock]" in checked.out
+    assert "rotate HF_TOKEN" in checked.out
+    assert project.cli("plan").out.startswith("Nothing to run")
+    done = project.cli("run")
+    assert done.code == 0 and "Nothing to run" in done.out
     assert _lock(project.root)["stages"]["train"]["env"]["HF_TOKEN"] == {
         "digest": _digest("HF_TOKEN", SECRET)}
-    assert "secret_in_lock" not in _reftool(project.root, "validate").stdout
+    assert "secret_in_lock" not in project.cli("validate").out
 
 
 def test_the_long_form_needs_version_1_1(project: Project) -> None:
@@ -291,17 +298,24 @@ stages:
 """
 
 
-@pytest.fixture
-def gated(project: Project) -> Project:
-    """A project with two experiments, run for real."""
+@pytest.fixture(scope="module")
+def gated_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project with two experiments, run for real once for the module."""
+    project = Project(tmp_path_factory.mktemp("gated"))
     project.write("pipeline.yaml", GATE_PIPELINE)
     project.write("eval.src", '{"version": "1.0", "metrics": {"acc": 0.5}}\n')
     project.write("metrics/.keep", "")
     for lr, name in (("0.1", "first"), ("0.2", "second")):
         project.write("params.yaml", f"lr: {lr}\n")
-        done = _reftool(project.root, "run", "--name", name)
-        assert done.returncode == 0, done.stderr
-    return project
+        done = project.cli("run", "--name", name)
+        assert done.code == 0, done.err
+    return project.root
+
+
+@pytest.fixture
+def gated(gated_template: Path, tmp_path: Path) -> Project:
+    shutil.copytree(gated_template, tmp_path / "p")
+    return Project(tmp_path / "p")
 
 
 def _set_version(path: Path, version: str) -> None:
@@ -322,10 +336,10 @@ def test_every_reader_passes_over_a_record_of_an_unread_version_and_exits_1(
     (old,) = [p for p in (gated.root / "experiments").glob("*.json")
               if '"name": "second"' in p.read_text()]
     _set_version(old, "7.0")
-    done = _reftool(gated.root, *argv)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert f"experiments/{old.name}" in done.stderr and "major_unsupported" in done.stderr
-    assert "Traceback" not in done.stderr
+    done = gated.cli(*argv)
+    assert done.code == 1, done.out + done.err
+    assert f"experiments/{old.name}" in done.err and "major_unsupported" in done.err
+    assert "Traceback" not in done.err
 
 
 @pytest.mark.parametrize("argv", READERS[1:3] + READERS[3:4],
@@ -336,10 +350,10 @@ def test_naming_a_record_of_an_unread_version_says_so(gated: Project,
               if '"name": "first"' in p.read_text()]
     _set_version(old, "1.9")
     args = (*argv[:1], "first") if argv[0] == "plot" else argv
-    done = _reftool(gated.root, *args)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "experiment 'first'" in done.stderr and "does not read" in done.stderr
-    assert "not a git revision" not in done.stderr
+    done = gated.cli(*args)
+    assert done.code == 1, done.out + done.err
+    assert "experiment 'first'" in done.err and "does not read" in done.err
+    assert "not a git revision" not in done.err
 
 
 EVERY = READERS + [("exp", "save", "third"), ("dag",), ("plan",), ("run", "--dry-run"),
@@ -352,10 +366,10 @@ def test_every_command_refuses_a_pipeline_file_of_an_unread_version(
     """A 7.0 pipeline file is not read as if it were 1.0 by any command."""
     _set_version(gated.root / "pipeline.yaml", "7.0")
     records = sorted((gated.root / "experiments").glob("*.json"))
-    done = _reftool(gated.root, *argv)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "pipeline.yaml:1:10" in done.stderr + done.stdout
-    assert "major_unsupported" in done.stderr + done.stdout
+    done = gated.cli(*argv)
+    assert done.code == 1, done.out + done.err
+    assert "pipeline.yaml:1:10" in done.err + done.out
+    assert "major_unsupported" in done.err + done.out
     assert sorted((gated.root / "experiments").glob("*.json")) == records  # nothing saved
 
 
@@ -364,10 +378,10 @@ def test_commands_that_read_the_lock_refuse_one_of_an_unread_version(
         gated: Project, argv: tuple[str, ...]) -> None:
     _set_version(gated.root / "pipeline.lock", "7.0")
     before = (gated.root / "pipeline.lock").read_bytes()
-    done = _reftool(gated.root, *argv)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "pipeline.lock:" in done.stderr + done.stdout
-    assert "major_unsupported" in done.stderr + done.stdout
+    done = gated.cli(*argv)
+    assert done.code == 1, done.out + done.err
+    assert "pipeline.lock:" in done.err + done.out
+    assert "major_unsupported" in done.err + done.out
     assert (gated.root / "pipeline.lock").read_bytes() == before
 
 
@@ -375,6 +389,6 @@ def test_commands_that_read_the_lock_refuse_one_of_an_unread_version(
 def test_a_metrics_file_of_an_unread_version_stops_every_reader(
         gated: Project, argv: tuple[str, ...]) -> None:
     _set_version(gated.root / "metrics" / "eval.json", "7.0")
-    done = _reftool(gated.root, *argv)
-    assert done.returncode == 1, done.stdout + done.stderr
-    assert "metrics/eval.json" in done.stderr and "7.0" in done.stderr
+    done = gated.cli(*argv)
+    assert done.code == 1, done.out + done.err
+    assert "metrics/eval.json" in done.err and "7.0" in done.err
