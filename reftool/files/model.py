@@ -238,8 +238,9 @@ def lock_to_dict(lock: Lock) -> dict[str, Any]:
 
 
 def _uses_1_1(e: LockEntry) -> bool:
-    return any(s.rules is not None for s in [*e.deps.values(), *(o.state for o in e.outs.values())]) \
-        or any(isinstance(v, EnvDigest) for v in e.env.values())
+    states = [*e.deps.values(), *(o.state for o in e.outs.values())]
+    return any(s.rules is not None for s in states) or \
+        any(isinstance(v, EnvDigest) for v in e.env.values())
 
 
 def lock_from_dict(d: Mapping[str, Any]) -> Lock:
