@@ -92,10 +92,14 @@ def test_a_key_newer_than_the_declared_version_is_refused(
 
 def test_the_keys_added_in_1_1_are_the_directory_rules() -> None:
     # [version.write]: a written lock declares "1.1" only when it records rules ([lock.rules])
+    # (or an env digest, [security.secrets]: tests/test_evolve.py)
     from reftool.files.model import FileState, Lock, LockEntry, lock_to_dict
     from reftool.files.spec import ADDED_IN, WRITTEN_VERSION_TEXT
     assert set(ADDED_IN.values()) == {(1, 1)} and WRITTEN_VERSION_TEXT == "1.0"
-    assert {path[-1] for _, path in ADDED_IN} == {"exclude", "rules"}
+    assert {path[-1] for _, path in ADDED_IN} == {
+        "exclude", "rules", "path",  # [digest.ignore]: a dep's long form, [lock.rules]
+        "name", "digest",  # [pipeline.env-record], [security.secrets]
+        "meta", "x-*"}  # [version.extensions]
 
     def lock(rules: str | None) -> Lock:
         state = FileState(digest="sha256:" + "a" * 64, size=1, files=1, rules=rules)

@@ -233,7 +233,7 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
     """The lock after the named stages completed with the workspace as `state` describes it
     ([exec.record], [lock.prune], [lock.canonical])."""
     from reftool.files.errors import SpecError, diagnostic
-    from reftool.pipeline.lockfile import pruned
+    from reftool.pipeline.lockfile import for_pipeline
     from reftool.files.model import Lock, canonical_lock_text
     from reftool.pipeline.plan import record
     pipeline, lock, params = _project(inp)
@@ -254,8 +254,8 @@ def op_record(inp: dict[str, Any]) -> dict[str, Any]:
             raise ValueError(f"record: state gives no size for {', '.join(unsized)} "
                              "(PROTOCOL.md: {\"digest\", \"size\"}, and \"files\" for a directory)")
         stages[name] = record(stage, observer)
-    return {"text": canonical_lock_text(pruned(Lock(version="1.0", stages=stages),
-                                               set(pipeline.stages)))}
+    return {"text": canonical_lock_text(for_pipeline(Lock(version="1.0", stages=stages),
+                                                     pipeline))}
 
 
 def op_signature(inp: dict[str, Any]) -> dict[str, Any]:

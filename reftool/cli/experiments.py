@@ -100,11 +100,11 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError, VersionRefused, record_snapshot, records, resolve
 
     root = Path(".")
-    declarations = _declarations(root)
     skipped: dict[str, str] = {}
     refused: list[str] = []
-    snaps = [record_snapshot(r, declarations) for r in records(root, skipped, refused)]
     try:
+        declarations = _declarations(root)
+        snaps = [record_snapshot(r, declarations) for r in records(root, skipped, refused)]
         snaps += [resolve(root, rev, declarations) for rev in args.rev]
         if not args.no_workspace:
             snaps.append(resolve(root, "workspace", declarations))
@@ -149,11 +149,12 @@ def cmd_diff(args: argparse.Namespace) -> int:
         print("reftool: nothing to compare with: name A (no git HEAD, no experiment)",
               file=sys.stderr)
         return EXIT_USAGE
-    declarations = _declarations(root)
     skipped: dict[str, str] = {}
+    refused: list[str] = []
     try:
-        old = resolve(root, a, declarations, skipped=skipped)
-        new = resolve(root, args.b, declarations, skipped=skipped)
+        declarations = _declarations(root)
+        old = resolve(root, a, declarations, skipped=skipped, refused=refused)
+        new = resolve(root, args.b, declarations, skipped=skipped, refused=refused)
     except SourceError as e:
         _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
@@ -167,17 +168,19 @@ def cmd_diff(args: argparse.Namespace) -> int:
         label = param_label(old.params.keys() | new.params.keys())
     sys.stdout.write(render_diff(changes, args.style, old_label=old.label,
                                  new_label=new.label, kind=args.kind, label=label))
-    return EXIT_OK
+    return EXIT_INVALID if refused else EXIT_OK  # [tool.experiments]: one was passed over
 
 
-def _sources(root: Path, refs: list[str]) -> Any:
+def _sources(root: Path, refs: list[str], refused: list[str]) -> Any:
     from ..experiments.records import record_snapshot, records, resolve
     declarations = _declarations(root)
     skipped: dict[str, str] = {}
     if refs:
-        snaps = [resolve(root, ref, declarations, skipped=skipped) for ref in refs]
+        snaps = [resolve(root, ref, declarations, skipped=skipped, refused=refused)
+                 for ref in refs]
     else:
-        snaps = [record_snapshot(r, declarations) for r in records(root, skipped)][-10:]
+        snaps = [record_snapshot(r, declarations)
+                 for r in records(root, skipped, refused)][-10:]
         snaps.append(resolve(root, "workspace", declarations))
     _say_skipped(skipped, snaps)
     return snaps
@@ -194,8 +197,9 @@ def cmd_plot(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError, VersionRefused
 
     root = Path(".")
+    refused: list[str] = []
     try:
-        snaps = _sources(root, args.refs)
+        snaps = _sources(root, args.refs, refused)
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
@@ -210,7 +214,7 @@ def cmd_plot(args: argparse.Namespace) -> int:
         written.append(save(fig, out / f"{name}.{args.format}"))
     for path in written:
         print(path)
-    return EXIT_OK if written else EXIT_INVALID
+    return EXIT_OK if written and not refused else EXIT_INVALID  # [tool.experiments]
 
 
 def cmd_report(args: argparse.Namespace) -> int:
@@ -219,10 +223,12 @@ def cmd_report(args: argparse.Namespace) -> int:
 
     root = Path(".")
     base = args.base or _default_base(root)
-    declarations = _declarations(root)
     skipped: dict[str, str] = {}
+    refused: list[str] = []
     try:
-        old = resolve(root, base, declarations, skipped=skipped) if base else None
+        declarations = _declarations(root)
+        old = resolve(root, base, declarations, skipped=skipped,
+                      refused=refused) if base else None
         new = resolve(root, "workspace", declarations)
     except SourceError as e:
         _say_skipped(skipped)
@@ -231,7 +237,7 @@ def cmd_report(args: argparse.Namespace) -> int:
     _say_skipped(skipped, [s for s in (old, new) if s is not None])
     path = pr_report(old, new, declarations, Path(args.out))
     print(path)
-    return EXIT_OK
+    return EXIT_INVALID if refused else EXIT_OK  # [tool.experiments]: one was passed over
 
 
 def record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> None:

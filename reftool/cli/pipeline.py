@@ -220,6 +220,8 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
         refuse_links(root, owned)  # [security.symlinks]: refused before any stage runs
     if project.replayed and not args.dry_run:
         _settle_journal(root, lock_path, project)
+    elif not args.dry_run:
+        _hide_secrets(lock_path, project)
     plan = decide(args, root, hasher, project)
     progress.done()
     progress.enabled = False  # from here on, each stage says what it does
@@ -278,13 +280,28 @@ def _jobs(args: argparse.Namespace, root: Path, executor: Any, plan: Any, pipeli
         return -1
 
 
+def _hide_secrets(lock_path: Path, project: Any) -> None:
+    """[security.secrets]: a lock holding the value of a variable recorded by digest is
+    rewritten with its digest by every run, even one with nothing to run."""
+    from ..pipeline.lockfile import for_pipeline, write_lock
+
+    if project.lock is None:
+        return
+    hidden = for_pipeline(project.lock, project.pipeline)
+    if any(hidden.stages[n].env != e.env for n, e in project.lock.stages.items()
+           if n in hidden.stages):
+        write_lock(lock_path, hidden)
+        _say("the lock held the value of a variable recorded by its digest; it now holds "
+             "the digest ([security.secrets])")
+
+
 def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
     """Make an unfinished run's journal the lock's ([exec.record])."""
-    from ..pipeline.lockfile import pruned, write_lock
+    from ..pipeline.lockfile import for_pipeline, write_lock
 
     if project.recovered:
         _say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
-    write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
+    write_lock(lock_path, for_pipeline(project.lock, project.pipeline))
     refuse_links(root, root / ".reftool")
     (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
 

@@ -138,6 +138,11 @@ def read_pipeline(read: Reader, label: str, pipeline_file: str = "pipeline.yaml"
     if doc is None or not isinstance(doc.value, dict) or not isinstance(
             doc.value.get("stages"), dict):
         return None
+    version = check_version(doc, what="pipeline file")
+    if version is not None and version.code in ("major_unsupported", "minor_newer"):
+        # [tool.experiments]: a pipeline of a version this tool does not read is not read as
+        # if it were 1.0 (its params, its metrics and their declarations)
+        raise VersionRefused(_problem([version]))
     values: dict[str, Any] = {}
     source: dict[str, str] = {}
     for file in doc.value.get("vars", []) if isinstance(doc.value.get("vars"), list) else []:
@@ -455,12 +460,32 @@ def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, Metric
 
 
 def resolve(root: Path, ref: str, declarations: Mapping[str, MetricDeclaration],
-            pipeline_file: str = "pipeline.yaml", skipped: dict[str, str] | None = None
-            ) -> Snapshot:
-    """A snapshot by reference: `workspace`, an experiment's id or name, or a git revision."""
+            pipeline_file: str = "pipeline.yaml", skipped: dict[str, str] | None = None,
+            refused: list[str] | None = None) -> Snapshot:
+    """A snapshot by reference: `workspace`, an experiment's id or name, or a git revision.
+    Records of a version this tool does not read are named in `refused`; naming one is
+    VersionRefused ([tool.experiments]), not "no such revision"."""
     if ref in ("workspace", "ws", "."):
         return snapshot(workspace_reader(root), "workspace", "workspace", pipeline_file)
-    matches = [r for r in records(root, skipped) if ref in (r.get("id"), r.get("name"))]
+    passed: list[str] = []
+    matches = [r for r in records(root, skipped, passed) if ref in (r.get("id"), r.get("name"))]
+    if refused is not None:
+        refused.extend(p for p in passed if p not in refused)
     if matches:
         return record_snapshot(matches[-1], declarations)
+    for display in passed:
+        if ref in _names_of(root / display):
+            raise VersionRefused(f"experiment {ref!r} ({display}) is of a spec version this "
+                                 "tool does not read; upgrade reftool to compare it")
     return snapshot(git_reader(root, ref), ref, "rev", pipeline_file)
+
+
+def _names_of(path: Path) -> tuple[str, ...]:
+    """The id and name of a record that was refused for its version, read only to say so."""
+    try:
+        data = json.loads(path.read_bytes()[:MAX_TEXT_FILE_BYTES])
+    except (OSError, ValueError):
+        return ()
+    if not isinstance(data, dict):
+        return ()
+    return tuple(str(data[k]) for k in ("id", "name") if isinstance(data.get(k), str))

@@ -25,6 +25,7 @@ from .model import (
     ParamsRef,
     Pipeline,
     Stage,
+    default_env_digest,
     lock_from_dict,
 )
 from .spec import (
@@ -277,6 +278,11 @@ def _resolve(raw: Mapping[str, Any], scope: _Scope, doc: Document, path: JsonPat
     return out if ok else None
 
 
+def _env_name(entry: str | Mapping[str, Any]) -> str:
+    """[pipeline.env-record]: a name, or (1.1) a mapping {name, record}."""
+    return entry if isinstance(entry, str) else str(entry["name"])
+
+
 def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[str]]) -> Stage:
     outputs: list[Output] = []
     for section in OUTPUT_SECTIONS:
@@ -302,10 +308,12 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
         wdir=wdir[:-1] if wdir.endswith("/") else wdir,
         desc=d.get("desc"),
         deps=tuple(Dep(path=p, index=i) if isinstance(p, str) else
-                   Dep(path=p["path"], index=i, exclude=tuple(p["exclude"]))
+                   Dep(path=p["path"], index=i, exclude=tuple(p.get("exclude", ())))
                    for i, p in enumerate(d.get("deps", []))),
         params=tuple(params),
-        env=tuple(d.get("env", [])),
+        env=tuple(_env_name(e) for e in d.get("env", [])),
+        env_digest=frozenset(_env_name(e) for e in d.get("env", []) if default_env_digest(
+            _env_name(e), None if isinstance(e, str) else e.get("record"))),
         outputs=tuple(outputs),
         always_run=d.get("always_run", False),
         frozen=d.get("frozen", False),

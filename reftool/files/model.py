@@ -5,13 +5,14 @@ Raw dictionaries stay in the loaders; everything past them works on these.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from .spec import OutputSection
+from .spec import OutputSection, secret_looking
 from . import values
 from .values import from_typed_tree, sorted_items, typed_tree
 
@@ -68,6 +69,8 @@ class Stage:
     always_run: bool
     frozen: bool
     resources: Mapping[str, Any] = field(default_factory=dict)  # [pipeline.resources]
+    #: the env names whose lock entry records a digest, never the value ([pipeline.env-record])
+    env_digest: frozenset[str] = frozenset()
 
     @property
     def source(self) -> JsonPathT:
@@ -110,13 +113,48 @@ class OutState:
     persist: bool
 
 
+@dataclass(frozen=True, slots=True)
+class EnvDigest:
+    """An env variable recorded by its digest, never its value ([security.secrets])."""
+
+    digest: str
+
+
+#: What a lock entry records of an env variable: its value, None when unset, or its digest.
+EnvValue = str | None | EnvDigest
+
+
+def env_digest(name: str, value: str) -> EnvDigest:
+    """SPEC [security.secrets]: `sha256:` and the hex SHA-256 of the bytes NAME `=` VALUE (the
+    value's bytes as the environment holds them: os.environ's surrogate escapes undone)."""
+    data = name.encode("ascii") + b"=" + value.encode("utf-8", "surrogateescape")
+    return EnvDigest("sha256:" + hashlib.sha256(data).hexdigest())
+
+
+def env_record(name: str, value: EnvValue, *, digest: bool) -> EnvValue:
+    """The form in which an env value is recorded and compared ([pipeline.env-record]): a
+    value of a variable recorded by digest becomes its digest (an unset one stays None)."""
+    if digest and isinstance(value, str):
+        return env_digest(name, value)
+    return value
+
+
+def stage_env_record(stage: Stage, name: str, value: EnvValue) -> EnvValue:
+    return env_record(name, value, digest=name in stage.env_digest)
+
+
+def default_env_digest(name: str, record: str | None) -> bool:
+    """[pipeline.env-record]: `record` when written, else `digest` for a secret-looking name."""
+    return record == "digest" if record is not None else secret_looking(name)
+
+
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LockEntry:
     cmd: tuple[str, ...]
     wdir: str
     deps: Mapping[str, FileState]
     params: Mapping[str, Mapping[str, Any]]  # file -> pointer -> value
-    env: Mapping[str, str | None]
+    env: Mapping[str, EnvValue]
     outs: Mapping[str, OutState]
 
 
@@ -140,13 +178,36 @@ def _state(d: Mapping[str, Any]) -> FileState:
                      rules=d.get("rules"))
 
 
+def env_dict(v: EnvValue) -> dict[str, Any]:
+    """[lock.contents]: {"str": value}, {"null": null}, or (1.1) {"digest": ...}."""
+    if isinstance(v, EnvDigest):
+        return {"digest": v.digest}
+    return {"null": None} if v is None else {"str": v}
+
+
+def env_from_dict(d: Mapping[str, Any]) -> EnvValue:
+    if "digest" in d:
+        return EnvDigest(d["digest"])
+    return d.get("str")
+
+
+def hide_secrets(entry: LockEntry, stage: Stage) -> LockEntry:
+    """[security.secrets]: a lock entry whose env values the stage records by digest hold
+    their digests (an entry written before the name was so recorded may hold the value)."""
+    env = {n: stage_env_record(stage, n, v) for n, v in entry.env.items()}
+    if env == dict(entry.env):
+        return entry
+    return LockEntry(cmd=entry.cmd, wdir=entry.wdir, deps=entry.deps, params=entry.params,
+                     env=env, outs=entry.outs)
+
+
 def entry_to_dict(e: LockEntry) -> dict[str, Any]:
     return {
         "cmd": list(e.cmd),
         "wdir": e.wdir,
         "deps": {p: _state_dict(s) for p, s in e.deps.items()},
         "params": {f: {k: typed_tree(v) for k, v in kv.items()} for f, kv in e.params.items()},
-        "env": {n: ({"null": None} if v is None else {"str": v}) for n, v in e.env.items()},
+        "env": {n: env_dict(v) for n, v in e.env.items()},
         "outs": {p: {**_state_dict(o.state), "cache": o.cache, "persist": o.persist}
                  for p, o in e.outs.items()},
     }
@@ -160,21 +221,26 @@ def entry_from_dict(d: Mapping[str, Any]) -> LockEntry:
         deps={p: _state(s) for p, s in d["deps"].items()},
         params={f: {k: from_typed_tree(v) for k, v in kv.items()}
                 for f, kv in d["params"].items()},
-        env={n: v.get("str") for n, v in d["env"].items()},
+        env={n: env_from_dict(v) for n, v in d["env"].items()},
         outs={p: OutState(state=_state(o), cache=o["cache"], persist=o["persist"])
               for p, o in d["outs"].items()},
     )
 
 
 def lock_to_dict(lock: Lock) -> dict[str, Any]:
-    """[version.write]: a lock that records rules ([lock.rules], 1.1) declares at least 1.1."""
+    """[version.write]: a lock that records rules ([lock.rules], 1.1) or an env digest
+    ([security.secrets], 1.1) declares at least 1.1."""
     version = lock.version
-    if version == "1.0" and any(
-            s.rules is not None for e in lock.stages.values()
-            for s in [*e.deps.values(), *(o.state for o in e.outs.values())]):
+    if version == "1.0" and any(_uses_1_1(e) for e in lock.stages.values()):
         version = "1.1"
     return {"version": version,
             "stages": {n: entry_to_dict(e) for n, e in lock.stages.items()}}
+
+
+def _uses_1_1(e: LockEntry) -> bool:
+    states = [*e.deps.values(), *(o.state for o in e.outs.values())]
+    return any(s.rules is not None for s in states) or \
+        any(isinstance(v, EnvDigest) for v in e.env.values())
 
 
 def lock_from_dict(d: Mapping[str, Any]) -> Lock:

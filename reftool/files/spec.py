@@ -17,23 +17,54 @@ NEWEST_MINOR: Final[dict[int, int]] = {1: 1}
 #: version whose features it uses: "1.0" unless it uses a 1.1 addition, so writes stay
 #: byte-identical; a plan with a dep_missing reason says "1.1").
 WRITTEN_VERSION_TEXT: Final = "1.0"
+#: SPEC [version.extensions]: the mappings that may carry `meta` and `x-` keys (1.1), as
+#: (schema, JSON path with "*" for any key or index). Dep and env mappings are 1.1 as a whole.
+_EXTENSIBLE: Final[tuple[tuple[str, tuple[str, ...]], ...]] = (
+    ("pipeline", ()), ("pipeline", ("stages", "*")), ("pipeline", ("metrics", "*")),
+    ("pipeline", ("stages", "*", "outs", "*")), ("pipeline", ("stages", "*", "metrics", "*")),
+    ("pipeline", ("stages", "*", "plots", "*")),
+    ("lock", ()), ("lock", ("stages", "*")),
+    ("metrics", ()), ("series-header", ()), ("experiment", ()),
+)
 #: SPEC [version.features]: each key a minor release added, as (schema, JSON path with "*" for
 #: any key or index) -> the version that added it. A file declaring an older version that uses
 #: one is refused as that version's reader refuses it.
 ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
-    # [digest.ignore]: `exclude` of a directory dep (its long form) and output
-    ("pipeline", ("stages", "*", "deps", "*", "exclude")): (1, 1),
+    # [digest.ignore]: the long form of a dep (`path` is in every one), and `exclude`
+    ("pipeline", ("stages", "*", "deps", "*", "path")): (1, 1),
     ("pipeline", ("stages", "*", "outs", "*", "exclude")): (1, 1),
     ("pipeline", ("stages", "*", "plots", "*", "exclude")): (1, 1),
     # [lock.rules]: what a directory was hashed under
     ("lock", ("stages", "*", "deps", "*", "rules")): (1, 1),
     ("lock", ("stages", "*", "outs", "*", "rules")): (1, 1),
+    # [pipeline.env-record]: an env entry's long form; [security.secrets]: an env digest
+    ("pipeline", ("stages", "*", "env", "*", "name")): (1, 1),
+    ("lock", ("stages", "*", "env", "*", "digest")): (1, 1),
+    # [version.extensions]: `meta` and `x-` keys ("x-*": any key beginning x-)
+    **{(schema, (*at, key)): (1, 1) for schema, at in _EXTENSIBLE for key in ("meta", "x-*")},
 }
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.
 ADDED_VALUES: Final[dict[tuple[str, tuple[str, ...], str], tuple[int, int]]] = {
     ("pipeline", ("stages", "*", "metrics", "*", "kind"), "plain"): (1, 1),  # [metrics.plain]
 }
+
+# SPEC [security.secrets]: the words that make an env name secret-looking (each also with a
+# final S), whole words of the name split at "_", compared without regard to ASCII case.
+SECRET_WORDS: Final = frozenset({
+    "TOKEN", "SECRET", "PASSWORD", "PASSWD", "PASSPHRASE", "KEY", "APIKEY", "CREDENTIAL",
+    "AUTH", "COOKIE",
+})
+
+
+def secret_looking(name: str) -> bool:
+    """SPEC [security.secrets]: HF_TOKEN, AWS_SECRET_ACCESS_KEY, DB_PASSWORD are;
+    TOKENIZERS_PARALLELISM, MONKEY and KEYBOARD_LAYOUT are not."""
+    for word in name.upper().split("_"):
+        if word in SECRET_WORDS or (word.endswith("S") and word[:-1] in SECRET_WORDS):
+            return True
+    return False
+
 
 # SPEC [files.kinds]
 FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]
@@ -91,13 +122,15 @@ ERROR_CODES: Final[dict[str, frozenset[str]]] = {
         "lock_not_canonical", "lock_out_of_date", "reserved_path", "expansion_limit",
         "vars_generated", "frozen_output_missing",
         "exclude_pattern", "exclude_not_directory",  # 1.1: [digest.ignore-syntax], [digest.ignore]
+        "secret_in_lock",  # 1.1: [security.secrets]
     }),
     "runtime": frozenset({
         "command_failed", "output_not_created", "interrupted", "lock_busy", "dep_changed",
     }),
 }
 #: SPEC [errors.warnings]
-WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date"})
+WARNING_CODES: Final = frozenset({"lock_stage_unknown", "lock_not_canonical", "lock_out_of_date",
+                                  "secret_in_lock"})
 
 # SPEC [stale.reasons], in the spec's order.
 # `dep_missing` is a 1.1 addition ([pipeline.deps-exist]).

@@ -20,7 +20,7 @@ from . import graph
 from .documents import Document, DocumentCache, Format, JsonPath, load, located, parse
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
-from .model import Lock, Pipeline, Stage, canonical_lock_text
+from .model import Lock, Pipeline, Stage, canonical_json
 from .schemas import validator
 from .spec import (
     ERROR_CODES,
@@ -126,9 +126,11 @@ def newer_features(doc: Document, schema: str) -> list[Diagnostic]:
         if name != schema or version >= added:
             continue
         for path in _matching(doc.value, pattern):
-            if path[-3:-2] == ("deps",):  # a 1.0 reader meets a mapping where a path goes
+            if len(path) >= 3 and path[-3] in ("deps", "env") and isinstance(path[-2], int):
+                # a 1.0 reader meets a mapping where a path or a name goes
+                what = "a dep" if path[-3] == "deps" else "an env entry"
                 out.append(located(doc, "schema", "type", path[:-1],
-                                   message=f"a dep written as a mapping was added in spec "
+                                   message=f"{what} written as a mapping was added in spec "
                                    f"version {added[0]}.{added[1]}; this file declares "
                                    f"{doc.value['version']}", anchor="version.features",
                                    expected=f'version: "{added[0]}.{added[1]}" to use it'))
@@ -167,7 +169,8 @@ def _matching(value: Any, pattern: tuple[str, ...], at: JsonPath = ()) -> Iterat
     items = value.items() if isinstance(value, dict) else (
         enumerate(value) if isinstance(value, list) else ())
     for key, child in items:
-        if head in ("*", key):
+        if head in ("*", key) or (head == "x-*" and isinstance(key, str) and
+                                  key.startswith("x-")):
             yield from _matching(child, rest, (*at, key))
 
 
@@ -794,6 +797,11 @@ def _duplicate_paths(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
                                        f"{p!r} is listed twice in the {label} of stage "
                                        f"{stage.name!r}", anchor="pipeline.duplicates"))
                 seen.add(graph.bare(p))
+        if len(set(stage.env)) != len(stage.env):  # a name in both forms: the schema can't see it
+            twice = sorted({n for n in stage.env if stage.env.count(n) > 1})
+            out.append(located(doc, "schema", "uniqueItems", stage.source + ("env",),
+                               f"env name {twice[0]} is listed twice in stage {stage.name!r}",
+                               anchor="pipeline.duplicates"))
     return out
 
 
@@ -1040,7 +1048,8 @@ def validate_lock_file(path: Path, display: str, report: Report, *,
     lock = build_lock(doc)
     if not warnings:
         return lock
-    if canonical_lock_text(lock) != doc.text:
+    # [lock.read-canonical]: the bytes of the value as read, `x-` and `meta` keys kept
+    if canonical_json(doc.value) != doc.text:
         report.diagnostics.append(diagnostic(
             "semantic", "lock_not_canonical", display,
             "lock file is not in canonical form; the next write will rewrite it",
@@ -1065,6 +1074,7 @@ def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[
                                "pipeline; the next run drops it", key=True,
                                anchor="lock.prune"))
             continue
+        out.extend(_secrets_in_lock(doc, name, stage, entry))
         if stage.frozen:  # [stale.frozen-lock]: no run will correct its entry
             continue
         differs = list(_declaration_differences(project, stage, entry))
@@ -1078,6 +1088,20 @@ def _lock_against_pipeline(project: Project, lock: Lock, doc: Document) -> list[
                               "stages not in the pipeline (not listed)",
                               anchor="security.bounds"))
     return out
+
+
+def _secrets_in_lock(doc: Document, name: str, stage: Stage, entry: Any) -> list[Diagnostic]:
+    """[security.secrets]: a lock entry holding the value of a variable the stage records by
+    digest (written before it was so recorded) is a warning: the next lock written holds its
+    digest instead, but the value is in the file's history already."""
+    return [located(doc, "semantic", "secret_in_lock", ("stages", name, "env", var, "str"),
+                    f"stage {name!r}: the lock holds the value of {var}, which is recorded by "
+                    "its digest; the next `reftool run` writes the digest instead",
+                    hint=f"the value is in this file's git history: rotate {var}; to record "
+                    f"its value on purpose, write  env: [{{name: {var}, record: value}}]",
+                    anchor="security.secrets")
+            for var in sorted(stage.env_digest)
+            if isinstance(entry.env.get(var), str)]
 
 
 def declared_pointers(project: Project, stage: Stage) -> dict[str, set[str]]:

@@ -30,7 +30,7 @@ from ..files import graph
 from ..files.errors import SpecError
 from ..files.values import canonical_equal
 from .hashing import HashError
-from .lockfile import Journal, pruned
+from .lockfile import Journal, for_pipeline
 from ..files.model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
@@ -229,7 +229,7 @@ class Runner:
 
     def lock(self) -> Lock:
         """The lock with everything recorded, pruned to the pipeline's stages."""
-        return pruned(Lock(version="1.0", stages=self.entries), set(self.pipeline.stages))
+        return for_pipeline(Lock(version="1.0", stages=self.entries), self.pipeline)
 
     # ------------------------------------------------------------------------------ a stage
 

@@ -21,7 +21,15 @@ import re
 from pathlib import Path
 from typing import Any
 
-from ..files.model import Lock, LockEntry, canonical_lock_text, entry_from_dict, entry_to_dict
+from ..files.model import (
+    Lock,
+    LockEntry,
+    Pipeline,
+    canonical_lock_text,
+    entry_from_dict,
+    entry_to_dict,
+    hide_secrets,
+)
 from ..files.safe_io import NotRegularFile, open_for_writing, open_regular, write_atomic
 
 #: SPEC [pipeline.stage-name], [generate.names]: what a journal line may name ([security.paths]).
@@ -167,3 +175,12 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
 def pruned(lock: Lock, stages: set[str]) -> Lock:
     """[lock.prune]: without the entries of stages no longer in the pipeline."""
     return Lock(version="1.0", stages={n: e for n, e in lock.stages.items() if n in stages})
+
+
+def for_pipeline(lock: Lock, pipeline: Pipeline) -> Lock:
+    """The lock a tool writes for `pipeline`: pruned ([lock.prune]), and with no value of a
+    variable the pipeline records by digest, even in an entry of a stage that did not run
+    ([security.secrets])."""
+    kept = pruned(lock, set(pipeline.stages))
+    return Lock(version=kept.version, stages={
+        n: hide_secrets(e, pipeline.stages[n]) for n, e in kept.stages.items()})

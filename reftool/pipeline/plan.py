@@ -13,7 +13,18 @@ from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from ..files import graph
-from ..files.model import FileState, Lock, LockEntry, OutState, Pipeline, Stage
+from ..files.model import (
+    EnvDigest,
+    EnvValue,
+    FileState,
+    Lock,
+    LockEntry,
+    OutState,
+    Pipeline,
+    Stage,
+    env_dict,
+    stage_env_record,
+)
 from ..files.spec import REASON_ORDER, ReasonCode
 from ..files.values import canonical_equal, pointer_for, typed_tree, utf16_key
 
@@ -294,8 +305,10 @@ def _definition(stage: Stage, entry: LockEntry) -> list[Reason]:
 def _env(stage: Stage, entry: LockEntry, observer: Observer) -> list[Reason]:
     out = []
     for name in sorted(set(stage.env) | set(entry.env), key=utf16_key):
-        old = entry.env[name] if name in entry.env else ABSENT
-        new = observer.env(name) if name in stage.env else ABSENT
+        # [security.secrets]: compared as recorded, so a value the lock holds of a variable
+        # now recorded by digest is compared by its digest, and no value is shown
+        old = stage_env_record(stage, name, entry.env[name]) if name in entry.env else ABSENT
+        new = recorded_env(stage, name, observer) if name in stage.env else ABSENT
         if old is ABSENT or new is ABSENT or old != new:
             out.append(Reason(code="env_changed", key=name, old=old, new=new))
     return out
@@ -393,7 +406,7 @@ def record(stage: Stage, observer: Observer) -> LockEntry:
         cmd=stage.cmd, wdir=stage.wdir,
         deps={d.path: state(d.path, "dep", d.exclude) for d in stage.deps},
         params=params,
-        env={name: observer.env(name) for name in stage.env},
+        env={name: recorded_env(stage, name, observer) for name in stage.env},
         outs={o.path: OutState(state=state(o.path, "output", o.exclude), cache=o.cache,
                                persist=o.persist) for o in stage.outputs},
     )
@@ -406,9 +419,19 @@ def input_signature(stage: Stage, entry: LockEntry, observer: Any = None) -> str
         "cmd": list(entry.cmd), "wdir": entry.wdir,
         "deps": {p: s.digest for p, s in entry.deps.items()},
         "params": {f: dict(v) for f, v in entry.params.items()},
-        "env": dict(entry.env),
+        "env": {n: _signature_env(v) for n, v in entry.env.items()},
         "outs": {o.path: _signature_out(o, observer) for o in stage.outputs},
     })
+
+
+def _signature_env(value: EnvValue) -> Any:
+    """[digest.signature]: a value as a string or null; 1.1: a digest as {"digest": ...}."""
+    return {"digest": value.digest} if isinstance(value, EnvDigest) else value
+
+
+def recorded_env(stage: Stage, name: str, observer: Observer) -> EnvValue:
+    """[pipeline.env-record]: the variable's value, or its digest ([security.secrets])."""
+    return stage_env_record(stage, name, observer.env(name))
 
 
 def _signature_out(o: Any, observer: Any) -> dict[str, Any]:
@@ -441,7 +464,7 @@ def inputs_of(stage: Stage, observer: Observer) -> LockEntry | None:
         if any(v is ABSENT for v in params[file].values()):
             return None
     return LockEntry(cmd=stage.cmd, wdir=stage.wdir, deps=deps, params=params,
-                     env={n: observer.env(n) for n in stage.env}, outs={})
+                     env={n: recorded_env(stage, n, observer) for n in stage.env}, outs={})
 
 
 # ---------------------------------------------------------------------------------- JSON
@@ -461,7 +484,7 @@ def reason_dict(r: Reason) -> dict[str, Any]:
         if r.code.startswith("param_"):
             d[name] = typed_tree(value)
         elif r.code == "env_changed":
-            d[name] = {"null": None} if value is None else {"str": value}
+            d[name] = env_dict(value)
         else:
             d[name] = value
     if r.stages:
@@ -472,9 +495,12 @@ def reason_dict(r: Reason) -> dict[str, Any]:
 def plan_dict(plan: Plan) -> dict[str, Any]:
     from .. import __version__
     from ..files.spec import WRITTEN_VERSION_TEXT
-    # [version.write]: a plan that uses a 1.1 addition (dep_missing, blocked) says 1.1
+    # [version.write]: a plan that uses a 1.1 addition (dep_missing, blocked, an env digest)
+    # says 1.1
+    digests = any(isinstance(v, EnvDigest) for d in plan.to_run for r in d.reasons
+                  if r.code == "env_changed" for v in (r.old, r.new))
     return {
-        "version": "1.1" if plan.blocked else WRITTEN_VERSION_TEXT,
+        "version": "1.1" if plan.blocked or digests else WRITTEN_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "summary": {"to_run": len(plan.to_run), "changed": plan.changed,
                     "downstream": plan.downstream, "restore": plan.restore,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from ..files.model import EnvDigest
+
 
 def _value_text(value: Any) -> str:
     """A param value for people: types stay visible (`1` is an int, `1.0` a float)."""
@@ -46,6 +48,8 @@ def reason_text(r: Any) -> str:
                 f"{' && '.join(map(json.dumps, r.new))}")
     if code == "env_changed":
         def env(v: Any) -> str:
+            if isinstance(v, EnvDigest):  # [security.secrets]: never the value
+                return f"(digest {v.digest[:19]}...)"
             return "(not declared)" if v is ABSENT else "unset" if v is None else json.dumps(v)
         return f"env_changed    {r.key}: {env(r.old)} -> {env(r.new)}"
     if code == "definition_changed":
