@@ -257,7 +257,8 @@ def _finished(root: Path, outcome: Any, *, queued: bool, stopping: bool) -> bool
     if outcome.ok:
         if queued:
             remove_entry(root, entry.id)  # after the record: a kill in between loses nothing
-        print(f"recorded {label} in {outcome.record}: {entry.settings_text()}", flush=True)
+        print(f"recorded {label} in {outcome.record}: {entry.settings_text()}"
+              + (f" ({outcome.message})" if outcome.message else ""), flush=True)
         return True
     if stopping:
         return False

@@ -219,13 +219,17 @@ def run_entry(root: Path, entry: Entry, pipeline_file: str, lock_file: str,
         commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD")
         record["git_commit"] = commit.strip() if commit else None  # the project's, not the copy's
         path = write_record(root, record)
+        summary = _summary(log)
         log.unlink(missing_ok=True)
-        return Outcome(entry, True, path, log, "")
+        return Outcome(entry, True, path, log, summary)
     except SetError as e:
         return Outcome(entry, False, None, log, str(e))
     finally:
         shutil.rmtree(copy, ignore_errors=True)
 
 
-def write_entry_file(path: Path, entry: Entry, root: Path) -> None:
-    write_atomic(path, json.dumps(entry.to_json()).encode(), base=root)
+def _summary(log: Path) -> str:
+    """The run's last line: `ran N, restored from cache M, ...`."""
+    lines = [line for line in log.read_text(encoding="utf-8", errors="replace").splitlines()
+             if line.startswith("ran ")]
+    return lines[-1] if lines else ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import datetime as _dt
 import itertools
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -273,13 +272,3 @@ def taken(root: Path, names: Iterable[str | None]) -> list[str]:
             out.append(name)
         used.add(name)
     return out
-
-
-def entry_from_env(path: str) -> Entry:
-    """An entry given to a child process (a file written by the runner)."""
-    value = json.loads(Path(path).read_text(encoding="utf-8"))
-    return Entry(value["id"], value.get("name"), value["created"], value["params"])
-
-
-def env_flag(name: str) -> bool:
-    return os.environ.get(name, "") not in ("", "0")
