@@ -133,11 +133,15 @@ def _grid(root: Path, settings: list[str], pipeline: Any) -> list[dict[str, dict
 def _run_queue(root: Path, args: argparse.Namespace, pipeline: Any) -> int:
     from ..experiments.queue import read_entries
     skipped: dict[str, str] = {}
-    entries = [e for e in read_entries(root, skipped) if e.status == "queued"]
+    found = read_entries(root, skipped)
+    entries = [e for e in found if e.status == "queued"]
     for why in skipped.values():
         _err(f"skipped, not a valid queue entry: {why}")
     if not entries:
-        print("the queue is empty (reftool exp run --queue -S ... adds to it)")
+        failed = len(found) - len(entries)
+        print(f"no queued experiment to run; {failed} marked failed (reftool exp queue lists "
+              "them, exp queue remove drops them)" if failed else
+              "the queue is empty (reftool exp run --queue -S ... adds to it)")
         return EXIT_OK
     return _run_locked(root, args, pipeline, entries, queued=True)
 
