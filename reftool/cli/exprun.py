@@ -365,9 +365,10 @@ def _changed_params(root: Path, record: dict[str, Any]) -> dict[str, dict[str, A
 
 def _apply(root: Path, ref: str, pipeline_file: str) -> int:
     """Params into the workspace, then `run`: outputs restored from the cache."""
+    import subprocess
+
     from ..experiments.isolated import set_params
     from ..experiments.queue import SetError
-    from . import main
     record = _find_record(root, ref)
     if isinstance(record, str):
         _err(record)
@@ -379,7 +380,9 @@ def _apply(root: Path, ref: str, pipeline_file: str) -> int:
         return EXIT_INVALID
     print(f"applied {record['name']} ({record['id']}): "
           f"{', '.join(changed) if changed else 'params already as recorded'}", flush=True)
-    return main(["run", "-f", pipeline_file, "--no-record", "-q"])
+    sys.stdout.flush()
+    return subprocess.run([sys.executable, "-m", "reftool", "-C", str(root), "run", "-f",
+                           pipeline_file, "--no-record", "-q"]).returncode
 
 
 def cmd_exp_branch(args: argparse.Namespace) -> int:
