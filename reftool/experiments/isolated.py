@@ -24,6 +24,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files.documents import parse
+from ..files.errors import SpecError
 from ..files.safe_io import make_dirs, refuse_links, write_atomic
 from ..files.values import canonical_equal, from_typed_tree, pointer_tokens, resolve_pointer
 from .queue import Entry, SetError
@@ -127,7 +128,7 @@ def current_params(root: Path, files: list[str]) -> dict[str, Any]:
         try:
             value = parse((root / file).read_text(encoding="utf-8"), display=file,
                           fmt=fmt).value if fmt else {}  # type: ignore[arg-type]
-        except (OSError, ValueError, Exception):  # noqa: BLE001 - validate says why
+        except (OSError, ValueError, SpecError):  # the run's validation says why
             value = {}
         out[file] = value if isinstance(value, dict) else {}
     return out
@@ -197,7 +198,7 @@ def run_entry(root: Path, entry: Entry, pipeline_file: str, lock_file: str,
               outputs: set[str]) -> Outcome:
     """One experiment, start to record ([experiments.isolated])."""
     from ..pipeline.store import Remote, Store
-    from .records import build_record, git, write_record
+    from .records import SourceError, build_record, git, write_record
     logs = root / TMP / "logs"
     make_dirs(root, logs)
     log = logs / f"{entry.id}.log"
@@ -222,8 +223,10 @@ def run_entry(root: Path, entry: Entry, pipeline_file: str, lock_file: str,
         summary = _summary(log)
         log.unlink(missing_ok=True)
         return Outcome(entry, True, path, log, summary)
-    except SetError as e:
+    except (SetError, SourceError) as e:
         return Outcome(entry, False, None, log, str(e))
+    except OSError as e:  # a full disk, a file in the way: this experiment fails, not the runner
+        return Outcome(entry, False, None, log, f"{e.filename or ''}: {e.strerror or e}")
     finally:
         shutil.rmtree(copy, ignore_errors=True)
 
