@@ -33,6 +33,8 @@ def add_parsers(sub: Any) -> None:
     ev = e.add_parser("save", help="record the workspace's params and metrics as an experiment")
     ev.add_argument("name", help="a name for the experiment")
     ev.set_defaults(handler=cmd_exp_save)
+    from .exprun import add_exp_parsers
+    add_exp_parsers(e)
 
     for kind in ("metrics", "params"):
         k = sub.add_parser(kind, help=f"{kind}: diff").add_subparsers(
@@ -129,7 +131,12 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
 
 def cmd_exp_save(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError, build_record, write_record
+    from ..experiments.queue import taken
     root = Path(".")
+    if taken(root, [args.name]):  # [experiments.names]
+        print(f"reftool: an experiment is already named {args.name!r}; names are unique "
+              "(reftool exp remove it, or choose another name)", file=sys.stderr)
+        return EXIT_USAGE
     try:
         path = write_record(root, build_record(root, args.name, pipeline_file=DEFAULT_PIPELINE))
     except SourceError as e:

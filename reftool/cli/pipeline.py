@@ -158,6 +158,12 @@ def cmd_run(args: argparse.Namespace) -> int:
         print("reftool: -j needs a number of at least 1", file=sys.stderr)
         return EXIT_USAGE
     root = Path(".")
+    if args.name and not args.no_record and not args.dry_run:
+        from ..experiments.queue import taken
+        if taken(root, [args.name]):  # [experiments.names]
+            print(f"reftool: an experiment is already named {args.name!r}; names are unique "
+                  "(reftool exp remove it, or choose another --name)", file=sys.stderr)
+            return EXIT_USAGE
     try:
         remote = None if args.no_cache else remote_of(root, args.remote)
         kind, scheduler = _executor_settings(root, args)

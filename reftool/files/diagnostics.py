@@ -47,7 +47,9 @@ def diagnostic_dict(d: Diagnostic) -> dict[str, Any]:
 
 def report_dict(report: Report) -> dict[str, Any]:
     return {
-        "version": WRITTEN_VERSION_TEXT,
+        # [version.write]: the file kind queue-entry is a 1.1 addition
+        "version": "1.1" if any(k == "queue-entry" for _, k in report.files)
+        else WRITTEN_VERSION_TEXT,
         "tool": {"name": "reftool", "version": __version__},
         "valid": not report.errors,
         "files": [{"path": p, "kind": k} for p, k in report.files],

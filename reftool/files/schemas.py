@@ -20,6 +20,7 @@ SCHEMA_FILES = {
     "series-header": "series-header.schema.json",
     "series-record": "series-record.schema.json",
     "experiment": "experiment.schema.json",
+    "queue-entry": "queue-entry.schema.json",
     "validation-report": "validation-report.schema.json",
     "plan": "plan.schema.json",
     "metrics-diff": "metrics-diff.schema.json",

@@ -67,9 +67,10 @@ def secret_looking(name: str) -> bool:
 
 
 # SPEC [files.kinds]
-FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment"]
+FileKind = Literal["pipeline", "lock", "params", "metrics", "series", "experiment",
+                   "queue-entry"]
 FILE_KINDS: Final[tuple[FileKind, ...]] = (
-    "pipeline", "lock", "params", "metrics", "series", "experiment",
+    "pipeline", "lock", "params", "metrics", "series", "experiment", "queue-entry",
 )
 DEFAULT_PIPELINE: Final = "pipeline.yaml"
 DEFAULT_LOCK: Final = "pipeline.lock"

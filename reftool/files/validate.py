@@ -436,6 +436,14 @@ def validate_experiment_file(path: Path, display: str, report: Report) -> None:
         _versioned(doc, "experiment", "experiment record", report)
 
 
+def validate_queue_entry_file(path: Path, display: str, report: Report) -> None:
+    """[experiments.queue]"""
+    report.add_file(display, "queue-entry")
+    doc = _parse_file(path, display, "json", report)
+    if doc is not None:
+        _versioned(doc, "queue-entry", "queue entry", report)
+
+
 def validate_series_file(path: Path, display: str, report: Report) -> None:
     """[metrics.series]: a header line, then records; a torn last line is ignored."""
     report.add_file(display, "series")
@@ -1148,6 +1156,9 @@ def detect_kind(path: Path) -> FileKind:
         return "pipeline"
     if path.parent.name == "experiments" and name.endswith(".json"):
         return "experiment"
+    if path.parent.name == "queue" and path.parent.parent.name == ".reftool" and \
+            name.endswith(".json"):
+        return "queue-entry"  # [experiments.queue]
     fmt = _format_of(name)
     if fmt is not None:
         try:
@@ -1193,6 +1204,8 @@ def validate_paths(paths: Iterable[Path]) -> Report:
             validate_metrics_file(path, display, report)
         elif kind == "experiment":
             validate_experiment_file(path, display, report)
+        elif kind == "queue-entry":
+            validate_queue_entry_file(path, display, report)
         else:
             validate_params_file(path, display, report)
     return report
