@@ -247,7 +247,7 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
                                     use_cache=not args.no_cache, quiet=args.quiet),
                     out=sys.stdout, err=sys.stderr)
     summary = runner.run(plan)
-    journal.finish(runner.lock())
+    _remember_lock(project, lock_path, journal.finish(runner.lock()))
     print(summary.line(time.monotonic() - started), flush=True)
     if not (summary.failed or summary.interrupted or args.no_record) and (
             summary.count("ran") or summary.count("restored")):
@@ -278,13 +278,24 @@ def _jobs(args: argparse.Namespace, root: Path, executor: Any, plan: Any, pipeli
         return -1
 
 
+def _remember_lock(project: Any, lock_path: Path, text: str) -> None:
+    """The lock just written goes into the document cache, parsed and known valid, so that
+    the next `plan` or `run` does not read and check it again (it replaces the old lock's
+    entry there)."""
+    if project.cache is not None:
+        project.cache.remember_written(text.encode("utf-8"), "json", "lock",
+                                       os.path.normpath(lock_path))
+        project.cache.save()
+
+
 def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
     """Make an unfinished run's journal the lock's ([exec.record])."""
     from ..pipeline.lockfile import pruned, write_lock
 
     if project.recovered:
         _say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
-    write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages)))
+    _remember_lock(project, lock_path,
+                   write_lock(lock_path, pruned(project.lock, set(project.pipeline.stages))))
     refuse_links(root, root / ".reftool")
     (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
 
