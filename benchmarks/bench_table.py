@@ -38,7 +38,7 @@ BASELINE = HERE / "baseline.json"
 GROSS = 3.0  # --quick fails on a ratio over GROSS times the committed baseline ratio
 
 #: (stages for plan, stages for run, files in the directory dep) by mode
-SIZES = {"quick": {"plan": [200], "run": 30, "files": 2_000},
+SIZES = {"quick": {"plan": [100], "run": 20, "files": 1_000},
          "full": {"plan": [1_000, 10_000], "run": 1_000, "files": 100_000}}
 
 

@@ -8,14 +8,11 @@ all under this module's control and bounded ([read.aliases], [read.depth]).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -602,6 +599,7 @@ _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def _parse_toml(text: str, display: str) -> Any:
+    import tomllib  # here: `plan` on a project without TOML files never needs it (issue 18)
     try:
         value = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -627,6 +625,8 @@ def _toml_times_as_text(value: Any, text: str, display: str) -> Any:
     """[read.toml]: date-times as the canonical form of their text (toml_datetime_text)."""
     if not _has_time(value):
         return value
+    import secrets
+    import tomllib
     marker = f"\x00reftool-time-{secrets.token_hex(8)}-"
     marked, texts = _toml_marked(text, marker)
     try:
@@ -649,7 +649,8 @@ def _count_times(value: Any) -> int:
         return sum(_count_times(v) for v in value.values())
     if isinstance(value, list):
         return sum(_count_times(v) for v in value)
-    return 1 if isinstance(value, (_dt.date, _dt.time)) else 0
+    import datetime
+    return 1 if isinstance(value, (datetime.date, datetime.time)) else 0
 
 
 # [read.toml]: a date-time is read as the text written, in one canonical form. Python's parser
