@@ -3,6 +3,7 @@
     python benchmarks/floors.py plan DIR      parse the files, load the lock, stat every path
     python benchmarks/floors.py commands DIR [N]  run the first N stage commands, no tool
     python benchmarks/floors.py hash DIR/SUB  walk, read and sha256 every file on one core
+    python benchmarks/floors.py walk DIR/SUB  lstat every entry (find -printf, from Python)
 
 Each does the least work any tool must do for the same answer, and no more: no validation,
 no decisions, no records. `bench_table.py` measures them side by side with `reftool`.
@@ -85,5 +86,7 @@ if __name__ == "__main__":
         plan(where)
     elif what == "commands":
         commands(where, int(sys.argv[3]) if len(sys.argv) > 3 else None)
+    elif what == "walk":
+        _walk_stat(where)
     else:
         hash_tree(where)
