@@ -1351,3 +1351,80 @@ def test_template_index_with_leading_zero_is_template_syntax(expr: str) -> None:
     with pytest.raises(TemplateError) as info:
         parse_expression(expr)
     assert info.value.code == "template_syntax"
+
+
+# ---------------------------------------------------------------------------------- the cache
+
+def _cache_with(tmp_path: Path, files: dict[str, str]) -> tuple[Any, dict[str, str]]:
+    """A document cache at tmp_path that has read `files` (name -> YAML text), in order;
+    returns it with each file's digest."""
+    from reftool.files.documents import DocumentCache
+    cache = DocumentCache.open(tmp_path, "stamp")
+    digests = {}
+    for name, text in files.items():
+        (tmp_path / name).write_text(text)
+        digests[name] = load(tmp_path / name, display=name, fmt="yaml", limit=1 << 20,
+                             cache=cache).digest
+    return cache, digests
+
+
+def _saved(tmp_path: Path) -> dict[str, Any]:
+    return json.loads((tmp_path / ".reftool" / "documents.json").read_text())["entries"]
+
+
+def test_document_cache_keeps_only_the_latest_bytes_of_a_file(tmp_path: Path) -> None:
+    (tmp_path / ".reftool").mkdir()
+    cache, first = _cache_with(tmp_path, {"p.yaml": "a: 1\n", "q.yaml": "b: 1\n"})
+    _, second = _cache_with(tmp_path, {})  # nothing saved yet: a fresh cache is empty
+    assert second == {}
+    cache.save()
+    cache, again = _cache_with(tmp_path, {"p.yaml": "a: 2\n"})  # p.yaml edited
+    cache.save()
+    kept = _saved(tmp_path)
+    assert again["p.yaml"] in kept and first["q.yaml"] in kept
+    assert first["p.yaml"] not in kept  # the old version of p.yaml is gone
+    assert len(kept) == 2
+
+
+def test_document_cache_hit_refreshes_the_eviction_order(tmp_path: Path) -> None:
+    from reftool.files.documents import DocumentCache
+    (tmp_path / ".reftool").mkdir()
+    keep = DocumentCache.KEEP
+    cache, digests = _cache_with(tmp_path, {f"f{i}.yaml": f"x: {i}\n" for i in range(keep)})
+    cache.save()
+    # f0.yaml is used again (a hit), then one new file comes: the least recently used
+    # entry, f1.yaml, is the one to go, not f0.yaml
+    cache, _ = _cache_with(tmp_path, {"f0.yaml": "x: 0\n", "new.yaml": "y: 1\n"})
+    cache.save()
+    kept = _saved(tmp_path)
+    assert digests["f0.yaml"] in kept
+    assert digests["f1.yaml"] not in kept
+    assert len(kept) == keep
+
+
+def test_document_cache_unchanged_is_not_rewritten(tmp_path: Path) -> None:
+    (tmp_path / ".reftool").mkdir()
+    cache, _ = _cache_with(tmp_path, {"p.yaml": "a: 1\n", "q.yaml": "b: 1\n"})
+    cache.save()
+    saved = tmp_path / ".reftool" / "documents.json"
+    before = saved.stat().st_mtime_ns, saved.stat().st_ino
+    cache, _ = _cache_with(tmp_path, {"p.yaml": "a: 1\n", "q.yaml": "b: 1\n"})  # same order
+    cache.save()
+    assert (saved.stat().st_mtime_ns, saved.stat().st_ino) == before
+    cache, _ = _cache_with(tmp_path, {"q.yaml": "b: 1\n", "p.yaml": "a: 1\n"})  # reordered
+    cache.save()
+    assert list(_saved(tmp_path)) == [hashlib.sha256(b"b: 1\n").hexdigest(),
+                                      hashlib.sha256(b"a: 1\n").hexdigest()]
+
+
+def test_document_cache_remembers_a_written_file_as_valid(tmp_path: Path) -> None:
+    from reftool.files.documents import DocumentCache
+    (tmp_path / ".reftool").mkdir()
+    cache = DocumentCache.open(tmp_path, "stamp")
+    data = b'{\n  "stages": {},\n  "version": "1.0"\n}\n'
+    cache.remember_written(data, "json", "lock", "pipeline.lock")
+    digest = hashlib.sha256(data).hexdigest()
+    assert cache.is_valid(digest, "lock") and not cache.is_valid(digest, "pipeline")
+    assert cache.value(digest, "json") == {"stages": {}, "version": "1.0"}
+    cache.remember_written(b"{oops", "json", "lock", "pipeline.lock")  # not JSON: not kept
+    assert not cache.is_valid(hashlib.sha256(b"{oops").hexdigest(), "lock")

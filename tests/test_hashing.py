@@ -363,3 +363,58 @@ def test_a_corrupt_part_is_not_trusted(tmp_path: Path) -> None:
     for frag in (tmp_path / ".reftool/hashcache/parts").glob("*.frag"):
         frag.write_bytes(b"garbage")
     assert hasher(tmp_path).state("d/") == good
+
+
+# ---------------------------------------------------------------------------------- issue 18
+
+def _files_in_one_folder(root: Path, count: int) -> list[str]:
+    (root / "out").mkdir(parents=True)
+    for i in range(count):
+        (root / "out" / f"f{i}.txt").write_text(f"{i}\n")
+    return [f"out/f{i}.txt" for i in range(count)]
+
+
+def test_one_stat_call_per_file_path(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A file dep costs one lstat; its folder's real path is found once (issue 18: it was
+    lexists + realpath + stat, about 8 calls a path)."""
+    root = tmp_path / "p"
+    paths = _files_in_one_folder(root, 50)
+    cache = hashing.HashCache(None, str(root))
+    later = time.time_ns() + 10**10  # past the racy window: the digests are kept
+    for p in paths:  # hashed once; the no-op plan that follows only checks their stats
+        hashing.Hasher(root, cache, now_ns=later).state(p)
+    hasher = hashing.Hasher(root, cache, now_ns=later)
+    calls = {"lstat": 0, "stat": 0, "realpath": 0}
+    for name in calls:
+        real = getattr(os, name) if name != "realpath" else os.path.realpath
+
+        def counting(*a: object, _real: Callable[..., object] = real, _name: str = name,
+                     **kw: object) -> object:
+            calls[_name] += 1
+            return _real(*a, **kw)
+        monkeypatch.setattr(os.path if name == "realpath" else os, name, counting)
+    for p in paths:
+        assert hasher.state(p) is not None
+    monkeypatch.undo()
+    assert calls["realpath"] <= 2
+    # one lstat a path, plus those realpath makes for the folder's components once (it was
+    # about 8 calls a path before issue 18)
+    assert calls["lstat"] + calls["stat"] <= len(paths) + 20
+
+
+def test_folder_turned_link_after_a_stage_wrote_is_refused(tmp_path: Path) -> None:
+    """[paths.symlinks]: the folder real paths known are dropped when a stage writes, so a
+    folder a stage replaced by a link out of the project is seen."""
+    root = tmp_path / "p"
+    _files_in_one_folder(root, 1)
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "f0.txt").write_text("elsewhere\n")
+    hasher = hashing.Hasher(root, hashing.HashCache(None, str(root)))
+    assert hasher.state("out/f0.txt") is not None
+    (root / "out" / "f0.txt").unlink()
+    (root / "out").rmdir()
+    (root / "out").symlink_to(outside)
+    hasher.forget("out/f0.txt")  # what the runner does after a stage
+    with pytest.raises(hashing.HashError):
+        hasher.state("out/f0.txt")

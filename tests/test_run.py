@@ -409,3 +409,21 @@ def _group_alive(pgid: int) -> bool:
             if int(fields[2]) == pgid and fields[0] != "Z":
                 return True
     return False
+
+
+def test_run_leaves_its_lock_parsed_and_checked_for_the_next_command(proj: Project) -> None:
+    """The first plan after a run does not parse and schema-check the lock that run wrote
+    again (issue 18), and the document cache holds no older lock."""
+    import hashlib
+    for value in ("1", "5"):  # two runs, two different locks
+        (proj.root / "params.yaml").write_text(f"a: {value}\nb: 2\n")
+        assert run(proj.root, "-q", "--no-record").returncode == 0
+        cache = json.loads((proj.root / ".reftool" / "documents.json").read_text())["entries"]
+        digest = hashlib.sha256((proj.root / "pipeline.lock").read_bytes()).hexdigest()
+        assert "lock" in cache[digest]["valid"]
+        assert cache[digest]["value"] == json.loads((proj.root / "pipeline.lock").read_text())
+        locks = [k for k, v in cache.items() if v.get("file") == "pipeline.lock"]
+        assert locks == [digest]
+    r = subprocess.run([sys.executable, "-m", "reftool", "plan", "--exit-code"], cwd=proj.root,
+                       capture_output=True, text=True)
+    assert r.returncode == 0, r.stdout + r.stderr

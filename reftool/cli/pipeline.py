@@ -255,7 +255,7 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
                                     use_cache=not args.no_cache, quiet=args.quiet),
                     out=sys.stdout, err=sys.stderr)
     summary = runner.run(plan)
-    journal.finish(runner.lock())
+    _remember_lock(project, lock_path, journal.finish(runner.lock()))
     print(summary.line(time.monotonic() - started), flush=True)
     if not (summary.failed or summary.interrupted or args.no_record) and (
             summary.count("ran") or summary.count("restored")):
@@ -296,9 +296,19 @@ def _hide_secrets(lock_path: Path, project: Any) -> None:
     hidden = for_pipeline(project.lock, project.pipeline)
     if any(hidden.stages[n].env != e.env for n, e in project.lock.stages.items()
            if n in hidden.stages):
-        write_lock(lock_path, hidden)
+        _remember_lock(project, lock_path, write_lock(lock_path, hidden))
         _say("the lock held the value of a variable recorded by its digest; it now holds "
              "the digest ([security.secrets])")
+
+
+def _remember_lock(project: Any, lock_path: Path, text: str) -> None:
+    """The lock just written goes into the document cache, parsed and known valid, so that
+    the next `plan` or `run` does not read and check it again (it replaces the old lock's
+    entry there)."""
+    if project.cache is not None:
+        project.cache.remember_written(text.encode("utf-8"), "json", "lock",
+                                       os.path.normpath(lock_path))
+        project.cache.save()
 
 
 def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
@@ -307,7 +317,8 @@ def _settle_journal(root: Path, lock_path: Path, project: Any) -> None:
 
     if project.recovered:
         _say(f"recovered {project.recovered} stage(s) recorded by a run that did not finish")
-    write_lock(lock_path, for_pipeline(project.lock, project.pipeline))
+    _remember_lock(project, lock_path,
+                   write_lock(lock_path, for_pipeline(project.lock, project.pipeline)))
     refuse_links(root, root / ".reftool")
     (root / ".reftool" / "lock-journal.jsonl").unlink(missing_ok=True)
 

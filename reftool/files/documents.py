@@ -8,14 +8,11 @@ all under this module's control and bounded ([read.aliases], [read.depth]).
 
 from __future__ import annotations
 
-import datetime as _dt
 import hashlib
 import json
 import math
 import os
 import re
-import secrets
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -153,7 +150,7 @@ def load(path: str | os.PathLike[str], *, display: str, fmt: Format, limit: int,
     doc = parse(text, display=display, fmt=fmt, nonfinite=nonfinite)
     doc.digest = digest
     if cache is not None:
-        cache.remember(digest, fmt, doc.value)
+        cache.remember(digest, fmt, doc.value, display)
     return doc
 
 
@@ -166,6 +163,10 @@ class DocumentCache:
     Kept in `.reftool/documents.json`; only an optimization (it saves `plan` the YAML parse
     and the schema validation of files that did not change). A corrupt or foreign cache, or
     one written by another version of the tool or of the schemas, is discarded.
+
+    Each entry names the file it was read from, and holds only that file's latest bytes: an
+    older version of a file (last run's lock) is dropped when a newer one is remembered. At
+    most KEEP entries are kept, the least recently used going first; a hit counts as a use.
     """
 
     FORMAT = "reftool-document-cache"
@@ -175,8 +176,9 @@ class DocumentCache:
         self.path = path
         self.root: Path | None = None
         self.stamp = stamp
-        self.entries: dict[str, dict[str, Any]] = {}
+        self.entries: dict[str, dict[str, Any]] = {}  # least recently used first
         self.dirty = False
+        self._order: list[str] = []  # the entries' order as read
 
     @classmethod
     def open(cls, root: Path, stamp: str) -> DocumentCache:
@@ -190,19 +192,49 @@ class DocumentCache:
                 cache.entries = {k: v for k, v in data["entries"].items()
                                  if isinstance(v, dict) and "value" in v and "format" in v
                                  and isinstance(v.get("valid"), list)}
+                cache._order = list(cache.entries)
         except (OSError, ValueError, RecursionError):
             pass
         return cache
 
+    def _use(self, digest: str) -> dict[str, Any] | None:
+        """The entry of `digest`, made the most recently used."""
+        entry = self.entries.pop(digest, None)
+        if entry is not None:
+            self.entries[digest] = entry
+        return entry
+
     def value(self, digest: str, fmt: str) -> Any:
-        entry = self.entries.get(digest)
+        entry = self._use(digest)
         if entry is None or entry["format"] != fmt:
             return _NOT_CACHED
         return entry["value"]
 
-    def remember(self, digest: str, fmt: str, value: Any) -> None:
-        self.entries[digest] = {"format": fmt, "value": value, "valid": []}
+    def remember(self, digest: str, fmt: str, value: Any, file: str | None = None) -> None:
+        """A parsed value; the older versions of the same `file` are forgotten."""
+        if file is not None:
+            self._forget_others(digest, file)
+        self.entries.pop(digest, None)
+        self.entries[digest] = {"format": fmt, "value": value, "valid": [], "file": file}
         self.dirty = True
+
+    def remember_written(self, data: bytes, fmt: Format, schema: str, file: str) -> None:
+        """A file this tool has just written from values it had validated, such as the lock
+        a run ends with: its parse and its schema verdict, so that the next command does not
+        read it again ([lock.canonical] output of an in-memory lock)."""
+        digest = hashlib.sha256(data).hexdigest()
+        try:
+            value = parse(decode(data, display=file), display=file, fmt=fmt).value
+        except SpecError:  # never expected; then the next command reads and reports it
+            return
+        self.remember(digest, fmt, value, file)
+        self.mark_valid(digest, schema)
+
+    def _forget_others(self, digest: str, file: str) -> None:
+        for other in [k for k, v in self.entries.items() if v.get("file") == file
+                      and k != digest]:
+            del self.entries[other]
+            self.dirty = True
 
     def is_valid(self, digest: str, schema: str) -> bool:
         entry = self.entries.get(digest)
@@ -214,13 +246,12 @@ class DocumentCache:
             entry["valid"].append(schema)
             self.dirty = True
 
-    def save(self, keep: set[str] | None = None) -> None:
-        """Write the entries (those in `keep`, when given) atomically; failures are ignored."""
-        if self.path is None or not self.dirty:
+    def save(self) -> None:
+        """Write the KEEP most recently used entries atomically, when anything changed (the
+        order of use included); failures are ignored."""
+        if self.path is None or not (self.dirty or list(self.entries) != self._order):
             return
-        entries = {k: v for k, v in self.entries.items() if keep is None or k in keep}
-        if len(entries) > self.KEEP:
-            entries = dict(list(entries.items())[-self.KEEP:])
+        entries = dict(list(self.entries.items())[-self.KEEP:])
         data = {"format": self.FORMAT, "stamp": self.stamp, "entries": entries}
         try:  # [security.symlinks]: never through a link in `.reftool/`
             write_atomic(self.path, json.dumps(data, separators=(",", ":")).encode("utf-8"),
@@ -228,6 +259,7 @@ class DocumentCache:
         except (OSError, ValueError):
             pass
         self.dirty = False
+        self._order = list(self.entries)
 
 
 def parse(text: str, *, display: str, fmt: Format, nonfinite: bool = False) -> Document:
@@ -567,6 +599,7 @@ _TOML_AT = re.compile(r"\(at line (\d+), column (\d+)\)")
 
 
 def _parse_toml(text: str, display: str) -> Any:
+    import tomllib  # here: `plan` on a project without TOML files never needs it (issue 18)
     try:
         value = tomllib.loads(text)
     except tomllib.TOMLDecodeError as e:
@@ -592,6 +625,8 @@ def _toml_times_as_text(value: Any, text: str, display: str) -> Any:
     """[read.toml]: date-times as the canonical form of their text (toml_datetime_text)."""
     if not _has_time(value):
         return value
+    import secrets
+    import tomllib
     marker = f"\x00reftool-time-{secrets.token_hex(8)}-"
     marked, texts = _toml_marked(text, marker)
     try:
@@ -614,7 +649,8 @@ def _count_times(value: Any) -> int:
         return sum(_count_times(v) for v in value.values())
     if isinstance(value, list):
         return sum(_count_times(v) for v in value)
-    return 1 if isinstance(value, (_dt.date, _dt.time)) else 0
+    import datetime
+    return 1 if isinstance(value, (datetime.date, datetime.time)) else 0
 
 
 # [read.toml]: a date-time is read as the text written, in one canonical form. Python's parser

@@ -23,9 +23,16 @@ class OutputIndex:
         for stage, out in outputs:
             self.by_path.setdefault(bare(out.path), (stage, out))
         self.sorted = sorted(self.by_path)
+        self._found: dict[str, list[tuple[str, Output]]] = {}  # answers already given
 
     def producers(self, path: str) -> list[tuple[str, Output]]:
         """Outputs equal to `path`, directories containing it, and outputs inside it."""
+        found = self._found.get(path)
+        if found is None:
+            found = self._found[path] = self._producers(path)
+        return list(found)
+
+    def _producers(self, path: str) -> list[tuple[str, Output]]:
         key = bare(path)
         found: list[tuple[str, Output]] = []
         if key in self.by_path:
@@ -43,18 +50,35 @@ class OutputIndex:
         return found
 
 
+# The last pipeline's index and graph: validation, planning and running all ask for them,
+# and building them is the largest cost of a no-op plan after reading the files (issue 18).
+# A Pipeline is frozen, so the memo holds it (keeping its id from being reused) and compares
+# identity.
+_memo: dict[str, tuple[Pipeline, object]] = {}
+
+
 def output_index(pipeline: Pipeline) -> OutputIndex:
-    return OutputIndex((s.name, o) for s in pipeline.stages.values() for o in s.outputs)
+    held = _memo.get("index")
+    if held is not None and held[0] is pipeline:
+        return held[1]  # type: ignore[return-value]
+    index = OutputIndex((s.name, o) for s in pipeline.stages.values() for o in s.outputs)
+    _memo["index"] = (pipeline, index)
+    return index
 
 
 def dependencies(pipeline: Pipeline, index: OutputIndex | None = None) -> dict[str, set[str]]:
     """For each stage, the stages it depends on directly ([pipeline.graph]): through its deps
     and through its params files, when a stage writes one ([pipeline.params-edge])."""
+    held = _memo.get("deps")
+    if index is None and held is not None and held[0] is pipeline:
+        return {k: set(v) for k, v in held[1].items()}  # type: ignore[attr-defined]
     index = index or output_index(pipeline)
-    return {
+    deps = {
         s.name: {producer for path in input_paths(s) for producer, _ in index.producers(path)}
         for s in pipeline.stages.values()
     }
+    _memo["deps"] = (pipeline, deps)
+    return {k: set(v) for k, v in deps.items()}
 
 
 def input_paths(stage: Stage) -> list[str]:

@@ -819,8 +819,11 @@ def _path_text_checks(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
     by_fold: dict[str, str] = {}
     not_nfc: set[str] = set()
     collisions: set[tuple[str, str]] = set()
+    passed: set[str] = set()  # a path named again adds nothing once it passed
     for stage in pipeline.stages.values():
         for p, where in _all_paths(stage):
+            if p in passed:
+                continue
             too_long = _too_long(p)
             if too_long:
                 out.append(located(doc, "semantic", "path_unrepresentable", where,
@@ -834,13 +837,18 @@ def _path_text_checks(pipeline: Pipeline, doc: Document) -> list[Diagnostic]:
                                        anchor="paths.nfc"))
                     not_nfc.add(p)
                 continue
+            clean = True
             for prefix in _prefixes(graph.bare(p)):
                 other = by_fold.setdefault(prefix.casefold(), prefix)
-                if other != prefix and (other, prefix) not in collisions:
-                    collisions.add((other, prefix))
-                    out.append(located(doc, "semantic", "path_case_collision", where,
-                                       f"{prefix!r} and {other!r} differ only by case",
-                                       hint="use one spelling", anchor="paths.case"))
+                if other != prefix:
+                    clean = False
+                    if (other, prefix) not in collisions:
+                        collisions.add((other, prefix))
+                        out.append(located(doc, "semantic", "path_case_collision", where,
+                                           f"{prefix!r} and {other!r} differ only by case",
+                                           hint="use one spelling", anchor="paths.case"))
+            if clean:
+                passed.add(p)
     return out
 
 
@@ -921,20 +929,22 @@ class _Disk:
         folder, _, name = bare.rpartition("/")
         real_folder = self._real_dir(folder)
         try:
-            st = os.lstat(os.path.join(real_folder, name))
+            st: os.stat_result | None = os.lstat(os.path.join(real_folder, name))
         except OSError:
             found = _OnDisk(False, False, None)
-        else:
+        else:  # one lstat for a path that is no link (issue 18: it was four stat calls)
             real = os.path.join(real_folder, name)
-            if stat.S_ISLNK(st.st_mode):
+            if st is not None and stat.S_ISLNK(st.st_mode):
                 real = os.path.realpath(real)
+                try:
+                    st = os.stat(real)
+                except OSError:
+                    st = None
             inside = real == self.real_root or real.startswith(self.real_root + os.sep)
-            try:
-                mode = os.stat(real).st_mode
-                special = None if stat.S_ISREG(mode) or stat.S_ISDIR(mode) else kind_of(mode)
-            except OSError:
-                special = None
-            found = _OnDisk(os.path.exists(real), os.path.isdir(real), None if inside else real,
+            mode = 0 if st is None else st.st_mode
+            special = None if st is None or stat.S_ISREG(mode) or stat.S_ISDIR(mode) \
+                else kind_of(mode)
+            found = _OnDisk(st is not None, stat.S_ISDIR(mode), None if inside else real,
                             special)
         self._seen[path] = found
         return found

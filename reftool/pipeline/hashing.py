@@ -458,6 +458,7 @@ class Hasher:
         self._memo: dict[tuple[str, str], FileState | None] = {}  # (path, rules digest)
         self._pool: Any = None
         self._prefetched: dict[str, dict[str, Any]] = {}  # dir -> subdir -> async result
+        self._real_dirs: dict[str, str] = {}  # folder -> its realpath, until a stage writes
 
     def prefetch(self) -> None:
         """Start walking, in two worker processes, the large directories hashed last time,
@@ -502,6 +503,7 @@ class Hasher:
     def forget(self, path: str) -> tuple[bool, FileState | None]:
         """Drop what is known of `path` (it was rewritten): (whether it was known, its state
         under no rules, or under the rules it was last hashed under)."""
+        self._real_dirs.clear()  # a stage wrote: a folder may have become a link
         keys = [k for k in self._memo if k[0] == path]
         known, state = bool(keys), None
         for k in sorted(keys, reverse=True):  # the state under no rules ("") comes last
@@ -511,13 +513,29 @@ class Hasher:
     # -- files
 
     def _target(self, path: str) -> str | None:
+        return self._located(path)[0]
+
+    def _located(self, path: str) -> tuple[str | None, os.stat_result | None]:
+        """The full path of a project path and, when it is no link, its stat; (None, None)
+        when it does not exist. Raises HashError when it resolves outside the project
+        ([paths.symlinks]). One lstat per path: the real path of its folder is known after
+        the first path in it (issue 18: it was about 8 stat calls a path)."""
         full = os.path.join(self.root, path.rstrip("/"))
-        if not os.path.lexists(full):
-            return None
-        real = os.path.realpath(full)
+        try:
+            st = os.lstat(full)
+        except (OSError, ValueError):
+            return None, None
+        folder, name = os.path.split(full)
+        if stat.S_ISLNK(st.st_mode) or name in ("", ".", ".."):
+            real, st = os.path.realpath(full), None
+        else:
+            known = self._real_dirs.get(folder)
+            if known is None:
+                known = self._real_dirs[folder] = os.path.realpath(folder)
+            real = os.path.join(known, name)
         if real != self.real_root and not real.startswith(self.real_root + os.sep):
             raise HashError("path_escapes", path, f"{path!r} resolves outside the project")
-        return full
+        return full, None if st is None or stat.S_ISLNK(st.st_mode) else st
 
     def _trusted(self, row: list[Any] | None, st: _Stat) -> str | None:
         if row is not None and row[:5] == st.key():
@@ -531,10 +549,11 @@ class Hasher:
             rows.pop(key, None)
 
     def _file_state(self, path: str) -> FileState | None:
-        full = self._target(path)
+        full, st_raw = self._located(path)
         if full is None:
             return None
-        st_raw = os.stat(full)
+        if st_raw is None:  # a link: what it points at
+            st_raw = os.stat(full)
         if stat.S_ISDIR(st_raw.st_mode):
             raise HashError("path_kind", path, f"{path!r} is a directory; write it as "
                             f"{path + '/'!r}")

@@ -73,8 +73,11 @@ def lock_digest(path: Path) -> str:
         return "unreadable"
 
 
-def write_lock(path: Path, lock: Lock) -> None:
-    atomic_write_text(path, canonical_lock_text(lock))
+def write_lock(path: Path, lock: Lock) -> str:
+    """The lock written, canonical ([lock.canonical]); returns its text."""
+    text = canonical_lock_text(lock)
+    atomic_write_text(path, text)
+    return text
 
 
 class Journal:
@@ -114,15 +117,17 @@ class Journal:
             self._file.close()
             self._file = None
 
-    def finish(self, lock: Lock) -> None:
-        """Replace the lock with everything recorded, then drop the journal."""
-        write_lock(self.lock_path, lock)
+    def finish(self, lock: Lock) -> str:
+        """Replace the lock with everything recorded, then drop the journal; returns the
+        lock's text."""
+        text = write_lock(self.lock_path, lock)
         self.close()
         try:
             self.path.unlink()
         except FileNotFoundError:
             pass
         _fsync_dir(self.path.parent)
+        return text
 
 
 def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None, int, int]:

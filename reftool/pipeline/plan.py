@@ -161,7 +161,7 @@ def decide(pipeline: Pipeline, lock: Lock | None, observer: Observer, *,
         stage = pipeline.stages[name]
 
         def pending(path: str) -> bool:
-            return any(p in running for p, _ in index.producers(path))
+            return bool(running) and any(p in running for p, _ in index.producers(path))
 
         forced = name in force_stages or force
         reasons = stage_reasons(stage, entries.get(name), observer, forced=forced,

@@ -1,0 +1,244 @@
+"""Issue 18's table in one command: reftool against the floors, measured side by side.
+
+    python benchmarks/bench_table.py [--quick] [--repeats N] [--workdir DIR] [--json FILE]
+                                     [--update-baseline]
+
+Each row runs the real command line in a fresh process (start-up included) and its floor
+(benchmarks/floors.py, `find -printf`, `python -c pass`), interleaved: tool, floor, tool,
+floor... The figures are medians; the ratio tool / floor is what to quote, since the machine
+is shared and its speed varies from minute to minute.
+
+`--quick` (for CI: tests/test_bench_table.py) runs small projects and fails (exit 1) only on a
+gross regression: a ratio over 3x its value in benchmarks/baseline.json. Noise never fails it.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE))
+from generate import generate, record_everything  # noqa: E402
+
+ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+PY = sys.executable
+FLOORS = str(HERE / "floors.py")
+BASELINE = HERE / "baseline.json"
+GROSS = 3.0  # --quick fails on a ratio over GROSS times the committed baseline ratio
+
+#: (stages for plan, stages for run, files in the directory dep) by mode
+SIZES = {"quick": {"plan": [100], "run": 20, "files": 1_000},
+         "full": {"plan": [1_000, 10_000], "run": 1_000, "files": 100_000}}
+
+
+@dataclass(frozen=True)
+class Row:
+    case: str
+    tool: float  # median seconds
+    floor: float | None  # median seconds of the floor, when the row has one
+    floor_name: str = ""
+
+    @property
+    def ratio(self) -> float | None:
+        return self.tool / self.floor if self.floor else None
+
+
+def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
+    t = time.perf_counter()
+    r = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
+    elapsed = time.perf_counter() - t
+    if r.returncode not in ok:
+        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{r.stdout[-2000:]}{r.stderr}")
+    return elapsed
+
+
+def reftool(*args: str) -> list[str]:
+    return [PY, "-m", "reftool", *args]
+
+
+PLAN = reftool("plan", "-q")
+
+
+def side_by_side(tool: Callable[[], float], floor: Callable[[], float] | None,
+                 repeats: int) -> tuple[float, float | None]:
+    """Medians of `repeats` interleaved measures of the tool and its floor."""
+    ours, base = [], []
+    for _ in range(repeats):
+        ours.append(tool())
+        if floor is not None:
+            base.append(floor())
+    return statistics.median(ours), statistics.median(base) if base else None
+
+
+def planned_project(work: Path, name: str, **kw: int) -> Path:
+    root = work / name
+    if not (root / "pipeline.lock").exists():
+        generate(root, **kw)
+        record_everything(root)
+        time.sleep(2.1)  # past the racy window: files just written are not trusted
+        timed(PLAN, root, (0, 3))  # warm the caches
+        timed(PLAN, root, (0, 3))
+    return root
+
+
+def plan_rows(work: Path, sizes: dict[str, object], repeats: int) -> list[Row]:
+    rows = []
+    for n in sizes["plan"]:  # type: ignore[attr-defined]
+        root = planned_project(work, f"plan{n}", stages=n, raw_files=100)
+        t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)),
+                            lambda: timed([PY, FLOORS, "plan", str(root)], root), repeats)
+        rows.append(Row(f"no-op plan, {n:,} stages", t, f, "parse + load lock + stat"))
+    return rows
+
+
+def scratch(root: Path) -> float:
+    shutil.rmtree(root / "out", ignore_errors=True)
+    shutil.rmtree(root / ".reftool", ignore_errors=True)
+    (root / "pipeline.lock").unlink(missing_ok=True)
+    return timed(reftool("run", "-q", "--no-cache", "--no-record"), root)
+
+
+def bare_commands(root: Path, count: int | None = None) -> float:
+    shutil.rmtree(root / "out", ignore_errors=True)
+    return timed([PY, FLOORS, "commands", str(root)] + ([str(count)] if count else []), root)
+
+
+def run_rows(work: Path, n: int, repeats: int) -> list[Row]:
+    root = work / f"run{n}"
+    if not (root / "pipeline.yaml").exists():
+        generate(root, stages=n, raw_files=100)
+    t, f = side_by_side(lambda: scratch(root), lambda: bare_commands(root), repeats)
+    rows = [Row(f"run from scratch, {n:,} stages", t, f, "the commands, no tool")]
+    scratch(root)  # a complete run to change params on
+    params = (root / "params.yaml").read_text()
+    groups, counter = max(1, n // 100), [0]
+
+    def param_change() -> float:
+        counter[0] += 1  # new values each time: no run-cache restore
+        changed = "".join(f"g{g}:\n  lr: {counter[0]}.{g}\n" for g in range(groups))
+        rest = params.split(f"g{groups}:\n", 1)[1]
+        (root / "params.yaml").write_text(f"{changed}g{groups}:\n{rest}")
+        return timed(reftool("run", "-q", "--no-record"), root)
+    t, f = side_by_side(param_change, lambda: bare_commands(root, groups * 10), repeats)
+    rows.append(Row(f"run after a param change, {groups * 10} of {n:,} stages rerun", t, f,
+                    f"{groups * 10} commands, no tool"))
+    return rows
+
+
+def directory_rows(work: Path, files: int, repeats: int, quick: bool) -> list[Row]:
+    root = planned_project(work, f"dir{files}", stages=10, raw_files=10, dir_files=files)
+    # the issue's floor is `find -printf`; on a small directory its few milliseconds are all
+    # noise, so --quick walks from Python (start-up included), a floor stable enough to judge
+    find, name = ([PY, FLOORS, "walk", "data/big"], "stat walk in Python") if quick else (
+        ["find", "data/big", "-printf", "%s %T@ %C@ %i\\n"], "find -printf")
+    t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)), lambda: timed(find, root), repeats)
+    rows = [Row(f"directory dep of {files:,} files, no-op plan", t, f, name)]
+    counter = [0]
+
+    def edit_one() -> float:
+        counter[0] += 1
+        i = counter[0] * 7919 % files
+        p = root / f"data/big/{i // 1000:04d}/{i % 1000:04d}.txt"
+        p.write_bytes(p.read_bytes() + b"x")
+        return timed(PLAN, root, (0, 3))
+    t, f = side_by_side(edit_one, lambda: timed(find, root), repeats)
+    rows.append(Row("  the same after a 1-byte edit of one file", t, f, name))
+
+    def cold() -> float:
+        shutil.rmtree(root / ".reftool" / "hashcache", ignore_errors=True)
+        return timed(PLAN, root, (0, 3))
+    t, f = side_by_side(cold, lambda: timed([PY, FLOORS, "hash", "data/big"], root), repeats)
+    rows.append(Row("  the same, cold (hash state deleted)", t, f, "one-core read + sha256"))
+    return rows
+
+
+def startup_rows(work: Path, repeats: int) -> list[Row]:
+    root = planned_project(work, "one", stages=1, raw_files=1)
+    t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)),
+                        lambda: timed([PY, "-c", "pass"], root), repeats * 2)
+    return [Row("start-up: plan on a 1-stage project", t, f, "python -c pass")]
+
+
+def render(rows: list[Row]) -> str:
+    lines = ["| case | reftool | floor | reftool / floor | floor is |", "|---|---|---|---|---|"]
+    for r in rows:
+        floor = f"{r.floor * 1e3:,.0f} ms" if r.floor else ""
+        ratio = f"{r.ratio:.1f}x" if r.ratio else ""
+        lines.append(f"| {r.case} | {r.tool * 1e3:,.0f} ms | {floor} | {ratio} | "
+                     f"{r.floor_name} |")
+    return "\n".join(lines) + "\n"
+
+
+def regressions(rows: list[Row], baseline: dict[str, float]) -> list[str]:
+    """Rows whose ratio is over GROSS times the committed one: only gross regressions."""
+    out = []
+    for r in rows:
+        base = baseline.get(r.case)
+        if r.ratio is not None and base and r.ratio > GROSS * base:
+            out.append(f"{r.case}: {r.ratio:.1f}x the floor, over {GROSS:g} x the baseline "
+                       f"{base:.1f}x")
+    return out
+
+
+def measure(work: Path, mode: str, repeats: int) -> list[Row]:
+    sizes = SIZES[mode]
+    subprocess.run([PY, "-m", "compileall", "-q", str(HERE.parent / "reftool")], env=ENV,
+                   capture_output=True)
+    rows = startup_rows(work, repeats)
+    rows += plan_rows(work, sizes, repeats)
+    rows += run_rows(work, sizes["run"], max(1, repeats // 2) if mode == "full" else repeats)
+    rows += directory_rows(work, sizes["files"], repeats, mode == "quick")  # type: ignore[arg-type]
+    return rows
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__,
+                                 formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--quick", action="store_true", help="small projects; fail on 3x baseline")
+    ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per row")
+    ap.add_argument("--workdir", type=Path, help="keep the generated projects here")
+    ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--update-baseline", action="store_true",
+                    help="write this run's ratios into benchmarks/baseline.json")
+    a = ap.parse_args(argv)
+    mode = "quick" if a.quick else "full"
+    repeats = a.repeats or (3 if a.quick else 5)
+    work = a.workdir or Path(tempfile.mkdtemp(prefix="reftool-table-"))
+    work.mkdir(parents=True, exist_ok=True)
+    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, load "
+          f"{os.getloadavg()[0]:.1f}, {mode}, {repeats} interleaved repeats, work dir {work}\n",
+          flush=True)
+    try:
+        rows = measure(work, mode, repeats)
+    finally:
+        if not a.workdir:
+            shutil.rmtree(work, ignore_errors=True)
+    sys.stdout.write(render(rows))
+    ratios = {r.case: round(r.ratio, 2) for r in rows if r.ratio is not None}
+    if a.json:
+        a.json.write_text(json.dumps({"mode": mode, "rows": [
+            {"case": r.case, "tool": r.tool, "floor": r.floor, "ratio": r.ratio} for r in rows]},
+            indent=2) + "\n")
+    baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
+    if a.update_baseline:
+        baseline[mode] = ratios
+        BASELINE.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
+    bad = regressions(rows, baseline.get(mode, {}))
+    for line in bad:
+        print(f"GROSS REGRESSION: {line}", file=sys.stderr)
+    return 1 if bad and a.quick else 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
