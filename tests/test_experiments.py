@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -94,9 +95,78 @@ def test_track_resume_cuts_a_torn_line(tmp_path: Path) -> None:
         s.log(0, loss=1.0)
     with open(series, "a") as f:
         f.write('{"step": 1, "metr')  # a crash in the middle of a line
-    with track.Series(str(series)) as s:
+    with track.Series(str(series), resume=True) as s:
         s.log(1, loss=0.5)
     assert [json.loads(x)["step"] for x in series.read_text().splitlines()[1:]] == [0, 1]
+
+
+def _steps(path: Path) -> list[int]:
+    return [json.loads(x)["step"] for x in path.read_text().splitlines()[1:]]
+
+
+def test_track_starts_a_fresh_series_per_run_unless_resumed(tmp_path: Path) -> None:
+    series = tmp_path / "s.jsonl"
+    for _ in range(2):  # a script run twice outside `reftool run`
+        with track.Series(str(series)) as s:
+            for _ in range(3):
+                s.log(loss=1.0)  # the automatic step
+    assert _steps(series) == [0, 1, 2]
+    with track.Series(str(series), resume=True) as s:
+        assert s.step == 3
+        s.log(loss=0.5)
+        s.log(7, loss=0.4)
+        s.log(loss=0.3)
+    assert _steps(series) == [0, 1, 2, 3, 7, 8]
+
+
+def test_track_logs_several_metrics_in_one_call_by_mapping(tmp_path: Path) -> None:
+    series = tmp_path / "s.jsonl"
+    with track.Series(str(series)) as s:
+        s.log_metrics({"train/loss": 1.0, "val/loss": 2.0, "acc": math.nan})
+        s.log_metrics({"train/loss": 0.5}, step=5, time=False)
+        with pytest.raises(TypeError):
+            s.log_metrics({3: 1.0})  # type: ignore[dict-item]
+        with pytest.raises(ValueError):
+            s.log_metrics({"a": 1.0}, step=True)  # type: ignore[arg-type]
+    lines = [json.loads(x) for x in series.read_text().splitlines()[1:]]
+    assert lines[0]["metrics"] == {"train/loss": 1.0, "val/loss": 2.0, "acc": "NaN"}
+    assert lines[1] == {"step": 5, "metrics": {"train/loss": 0.5}}
+    for line in lines:
+        assert list(validator("series-record").iter_errors(line)) == []
+
+
+def test_track_is_durable_every_few_seconds_not_per_line(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    series = tmp_path / "s.jsonl"
+    with track.Series(str(series)) as s:
+        for _ in range(500):
+            s.log(loss=1.0)
+        # every line is already with the OS, readable by another process, before the close
+        assert len(series.read_text().splitlines()) == 501
+    assert 1 <= len(synced) <= 4  # the header, maybe a timed one, the close
+    synced.clear()
+    with track.Series(str(series), durable_every=0.0) as s:  # the first release's behaviour
+        for _ in range(50):
+            s.log(loss=1.0)
+    assert len(synced) >= 50
+    synced.clear()
+    with track.Series(str(series), fsync=False) as s:
+        s.log(loss=1.0)
+    assert synced == []
+
+
+def test_track_log_param_holds_this_runs_params_only(tmp_path: Path) -> None:
+    path = tmp_path / "m" / "params.json"
+    path.parent.mkdir()
+    path.write_text('{"old": 1}\n')  # left by an earlier run: replaced, not merged into
+    track.log_param("lr", 0.1, path=str(path))
+    track.log_params(str(path), layers=[2, 3], lr=0.2)
+    assert json.loads(path.read_text()) == {"lr": 0.2, "layers": [2, 3]}
+    with pytest.raises(ValueError):
+        track.log_param("lr", 0.1, path=str(tmp_path / "p.yaml"))
 
 
 def test_track_params(tmp_path: Path) -> None:

@@ -17,7 +17,7 @@ from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from .records import Snapshot
+from .records import Snapshot, declaration_of
 from ..files.model import MetricDeclaration
 
 DIGITS = 4
@@ -226,7 +226,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
         if _number(a) and _number(b):
             delta = b - a
             relative = delta / abs(a) if a not in (0, 0.0) and math.isfinite(a) else None
-            decl = (declarations or {}).get(name)
+            decl = declaration_of(name, declarations or {})
             if decl is not None and decl.direction and delta and not math.isnan(delta):
                 better = delta < 0 if decl.direction == "lower" else delta > 0
                 verdict = "better" if better else "worse"

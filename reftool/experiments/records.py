@@ -270,6 +270,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
         raise SourceError(f"no readable {pipeline_file} in {label}")
     snap = Snapshot(label=label, kind=kind, declarations=dict(pipeline.metrics))
     params_docs: dict[str, Any] = {}
+    found_in: dict[str, dict[str, Any]] = {}  # metrics file -> its metrics, in stage order
     for stage in _in_stage_order(pipeline):
         for ref in stage.params:
             if ref.file not in params_docs:
@@ -301,10 +302,34 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
             except SourceError as e:
                 snap.skipped[out.path] = str(e)
                 continue
-            for name, value in found.items():
-                snap.metrics.setdefault(name, value)
+            found_in[out.path] = found
+    snap.metrics = keyed_by_file(found_in)
     _add_series_summaries(snap)
     return snap
+
+
+def keyed_by_file(found_in: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """[experiments.metrics-collision] (1.1): a metric name defined by one file keeps its name;
+    a name defined by two or more files is kept once per file, as `PATH:NAME`, so no value is
+    ever dropped and no file wins silently."""
+    counts: dict[str, int] = {}
+    for metrics in found_in.values():
+        for name in metrics:
+            counts[name] = counts.get(name, 0) + 1
+    out: dict[str, Any] = {}
+    for path, metrics in found_in.items():
+        for name, value in metrics.items():
+            out[name if counts[name] == 1 else f"{path}:{name}"] = value
+    return out
+
+
+def declaration_of(name: str, declarations: Mapping[str, MetricDeclaration]
+                   ) -> MetricDeclaration | None:
+    """The declaration of a metric, also when it is keyed by file (`PATH:NAME`)."""
+    if name in declarations:
+        return declarations[name]
+    path, sep, bare = name.rpartition(":")
+    return declarations.get(bare) if sep and path else None
 
 
 def _add_series_summaries(snap: Snapshot) -> None:
