@@ -22,6 +22,7 @@ SCHEMA_FILES = {
     "experiment": "experiment.schema.json",
     "validation-report": "validation-report.schema.json",
     "plan": "plan.schema.json",
+    "exp-show": "exp-show.schema.json",
 }
 
 

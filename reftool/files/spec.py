@@ -28,6 +28,14 @@ ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
     # [lock.rules]: what a directory was hashed under
     ("lock", ("stages", "*", "deps", "*", "rules")): (1, 1),
     ("lock", ("stages", "*", "outs", "*", "rules")): (1, 1),
+    # [experiments.run-facts], [experiments.stale], [experiments.series-store]
+    ("experiment", ("git_branch",)): (1, 1),
+    ("experiment", ("git_dirty",)): (1, 1),
+    ("experiment", ("deps",)): (1, 1),
+    ("experiment", ("duration",)): (1, 1),
+    ("experiment", ("commands",)): (1, 1),
+    ("experiment", ("stale",)): (1, 1),
+    ("experiment", ("series", "*", "stored")): (1, 1),
 }
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.
