@@ -259,8 +259,10 @@ def test_table_shows_only_differing_params_and_formats_numbers() -> None:
     assert table(snaps, all_params=True).columns == ["experiment", "/lr", "/seed", "acc",
                                                      "loss"]
     assert render_table(t, "md").splitlines()[1] == "| --- | ---: | ---: | ---: |"
-    assert json.loads(render_table(t, "json"))[0] == {"experiment": "a", "/lr": 0.1,
-                                                      "acc": 0.91234, "loss": 1e-7}
+    doc = json.loads(render_table(t, "json"))
+    assert doc["experiments"][0]["params"] == {"p.yaml:/lr": 0.1}
+    assert doc["experiments"][0]["metrics"] == {"acc": 0.91234, "loss": 1e-7}
+    assert list(validator("exp-show").iter_errors(doc)) == []
     assert render_table(t, "csv").splitlines()[1] == "a,0.1,0.91234,1e-07"  # exact floats
 
 
@@ -332,9 +334,11 @@ def test_revisions_read_through_git_without_checkout(proj: Project) -> None:
     head_before = (root / ".git/HEAD").read_text()
     r = cli(root, "exp", "show", "--rev", "old", "--rev", "main", "--json")
     assert r.returncode == 0, r.stderr
-    rows = {row["experiment"]: row for row in json.loads(r.stdout)}
-    assert rows["old"]["params.yaml:/lr"] == 0.1 and rows["main"]["params.yaml:/lr"] == 0.3
-    assert rows["old"]["loss"] > rows["main"]["loss"]  # lower is better: it improved
+    rows = {row["experiment"]: row for row in json.loads(r.stdout)["experiments"]}
+    assert rows["old"]["params"]["params.yaml:/lr"] == 0.1
+    assert rows["main"]["params"]["params.yaml:/lr"] == 0.3
+    assert rows["old"]["metrics"]["loss"] > rows["main"]["metrics"]["loss"]  # it improved
+    assert rows["old"]["kind"] == "rev" and rows["old"]["id"] is None
     assert (root / ".git/HEAD").read_text() == head_before  # nothing checked out
     snap = resolve(root, "HEAD~1", {})
     assert snap.kind == "rev" and snap.params["params.yaml:/lr"] == 0.1
@@ -504,8 +508,8 @@ def test_canonical_json_numbers(value: float, text: str) -> None:
     assert canonical_json({"v": value}) == '{\n  "v": ' + text + "\n}\n"
 
 
-def test_metrics_keep_the_first_in_stage_order(project: Project) -> None:
-    # [experiments.metrics]: stage order is [stale.order]'s run order, not the file's order
+def test_metrics_two_files_define_are_keyed_by_file(project: Project) -> None:
+    # [experiments.metrics-collision] (1.1): no file wins, no value is dropped
     project.base("""\
 version: "1.0"
 stages:
@@ -520,4 +524,4 @@ stages:
         "a.json": '{"version": "1.0", "metrics": {"acc": 2}}'})
     from reftool.experiments.records import snapshot, workspace_reader
     snap = snapshot(workspace_reader(project.root), "workspace", "workspace")
-    assert snap.metrics["acc"] == 1.0
+    assert snap.metrics == {"z.json:acc": 1.0, "a.json:acc": 2.0}
