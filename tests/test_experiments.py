@@ -216,7 +216,9 @@ def test_run_writes_a_record_that_follows_its_schema(proj: Project) -> None:
     # summary files merged; a declared metric found only in a series, by its summary rule
     assert record["metrics"]["acc"] == 1.0 and record["metrics"]["per"]["b"] == "NaN"
     assert record["metrics"]["loss"] == pytest.approx(1 / 1.5)  # min over the series
-    assert len(record["series"]["metrics/train.jsonl"]["records"]) == 5
+    entry = record["series"]["metrics/train.jsonl"]  # [experiments.series-store]
+    stored = proj.root / "experiments" / "series" / (entry["digest"][7:] + ".jsonl")
+    assert entry["stored"] is True and len(stored.read_text().splitlines()) == 6
     assert record["lock_digest"].startswith("sha256:")
     assert path.read_text().endswith("}\n")  # canonical form
     assert cli(proj.root, "validate", str(path)).returncode == 0
@@ -237,7 +239,7 @@ def test_record_keeps_the_curve_after_the_workspace_changes(proj: Project) -> No
     cli(proj.root, "run", "--name", "b")
     from reftool.experiments.records import records
     recs = list(records(proj.root))
-    snaps = [record_snapshot(r, {}) for r in recs]
+    snaps = [record_snapshot(r, {}, proj.root) for r in recs]
     assert [len(s.series["metrics/train.jsonl"]["loss"]) for s in snaps] == [5, 3]
 
 
@@ -356,7 +358,7 @@ def test_curves_plot_the_data(proj: Project) -> None:
     from reftool.experiments.records import records
     from reftool.experiments.plot import bars, curves
     snaps = [record_snapshot(r, {"loss": MetricDeclaration(name="loss", direction="lower",
-                                                             summary="min")})
+                                                             summary="min")}, proj.root)
              for r in records(proj.root)]
     fig = curves(snaps)
     axes = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}

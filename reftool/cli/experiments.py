@@ -102,14 +102,15 @@ def _say_skipped(skipped: dict[str, str], snaps: Any = ()) -> None:
 
 def stale_metric_stages(root: Path, pipeline_file: str = DEFAULT_PIPELINE) -> list[str] | None:
     """[experiments.stale]: the stages writing metrics that a run would run now (their lock
-    entry is stale, or a stage upstream is), in run order; None when the project cannot be
-    planned (invalid: `validate` says why)."""
+    entry is stale, or a stage upstream is), in run order, a file that is not there counting
+    as the lock records it (a clone without its data is not stale); None when the project
+    cannot be planned (invalid: `validate` says why)."""
     import contextlib
     import io
     from ..pipeline.hashing import Progress, hasher_for
     from .common import decide
     args = argparse.Namespace(file=pipeline_file, stages=[], force=False, no_cache=True,
-                              remote=None, committed_only=False, no_hash_cache=False)
+                              remote=None, committed_only=True, no_hash_cache=False)
     hasher = hasher_for(root, progress=Progress(enabled=False))
     try:
         with contextlib.redirect_stderr(io.StringIO()):
