@@ -5,15 +5,18 @@ JSON, and commands run from a subdirectory. Real runs of a small project."""
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 import shutil
 import subprocess
-import sys
+from contextlib import redirect_stderr, redirect_stdout
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
 
+from reftool.cli import main
 from reftool.files.schemas import validator
 
 REPO = Path(__file__).resolve().parent.parent
@@ -25,7 +28,7 @@ stages:
     cmd: python train.py
     deps: [train.py, data.csv]
     params:
-      params.yaml: [/train]
+      params.yaml: [/train/lr]
     outs: [model.bin]
     metrics: [metrics/train.jsonl, metrics/train.json]
   test:
@@ -57,9 +60,24 @@ GIT_ENV = {"GIT_AUTHOR_NAME": "t", "GIT_AUTHOR_EMAIL": "t@t", "GIT_COMMITTER_NAM
            "GIT_COMMITTER_EMAIL": "t@t", "PATH": "/usr/bin:/bin", "HOME": "/nonexistent"}
 
 
-def cli(cwd: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reftool", *args], cwd=cwd,
-                          capture_output=True, text=True, timeout=120)
+@dataclass
+class Result:
+    returncode: int
+    stdout: str
+    stderr: str
+
+
+def cli(cwd: Path, *args: str) -> Result:
+    """`reftool -C cwd ARGS` in this process (as started in `cwd`: [tool.root] searches from
+    there), for speed; the working directory is restored after."""
+    out, err = io.StringIO(), io.StringIO()
+    here = os.getcwd()
+    try:
+        with redirect_stdout(out), redirect_stderr(err):
+            code = main(["-C", str(cwd), *args])
+    finally:
+        os.chdir(here)
+    return Result(code, out.getvalue(), err.getvalue())
 
 
 def git(root: Path, *args: str) -> str:
@@ -172,7 +190,8 @@ def test_a_record_says_what_its_run_did(root: Path) -> None:
     (record,) = records(root)
     assert list(validator("experiment").iter_errors(record)) == []
     assert record["version"] == "1.1"
-    assert record["git_branch"] == "main" and record["git_dirty"] is True  # the lock changed
+    assert record["git_branch"] == "main"
+    assert record["git_dirty"] is False  # files git does not track do not count, as in git
     assert record["git_commit"] == git(root, "rev-parse", "HEAD").strip()
     assert 0 < record["duration"] < 60
     assert record["commands"] == [{"stage": "train", "cmd": ["python train.py"]},
@@ -182,18 +201,18 @@ def test_a_record_says_what_its_run_did(root: Path) -> None:
     row = rows(show(root, "--no-workspace"))["facts"]
     assert row["id"] == record["id"] and row["name"] == "facts"
     assert row["created"] == record["created"] and row["commit"] == record["git_commit"]
-    assert row["branch"] == "main" and row["dirty"] is True and row["kind"] == "experiment"
+    assert row["branch"] == "main" and row["dirty"] is False and row["kind"] == "experiment"
     r = cli(root, "exp", "show", "--info", "--no-workspace")
     head = r.stdout.splitlines()[0].split()
     assert head[:7] == ["experiment", "id", "created", "commit", "branch", "dirty", "duration"]
     assert record["git_commit"][:10] in r.stdout
     git(root, "add", "-A")
     git(root, "commit", "-q", "-m", "ran")
-    (root / "params.yaml").write_text("train:\n  lr: 0.1\n")  # unchanged: restored, no command
+    (root / "params.yaml").write_text("train:\n  lr: 0.1  # same value\n")  # a tracked edit
     os.remove(root / "model.bin")
     assert cli(root, "run", "--name", "restored").returncode == 0
     restored = [x for x in records(root) if x["name"] == "restored"][0]
-    assert restored["commands"] == [] and restored["git_dirty"] is False
+    assert restored["commands"] == [] and restored["git_dirty"] is True  # restored, not run
 
 
 def test_a_record_without_git_has_null_git_facts(root: Path) -> None:
