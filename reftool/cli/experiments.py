@@ -13,6 +13,11 @@ from .common import Parser, formats, lock_name
 
 def add_parsers(sub: Any) -> None:
     """exp show/save, metrics diff, params diff, plot, report"""
+    _add_exp_parsers(sub)
+    _add_other_parsers(sub)
+
+
+def _add_exp_parsers(sub: Any) -> None:
     e = sub.add_parser("exp", help="experiments: show them, save one").add_subparsers(
         dest="exp_command", metavar="COMMAND", parser_class=Parser)
     e.required = True
@@ -47,6 +52,8 @@ def add_parsers(sub: Any) -> None:
                     help="record a stale workspace anyway, marked stale in the record")
     ev.set_defaults(handler=cmd_exp_save)
 
+
+def _add_other_parsers(sub: Any) -> None:
     for kind in ("metrics", "params"):
         k = sub.add_parser(kind, help=f"{kind}: diff").add_subparsers(
             dest=f"{kind}_command", metavar="COMMAND", parser_class=Parser)
@@ -100,7 +107,8 @@ def _say_skipped(skipped: dict[str, str], snaps: Any = ()) -> None:
         print(f"reftool: skipped, not valid: {text} (passed over)", file=sys.stderr)
 
 
-def stale_metric_stages(root: Path, pipeline_file: str = DEFAULT_PIPELINE) -> list[str] | None:
+def stale_metric_stages(root: Path, pipeline_file: str = DEFAULT_PIPELINE, *,
+                        quiet: bool = True) -> list[str] | None:
     """[experiments.stale]: the stages writing metrics that a run would run now (their lock
     entry is stale, or a stage upstream is), in run order, a file that is not there counting
     as the lock records it (a clone without its data is not stale); None when the project
@@ -113,7 +121,7 @@ def stale_metric_stages(root: Path, pipeline_file: str = DEFAULT_PIPELINE) -> li
                               remote=None, committed_only=True, no_hash_cache=False)
     hasher = hasher_for(root, progress=Progress(enabled=False))
     try:
-        with contextlib.redirect_stderr(io.StringIO()):
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
             plan = decide(args, root, hasher)
     finally:
         hasher.close()
@@ -187,10 +195,9 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
 def cmd_exp_save(args: argparse.Namespace) -> int:
     from ..experiments.records import RunFacts, SourceError, build_record, write_record
     root = Path(".")
-    stale = stale_metric_stages(root)
+    stale = stale_metric_stages(root, quiet=False)  # an invalid project: its errors said
     if stale is None:
-        print("reftool: the project's files have errors (reftool validate); not saved",
-              file=sys.stderr)
+        print("reftool: not saved", file=sys.stderr)
         return EXIT_INVALID
     if stale and not args.allow_stale:  # [experiments.stale]: a record never lies
         print(f"reftool: not saved: the metrics were not produced by the current params, code "
