@@ -17,8 +17,8 @@ handed to the operating system at once, so a crash of the training process loses
 reader (`reftool plot`, `exp show`) sees every step as it is logged; a torn line is never taken
 for data ([metrics.series]). The file is made durable (fsync) when the series is closed and at
 most every `durable_every` seconds while it is written, so a power cut loses at most those
-seconds, and 10,000 steps cost a fraction of a second rather than 10,000 fsyncs (see
-benchmarks/bench_track.py). Summary and params files are replaced atomically. NaN and the infinities are written as the strings SPEC [metrics.nonfinite] names.
+seconds, and 10,000 steps cost no fsync each (about 20 times faster than an fsync per
+line: benchmarks/bench_track.py). Summary and params files are replaced atomically. NaN and the infinities are written as the strings SPEC [metrics.nonfinite] names.
 """
 
 from __future__ import annotations
