@@ -154,6 +154,8 @@ def test_a_stale_workspace_is_marked_everywhere_and_not_saved(root: Path) -> Non
     assert "workspace (stale)" in r.stdout and "out of date: train, test" in r.stderr
     r = cli(root, "metrics", "diff", "ran", "workspace")
     assert "workspace (stale)" in r.stdout and "stale" in r.stderr
+    doc = json.loads(cli(root, "params", "diff", "ran", "workspace", "--json").stdout)
+    assert doc["old_stale"] == [] and doc["new_stale"] == ["train", "test"]
     r = cli(root, "report", "--base", "ran", "--out", "rep")
     assert r.returncode == 0, r.stderr
     assert "**Stale:**" in (root / "rep" / "report.md").read_text()

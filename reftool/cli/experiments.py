@@ -244,7 +244,8 @@ def cmd_diff(args: argparse.Namespace) -> int:
         changes = diff(old.params, new.params, all_rows=args.all)
         label = param_label(old.params.keys() | new.params.keys())
     sys.stdout.write(render_diff(changes, args.style, old_label=old.label,
-                                 new_label=new.label, kind=args.kind, label=label))
+                                 new_label=new.label, kind=args.kind, label=label,
+                                 stale=(old.stale, new.stale)))
     return EXIT_OK
 
 

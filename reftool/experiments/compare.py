@@ -330,9 +330,11 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
 
 
 def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_label: str,
-                kind: str, label: Callable[[str], str] = lambda s: s) -> str:
-    if style == "json":
-        return json.dumps({"old": old_label, "new": new_label, kind: [
+                kind: str, label: Callable[[str], str] = lambda s: s,
+                stale: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
+    if style == "json":  # [experiments.stale]: each side's stale stages, [] when none
+        return json.dumps({"old": old_label, "new": new_label, "old_stale": list(stale[0]),
+                           "new_stale": list(stale[1]), kind: [
             {"name": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new),
              "change": _jsonable(c.delta), "relative": _jsonable(c.relative),
              **({"verdict": c.verdict} if kind == "metrics" else {})}
