@@ -19,7 +19,8 @@ CLASSES: dict[str, dict[str, list[str]]] = json.loads(
 OP_CLASSES = {"load": ["reader"], "canonicalize": ["reader"], "digest": ["planner", "recorder"],
               "validate": ["validator"], "plan": ["planner"], "lock": ["recorder"],
               "merge": ["recorder"], "record": ["recorder"], "run": ["runner"],
-              "experiment": ["experiment-writer"], "signature": ["runner"]}
+              "experiment": ["experiment-writer"], "signature": ["runner"],
+              "metrics": ["experiment-writer"]}
 
 
 def derived(case: dict[str, Any]) -> list[str]:

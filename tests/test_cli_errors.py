@@ -24,7 +24,7 @@ def no_traceback(r: subprocess.CompletedProcess[str]) -> None:
 
 @pytest.mark.parametrize("args, code, message", [
     (("run", "-j", "0"), 2, "-j needs a number of at least 1"),
-    (("exp", "save", "x"), 1, "no readable pipeline.yaml in workspace"),
+    (("exp", "save", "x"), 1, "pipeline.yaml: error[io/file_not_found]"),
     (("metrics", "diff"), 2, "nothing to compare with"),
     (("params", "diff", "nope", "workspace"), 2, "'nope' is not a git revision here"),
     (("exp", "show", "--rev", "nope"), 2, "'nope' is not a git revision here"),

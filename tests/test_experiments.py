@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import math
+import os
 import subprocess
 import sys
 import time
@@ -94,9 +95,78 @@ def test_track_resume_cuts_a_torn_line(tmp_path: Path) -> None:
         s.log(0, loss=1.0)
     with open(series, "a") as f:
         f.write('{"step": 1, "metr')  # a crash in the middle of a line
-    with track.Series(str(series)) as s:
+    with track.Series(str(series), resume=True) as s:
         s.log(1, loss=0.5)
     assert [json.loads(x)["step"] for x in series.read_text().splitlines()[1:]] == [0, 1]
+
+
+def _steps(path: Path) -> list[int]:
+    return [json.loads(x)["step"] for x in path.read_text().splitlines()[1:]]
+
+
+def test_track_starts_a_fresh_series_per_run_unless_resumed(tmp_path: Path) -> None:
+    series = tmp_path / "s.jsonl"
+    for _ in range(2):  # a script run twice outside `reftool run`
+        with track.Series(str(series)) as s:
+            for _ in range(3):
+                s.log(loss=1.0)  # the automatic step
+    assert _steps(series) == [0, 1, 2]
+    with track.Series(str(series), resume=True) as s:
+        assert s.step == 3
+        s.log(loss=0.5)
+        s.log(7, loss=0.4)
+        s.log(loss=0.3)
+    assert _steps(series) == [0, 1, 2, 3, 7, 8]
+
+
+def test_track_logs_several_metrics_in_one_call_by_mapping(tmp_path: Path) -> None:
+    series = tmp_path / "s.jsonl"
+    with track.Series(str(series)) as s:
+        s.log_metrics({"train/loss": 1.0, "val/loss": 2.0, "acc": math.nan})
+        s.log_metrics({"train/loss": 0.5}, step=5, time=False)
+        with pytest.raises(TypeError):
+            s.log_metrics({3: 1.0})  # type: ignore[dict-item]
+        with pytest.raises(ValueError):
+            s.log_metrics({"a": 1.0}, step=True)  # type: ignore[arg-type]
+    lines = [json.loads(x) for x in series.read_text().splitlines()[1:]]
+    assert lines[0]["metrics"] == {"train/loss": 1.0, "val/loss": 2.0, "acc": "NaN"}
+    assert lines[1] == {"step": 5, "metrics": {"train/loss": 0.5}}
+    for line in lines:
+        assert list(validator("series-record").iter_errors(line)) == []
+
+
+def test_track_is_durable_every_few_seconds_not_per_line(tmp_path: Path,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    real = os.fsync
+    monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd)))
+    series = tmp_path / "s.jsonl"
+    with track.Series(str(series)) as s:
+        for _ in range(500):
+            s.log(loss=1.0)
+        # every line is already with the OS, readable by another process, before the close
+        assert len(series.read_text().splitlines()) == 501
+    assert 1 <= len(synced) <= 4  # the header, maybe a timed one, the close
+    synced.clear()
+    with track.Series(str(series), durable_every=0.0) as s:  # the first release's behaviour
+        for _ in range(50):
+            s.log(loss=1.0)
+    assert len(synced) >= 50
+    synced.clear()
+    with track.Series(str(series), fsync=False) as s:
+        s.log(loss=1.0)
+    assert synced == []
+
+
+def test_track_log_param_holds_this_runs_params_only(tmp_path: Path) -> None:
+    path = tmp_path / "m" / "params.json"
+    path.parent.mkdir()
+    path.write_text('{"old": 1}\n')  # left by an earlier run: replaced, not merged into
+    track.log_param("lr", 0.1, path=str(path))
+    track.log_params(str(path), layers=[2, 3], lr=0.2)
+    assert json.loads(path.read_text()) == {"lr": 0.2, "layers": [2, 3]}
+    with pytest.raises(ValueError):
+        track.log_param("lr", 0.1, path=str(tmp_path / "p.yaml"))
 
 
 def test_track_params(tmp_path: Path) -> None:
@@ -146,7 +216,9 @@ def test_run_writes_a_record_that_follows_its_schema(proj: Project) -> None:
     # summary files merged; a declared metric found only in a series, by its summary rule
     assert record["metrics"]["acc"] == 1.0 and record["metrics"]["per"]["b"] == "NaN"
     assert record["metrics"]["loss"] == pytest.approx(1 / 1.5)  # min over the series
-    assert len(record["series"]["metrics/train.jsonl"]["records"]) == 5
+    entry = record["series"]["metrics/train.jsonl"]  # [experiments.series-store]
+    stored = proj.root / "experiments" / "series" / (entry["digest"][7:] + ".jsonl")
+    assert entry["stored"] is True and len(stored.read_text().splitlines()) == 6
     assert record["lock_digest"].startswith("sha256:")
     assert path.read_text().endswith("}\n")  # canonical form
     assert cli(proj.root, "validate", str(path)).returncode == 0
@@ -167,7 +239,7 @@ def test_record_keeps_the_curve_after_the_workspace_changes(proj: Project) -> No
     cli(proj.root, "run", "--name", "b")
     from reftool.experiments.records import records
     recs = list(records(proj.root))
-    snaps = [record_snapshot(r, {}) for r in recs]
+    snaps = [record_snapshot(r, {}, proj.root) for r in recs]
     assert [len(s.series["metrics/train.jsonl"]["loss"]) for s in snaps] == [5, 3]
 
 
@@ -189,8 +261,10 @@ def test_table_shows_only_differing_params_and_formats_numbers() -> None:
     assert table(snaps, all_params=True).columns == ["experiment", "/lr", "/seed", "acc",
                                                      "loss"]
     assert render_table(t, "md").splitlines()[1] == "| --- | ---: | ---: | ---: |"
-    assert json.loads(render_table(t, "json"))[0] == {"experiment": "a", "/lr": 0.1,
-                                                      "acc": 0.91234, "loss": 1e-7}
+    doc = json.loads(render_table(t, "json"))
+    assert doc["experiments"][0]["params"] == {"p.yaml:/lr": 0.1}
+    assert doc["experiments"][0]["metrics"] == {"acc": 0.91234, "loss": 1e-7}
+    assert list(validator("exp-show").iter_errors(doc)) == []
     assert render_table(t, "csv").splitlines()[1] == "a,0.1,0.91234,1e-07"  # exact floats
 
 
@@ -262,9 +336,11 @@ def test_revisions_read_through_git_without_checkout(proj: Project) -> None:
     head_before = (root / ".git/HEAD").read_text()
     r = cli(root, "exp", "show", "--rev", "old", "--rev", "main", "--json")
     assert r.returncode == 0, r.stderr
-    rows = {row["experiment"]: row for row in json.loads(r.stdout)}
-    assert rows["old"]["params.yaml:/lr"] == 0.1 and rows["main"]["params.yaml:/lr"] == 0.3
-    assert rows["old"]["loss"] > rows["main"]["loss"]  # lower is better: it improved
+    rows = {row["experiment"]: row for row in json.loads(r.stdout)["experiments"]}
+    assert rows["old"]["params"]["params.yaml:/lr"] == 0.1
+    assert rows["main"]["params"]["params.yaml:/lr"] == 0.3
+    assert rows["old"]["metrics"]["loss"] > rows["main"]["metrics"]["loss"]  # it improved
+    assert rows["old"]["kind"] == "rev" and rows["old"]["id"] is None
     assert (root / ".git/HEAD").read_text() == head_before  # nothing checked out
     snap = resolve(root, "HEAD~1", {})
     assert snap.kind == "rev" and snap.params["params.yaml:/lr"] == 0.1
@@ -282,7 +358,7 @@ def test_curves_plot_the_data(proj: Project) -> None:
     from reftool.experiments.records import records
     from reftool.experiments.plot import bars, curves
     snaps = [record_snapshot(r, {"loss": MetricDeclaration(name="loss", direction="lower",
-                                                             summary="min")})
+                                                             summary="min")}, proj.root)
              for r in records(proj.root)]
     fig = curves(snaps)
     axes = {ax.get_title(): ax for ax in fig.axes if ax.get_visible()}
@@ -434,8 +510,8 @@ def test_canonical_json_numbers(value: float, text: str) -> None:
     assert canonical_json({"v": value}) == '{\n  "v": ' + text + "\n}\n"
 
 
-def test_metrics_keep_the_first_in_stage_order(project: Project) -> None:
-    # [experiments.metrics]: stage order is [stale.order]'s run order, not the file's order
+def test_metrics_two_files_define_are_keyed_by_file(project: Project) -> None:
+    # [experiments.metrics-collision] (1.1): no file wins, no value is dropped
     project.base("""\
 version: "1.0"
 stages:
@@ -450,4 +526,4 @@ stages:
         "a.json": '{"version": "1.0", "metrics": {"acc": 2}}'})
     from reftool.experiments.records import snapshot, workspace_reader
     snap = snapshot(workspace_reader(project.root), "workspace", "workspace")
-    assert snap.metrics["acc"] == 1.0
+    assert snap.metrics == {"z.json:acc": 1.0, "a.json:acc": 2.0}

@@ -38,7 +38,7 @@ def saved(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Project]:
         root = tmp_path_factory.mktemp(name)
         shutil.copytree(REPO / "examples" / name, root, dirs_exist_ok=True)
         project = Project(root)
-        assert project.cli("exp", "save", "first").code == 0
+        assert project.cli("exp", "save", "first", "--allow-stale").code == 0
         projects[name] = project
     classifier = projects["classifier"]
     params = classifier.root / "params.yaml"

@@ -18,7 +18,7 @@ from typing import Any
 
 PROTOCOL = 1
 OPERATIONS = ["load", "validate", "canonicalize", "digest", "plan", "lock", "merge", "record",
-              "run", "experiment", "signature"]
+              "run", "experiment", "signature", "metrics"]
 
 
 def _text(inp: dict[str, Any], key: str = "text") -> str:
@@ -369,10 +369,26 @@ def op_merge(inp: dict[str, Any]) -> dict[str, Any]:
     return {"text": canonical_lock_text(merged.lock), "dropped": list(merged.dropped)}
 
 
+def op_metrics(inp: dict[str, Any]) -> dict[str, Any]:
+    """The metrics every reader shows for a project's files ([experiments.metrics],
+    [experiments.metrics-collision]): each name, keyed by file where names collide."""
+    import math
+    from reftool.experiments.records import snapshot
+    files = {"pipeline.yaml": inp["pipeline"], **inp.get("files", {})}
+
+    def read(path: str) -> bytes | None:
+        text = files.get(path)
+        return None if text is None else text.encode("utf-8")
+    snap = snapshot(read, "workspace", "workspace")
+    return {"metrics": {name: ("NaN" if math.isnan(v) else "Infinity" if v > 0 else
+                               "-Infinity") if isinstance(v, float) and not math.isfinite(v)
+                        else v for name, v in sorted(snap.metrics.items())}}
+
+
 OPS = {"load": op_load, "validate": op_validate, "canonicalize": op_canonicalize,
        "digest": op_digest, "plan": op_plan, "lock": op_lock, "merge": op_merge,
        "record": op_record, "run": op_run, "experiment": op_experiment,
-       "signature": op_signature}
+       "signature": op_signature, "metrics": op_metrics}
 
 
 def handle(request: dict[str, Any]) -> dict[str, Any]:

@@ -13,6 +13,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from .. import __version__
 from ..files.safe_io import NotRegularFile, UnsafePath
@@ -21,6 +22,7 @@ from ..files.spec import (
     EXIT_INTERRUPTED,
     EXIT_INVALID,
     EXIT_OK,
+    DEFAULT_PIPELINE,
     EXIT_USAGE,
     SPEC_VERSION_TEXT,
 )
@@ -50,10 +52,50 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _dispatch(args)
 
 
+#: Commands that take no project, or run where git or the user puts them: no upward search.
+_NO_ROOT_SEARCH = frozenset({"schema", "import-dvc", "merge-lock"})
+#: Options and arguments that name files relative to where the command was started.
+_PATH_ARGS = ("paths", "out")
+
+
+def find_root(start: Path, pipeline_file: str) -> Path | None:
+    """[tool.root]: the nearest of `start` and its parents holding the pipeline file, searched
+    as git searches for `.git`: upward, and no further than the top of the git repository
+    `start` is in (a folder holding `.git`); None when there is none."""
+    if os.path.isabs(pipeline_file):
+        return None
+    for folder in (start, *start.parents):
+        if (folder / pipeline_file).is_file():
+            return folder
+        if os.path.lexists(folder / ".git"):
+            return None
+    return None
+
+
+def _enter_root(args: argparse.Namespace) -> None:
+    """[tool.root]: a command started in a subdirectory of a project runs at its root, with
+    the paths it was given still meaning what they meant where it was started."""
+    if getattr(args, "command", None) in _NO_ROOT_SEARCH:
+        return
+    start = Path.cwd()
+    root = find_root(start, getattr(args, "file", DEFAULT_PIPELINE))
+    if root is None or root == start:
+        return
+    for name in _PATH_ARGS:
+        value = getattr(args, name, None)
+        if isinstance(value, str) and not os.path.isabs(value):
+            setattr(args, name, os.path.relpath(start / value, root))
+        elif isinstance(value, list):
+            setattr(args, name, [p if os.path.isabs(p) else os.path.relpath(start / p, root)
+                                 for p in value])
+    os.chdir(root)
+
+
 def _dispatch(args: argparse.Namespace) -> int:
     try:
         if args.directory != ".":
             os.chdir(args.directory)
+        _enter_root(args)
         code: int = args.handler(args)
         return code
     except KeyboardInterrupt:

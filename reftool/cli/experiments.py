@@ -13,6 +13,11 @@ from .common import Parser, formats, lock_name
 
 def add_parsers(sub: Any) -> None:
     """exp show/save, metrics diff, params diff, plot, report"""
+    _add_exp_parsers(sub)
+    _add_other_parsers(sub)
+
+
+def _add_exp_parsers(sub: Any) -> None:
     e = sub.add_parser("exp", help="experiments: show them, save one").add_subparsers(
         dest="exp_command", metavar="COMMAND", parser_class=Parser)
     e.required = True
@@ -27,15 +32,30 @@ def add_parsers(sub: Any) -> None:
     es.add_argument("--sort", metavar="COLUMN", help="sort by a column")
     es.add_argument("--desc", action="store_true", help="sort in descending order")
     es.add_argument("--filter", action="append", default=[], metavar="EXPR",
-                    help="keep rows where COLUMN OP VALUE holds, e.g. 'accuracy>0.9'")
+                    help="keep rows where COLUMN OP VALUE holds, e.g. 'accuracy>0.9'; a "
+                    "column may be named by its end ('lr' for '/train/lr')")
+    es.add_argument("--only", action="append", default=[], metavar="COLUMN",
+                    help="show only these columns (a name, its end, or a glob such as "
+                    "'per_class/*'; repeat for more)")
+    es.add_argument("--drop", action="append", default=[], metavar="COLUMN",
+                    help="leave out these columns (as --only names them)")
+    es.add_argument("--info", action="store_true",
+                    help="show id, created, commit, branch, dirty and duration columns")
     formats(es, ("md", "json", "csv"))
     es.set_defaults(handler=cmd_exp_show)
-    ev = e.add_parser("save", help="record the workspace's params and metrics as an experiment")
+    ev = e.add_parser("save", help="record the workspace's params and metrics as an experiment",
+                      description="Record the workspace as an experiment. Refused when the "
+                      "metrics were not produced by the current params, code and data (a "
+                      "stage writing metrics is stale: run it first).")
     ev.add_argument("name", help="a name for the experiment")
+    ev.add_argument("--allow-stale", action="store_true",
+                    help="record a stale workspace anyway, marked stale in the record")
     ev.set_defaults(handler=cmd_exp_save)
     from .exprun import add_exp_parsers
     add_exp_parsers(e)
 
+
+def _add_other_parsers(sub: Any) -> None:
     for kind in ("metrics", "params"):
         k = sub.add_parser(kind, help=f"{kind}: diff").add_subparsers(
             dest=f"{kind}_command", metavar="COMMAND", parser_class=Parser)
@@ -89,6 +109,48 @@ def _say_skipped(skipped: dict[str, str], snaps: Any = ()) -> None:
         print(f"reftool: skipped, not valid: {text} (passed over)", file=sys.stderr)
 
 
+def stale_metric_stages(root: Path, pipeline_file: str = DEFAULT_PIPELINE, *,
+                        quiet: bool = True) -> list[str] | None:
+    """[experiments.stale]: the stages writing metrics that a run would run now (their lock
+    entry is stale, or a stage upstream is), in run order, a file that is not there counting
+    as the lock records it (a clone without its data is not stale); None when the project
+    cannot be planned (invalid: `validate` says why)."""
+    import contextlib
+    import io
+    from ..pipeline.hashing import Progress, hasher_for
+    from .common import decide
+    args = argparse.Namespace(file=pipeline_file, stages=[], force=False, no_cache=True,
+                              remote=None, committed_only=True, no_hash_cache=False)
+    hasher = hasher_for(root, progress=Progress(enabled=False))
+    try:
+        with contextlib.redirect_stderr(io.StringIO()) if quiet else contextlib.nullcontext():
+            plan = decide(args, root, hasher)
+    finally:
+        hasher.close()
+    if isinstance(plan, int):
+        return None
+    from ..experiments.records import read_pipeline, workspace_reader
+    pipeline = read_pipeline(workspace_reader(root), "workspace", pipeline_file)
+    writes = {name for name, stage in (pipeline.stages.items() if pipeline else ())
+              if any(o.section == "metrics" for o in stage.outputs)}
+    return [d.name for d in plan.to_run if d.name in writes]
+
+
+def _mark_stale(snaps: Any, root: Path) -> None:
+    """[experiments.stale]: the workspace row says when its metrics are not its params'."""
+    for snap in snaps:
+        if snap.kind == "workspace":
+            snap.stale = stale_metric_stages(root) or []
+
+
+def _say_stale(snaps: Any) -> None:
+    for snap in snaps:
+        if snap.stale:
+            print(f"reftool: {snap.label}: stale: its metrics were not produced by its params, "
+                  f"code and data (out of date: {', '.join(snap.stale)}; reftool run makes "
+                  "them so)", file=sys.stderr)
+
+
 def _default_base(root: Path) -> str | None:
     from ..experiments.records import git, records
     if git(root, "rev-parse", "--verify", "--quiet", "HEAD"):
@@ -98,7 +160,7 @@ def _default_base(root: Path) -> str | None:
 
 
 def cmd_exp_show(args: argparse.Namespace) -> int:
-    from ..experiments.compare import filter_rows, render_table, sort_rows, table
+    from ..experiments.compare import filter_rows, render_table, select_columns, sort_rows, table
     from ..experiments.records import SourceError, VersionRefused, record_snapshot, records, resolve
 
     root = Path(".")
@@ -106,7 +168,7 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
     refused: list[str] = []
     try:
         declarations = _declarations(root)
-        snaps = [record_snapshot(r, declarations) for r in records(root, skipped, refused)]
+        snaps = [record_snapshot(r, declarations, root) for r in records(root, skipped, refused)]
         snaps += [resolve(root, rev, declarations) for rev in args.rev]
         if not args.no_workspace:
             snaps.append(resolve(root, "workspace", declarations))
@@ -117,11 +179,14 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
     if not snaps:
         print("reftool: no experiments yet (reftool run writes one)", file=sys.stderr)
         return EXIT_OK
-    t = table(snaps, all_params=args.all_params)
+    _mark_stale(snaps, root)
+    _say_stale(snaps)
+    t = table(snaps, all_params=args.all_params, info=args.info)
     try:
         t = filter_rows(t, args.filter)
         if args.sort:
             t = sort_rows(t, args.sort, descending=args.desc)
+        t = select_columns(t, only=args.only, drop=args.drop)
     except ValueError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_USAGE
@@ -130,15 +195,25 @@ def cmd_exp_show(args: argparse.Namespace) -> int:
 
 
 def cmd_exp_save(args: argparse.Namespace) -> int:
-    from ..experiments.records import SourceError, build_record, write_record
     from ..experiments.queue import taken
+    from ..experiments.records import RunFacts, SourceError, build_record, write_record
     root = Path(".")
     if taken(root, [args.name]):  # [experiments.names]
         print(f"reftool: an experiment is already named {args.name!r}; names are unique "
               "(reftool exp remove it, or choose another name)", file=sys.stderr)
         return EXIT_USAGE
+    stale = stale_metric_stages(root, quiet=False)  # an invalid project: its errors said
+    if stale is None:
+        print("reftool: not saved", file=sys.stderr)
+        return EXIT_INVALID
+    if stale and not args.allow_stale:  # [experiments.stale]: a record never lies
+        print(f"reftool: not saved: the metrics were not produced by the current params, code "
+              f"and data (out of date: {', '.join(stale)}); run `reftool run` first, or "
+              "--allow-stale to record it marked stale", file=sys.stderr)
+        return EXIT_INVALID
     try:
-        path = write_record(root, build_record(root, args.name, pipeline_file=DEFAULT_PIPELINE))
+        path = write_record(root, build_record(root, args.name, pipeline_file=DEFAULT_PIPELINE,
+                                               facts=RunFacts(stale=tuple(stale))))
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID
@@ -166,7 +241,11 @@ def cmd_diff(args: argparse.Namespace) -> int:
         _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
+    _mark_stale((old, new), root)
     _say_skipped(skipped, (old, new))
+    _say_stale((old, new))
+    if args.style != "json":  # the JSON says it in old_stale/new_stale, labels stay names
+        old.label, new.label = _stale_label(old), _stale_label(new)
     if args.kind == "metrics":
         changes = diff(old.metrics, new.metrics, declarations=declarations, all_rows=args.all)
         label: Any = str
@@ -174,8 +253,14 @@ def cmd_diff(args: argparse.Namespace) -> int:
         changes = diff(old.params, new.params, all_rows=args.all)
         label = param_label(old.params.keys() | new.params.keys())
     sys.stdout.write(render_diff(changes, args.style, old_label=old.label,
-                                 new_label=new.label, kind=args.kind, label=label))
+                                 new_label=new.label, kind=args.kind, label=label,
+                                 stale=(old.stale, new.stale)))
     return EXIT_INVALID if refused else EXIT_OK  # [tool.experiments]: one was passed over
+
+
+def _stale_label(snap: Any) -> str:
+    from ..experiments.compare import label_of
+    return str(label_of(snap))
 
 
 def _sources(root: Path, refs: list[str], refused: list[str]) -> Any:
@@ -186,10 +271,14 @@ def _sources(root: Path, refs: list[str], refused: list[str]) -> Any:
         snaps = [resolve(root, ref, declarations, skipped=skipped, refused=refused)
                  for ref in refs]
     else:
-        snaps = [record_snapshot(r, declarations)
+        snaps = [record_snapshot(r, declarations, root)
                  for r in records(root, skipped, refused)][-10:]
         snaps.append(resolve(root, "workspace", declarations))
+    _mark_stale(snaps, root)
     _say_skipped(skipped, snaps)
+    _say_stale(snaps)
+    for snap in snaps:
+        snap.label = _stale_label(snap)
     return snaps
 
 
@@ -241,20 +330,35 @@ def cmd_report(args: argparse.Namespace) -> int:
         _say_skipped(skipped)
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
+    _mark_stale([s for s in (old, new) if s is not None], root)
     _say_skipped(skipped, [s for s in (old, new) if s is not None])
+    _say_stale([s for s in (old, new) if s is not None])
+    for snap in (old, new):
+        if snap is not None:
+            snap.label = _stale_label(snap)
     path = pr_report(old, new, declarations, Path(args.out))
     print(path)
     return EXIT_INVALID if refused else EXIT_OK  # [tool.experiments]: one was passed over
 
 
-def record_experiment(root: Path, args: argparse.Namespace, pipeline: Any) -> None:
-    """[experiments.record]: every completed run that produced metrics leaves a record."""
-    from ..experiments.records import SourceError, build_record, write_record
+def record_experiment(root: Path, args: argparse.Namespace, pipeline: Any,
+                      facts: Any = None) -> None:
+    """[experiments.record]: every completed run that produced metrics leaves a record, with
+    what the run did ([experiments.run-facts]) and the metrics stages it left stale (a run of
+    some stages only, [experiments.stale])."""
+    import dataclasses
+    from ..experiments.records import RunFacts, SourceError, build_record, write_record
     if not any(o.section == "metrics" for s in pipeline.stages.values() for o in s.outputs):
         return
+    facts = facts or RunFacts()
+    stale = stale_metric_stages(root, args.file)
+    facts = dataclasses.replace(facts, stale=tuple(stale or ()))
+    if stale:
+        print(f"reftool: the experiment record is marked stale: {', '.join(stale)} did not "
+              "run", file=sys.stderr)
     try:
         path = write_record(root, build_record(root, args.name, pipeline_file=args.file,
-                                               lock_file=lock_name(args.file)))
+                                               lock_file=lock_name(args.file), facts=facts))
     except (SourceError, OSError) as e:
         print(f"reftool: no experiment record written: {e}", file=sys.stderr)
         return

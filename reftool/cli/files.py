@@ -30,7 +30,7 @@ def add_parsers(sub: Any) -> None:
                        "`# yaml-language-server: $schema=<path>`).")
     s.add_argument("name", choices=("pipeline", "lock", "metrics", "series-header",
                                     "series-record", "experiment", "validation-report",
-                                    "plan", "metrics-diff", "params-diff", "common"))
+                                    "plan", "metrics-diff", "params-diff", "exp-show", "common"))
     s.add_argument("--path", action="store_true", help="print the file's path instead")
     s.set_defaults(handler=cmd_schema)
 

@@ -259,10 +259,20 @@ def _run_locked(args: argparse.Namespace, root: Path, hasher: Any, progress: Any
     print(summary.line(time.monotonic() - started), flush=True)
     if not (summary.failed or summary.interrupted or args.no_record) and (
             summary.count("ran") or summary.count("restored")):
-        record_experiment(root, args, project.pipeline)
+        record_experiment(root, args, project.pipeline, _run_facts(
+            time.monotonic() - started, summary, project.pipeline))
     if summary.interrupted:
         return EXIT_INTERRUPTED
     return EXIT_INVALID if summary.failed else EXIT_OK
+
+
+def _run_facts(duration: float, summary: Any, pipeline: Any) -> Any:
+    """[experiments.run-facts]: the run's duration and the commands of the stages it ran,
+    in the order they finished (restored and skipped stages ran no command)."""
+    from ..experiments.records import RunFacts
+    return RunFacts(duration=duration, commands=tuple(
+        (o.name, tuple(pipeline.stages[o.name].cmd)) for o in summary.outcomes
+        if o.status == "ran" and o.name in pipeline.stages))
 
 
 def _jobs(args: argparse.Namespace, root: Path, executor: Any, plan: Any, pipeline: Any) -> int:

@@ -7,6 +7,8 @@ Whether a change is better or worse follows the metric's declared direction.
 from __future__ import annotations
 
 import csv
+import difflib
+import fnmatch
 import io
 import json
 import math
@@ -14,10 +16,10 @@ import operator
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from typing import Any
 
-from .records import Snapshot
+from .records import Snapshot, declaration_of
 from ..files.model import MetricDeclaration
 
 DIGITS = 4
@@ -90,9 +92,26 @@ def _jsonable(value: Any) -> Any:
 
 @dataclass(frozen=True)
 class Table:
-    columns: list[str]  # "experiment", then params, then metrics
-    kinds: list[str]  # per column: "name", "param", "metric"
+    columns: list[str]  # "experiment", then info, then params, then metrics
+    kinds: list[str]  # per column: "name", "info", "param", "metric"
     rows: list[list[Any]]
+    meta: list[dict[str, Any]] = field(default_factory=list)  # per row: INFO, kind, stale
+    keys: list[str] = field(default_factory=list)  # per column: the full param key, or the name
+
+    def keep(self, order: Sequence[int]) -> Table:
+        """The rows at these indices, in this order."""
+        return replace(self, rows=[self.rows[i] for i in order],
+                       meta=[self.meta[i] for i in order] if self.meta else [])
+
+
+#: [tool.experiments-json]: what each row says of its experiment, beside params and metrics.
+INFO = ("id", "name", "created", "commit", "branch", "dirty", "duration")
+
+
+def row_meta(s: Snapshot) -> dict[str, Any]:
+    return {"label": s.label, "kind": s.kind, "id": s.id, "name": s.name, "created": s.created,
+            "commit": s.commit, "branch": s.branch, "dirty": s.dirty,
+            "duration": s.duration, "stale": list(s.stale)}
 
 
 def param_label(columns: Iterable[str]) -> Callable[[str], str]:
@@ -103,9 +122,15 @@ def param_label(columns: Iterable[str]) -> Callable[[str], str]:
     return lambda c: c
 
 
-def table(snaps: Sequence[Snapshot], *, all_params: bool = False) -> Table:
+def label_of(s: Snapshot) -> str:
+    """[experiments.stale]: a row whose metrics its params did not produce says so."""
+    return f"{s.label} (stale)" if s.stale else s.label
+
+
+def table(snaps: Sequence[Snapshot], *, all_params: bool = False, info: bool = False
+          ) -> Table:
     """One row per snapshot; params that are the same in every row are left out unless
-    `all_params`."""
+    `all_params`; with `info`, the columns of INFO after the experiment's label."""
     params = sorted({p for s in snaps for p in s.params})
     label = param_label(params)  # from every param, so a column's name does not depend on rows
     if not all_params and len(snaps) > 1:
@@ -113,11 +138,67 @@ def table(snaps: Sequence[Snapshot], *, all_params: bool = False) -> Table:
                   if len({json.dumps(s.params.get(p), sort_keys=True, default=str)
                           for s in snaps}) > 1]
     metrics = sorted({m for s in snaps for m in s.metrics})
-    columns = ["experiment"] + [label(p) for p in params] + metrics
-    kinds = ["name"] + ["param"] * len(params) + ["metric"] * len(metrics)
-    rows = [[s.label] + [s.params.get(p) for p in params] + [s.metrics.get(m) for m in metrics]
-            for s in snaps]
-    return Table(columns, kinds, rows)
+    info_columns = [c for c in INFO if c != "name"] if info else []
+    columns = ["experiment"] + info_columns + [label(p) for p in params] + metrics
+    kinds = ["name"] + ["info"] * len(info_columns) + ["param"] * len(params) \
+        + ["metric"] * len(metrics)
+    metas = [row_meta(s) for s in snaps]
+    rows = [[label_of(s)] + [_info_cell(m, c) for c in info_columns]
+            + [s.params.get(p) for p in params] + [s.metrics.get(m) for m in metrics]
+            for s, m in zip(snaps, metas)]
+    return Table(columns, kinds, rows, metas, ["experiment"] + info_columns + params + metrics)
+
+
+def _info_cell(meta: Mapping[str, Any], column: str) -> Any:
+    value = meta.get(column)
+    if column == "commit" and isinstance(value, str):
+        return value[:10]
+    if column == "duration" and isinstance(value, (int, float)):
+        return f"{value:.1f}s"
+    return value
+
+
+def column_named(t: Table, name: str, what: str) -> int:
+    """The column a user means by `name`: the column so named, else the one whose name ends
+    in `/name` or `:name` (`lr` finds `/train/lr`); a name that fits none or several is a
+    ValueError saying which columns there are."""
+    if name in t.columns:
+        return t.columns.index(name)
+    fits = [i for i, c in enumerate(t.columns) if _ends_with(c, name)]
+    if len(fits) == 1:
+        return fits[0]
+    if fits:
+        raise ValueError(f"{what}: {name!r} could be any of "
+                         f"{', '.join(t.columns[i] for i in fits)}: name one")
+    guess = difflib.get_close_matches(name, t.columns, n=1)
+    hint = f"; did you mean {guess[0]!r}?" if guess else ""
+    raise ValueError(f"no column {name!r} {what}{hint}")
+
+
+def _ends_with(column: str, name: str) -> bool:
+    return column.endswith(("/" + name, ":" + name))
+
+
+def select_columns(t: Table, *, only: Sequence[str] = (), drop: Sequence[str] = ()) -> Table:
+    """`--only` keeps the columns that a pattern names (a name, a suffix as `column_named`
+    takes it, or a glob such as `per_class/*`), `--drop` leaves them out; the experiment
+    column stays. A pattern that names no column is a ValueError."""
+    def named(pattern: str) -> set[int]:
+        found = {i for i, c in enumerate(t.columns) if i and (
+            c == pattern or _ends_with(c, pattern) or fnmatch.fnmatchcase(c, pattern))}
+        if not found:
+            raise ValueError(f"no column matches {pattern!r} (columns: "
+                             f"{', '.join(t.columns[1:])})")
+        return found
+    keep = set(range(len(t.columns)))
+    if only:
+        keep = {0}.union(*(named(p) for p in only))
+    for pattern in drop:
+        keep -= named(pattern) - {0}
+    order = sorted(keep)
+    return replace(t, columns=[t.columns[i] for i in order], kinds=[t.kinds[i] for i in order],
+                   rows=[[r[i] for i in order] for r in t.rows],
+                   keys=[t.keys[i] for i in order] if t.keys else [])
 
 
 _FILTER = re.compile(r"^\s*(.+?)\s*(==|!=|<=|>=|<|>)\s*(.+?)\s*$")
@@ -128,49 +209,45 @@ _OPS: dict[str, Callable[[Any, Any], bool]] = {
 
 def filter_rows(t: Table, expressions: Sequence[str]) -> Table:
     """Keep the rows where every `COLUMN OP VALUE` holds (OP one of == != < <= > >=)."""
-    rows = t.rows
+    kept = list(range(len(t.rows)))
     for expression in expressions:
         m = _FILTER.match(expression)
         if not m:
             raise ValueError(f"filter {expression!r}: expected COLUMN OP VALUE, "
                              "OP one of == != < <= > >=")
         column, op, raw = m.groups()
-        if column not in t.columns:
-            raise ValueError(f"filter {expression!r}: no column {column!r}")
-        i = t.columns.index(column)
+        i = column_named(t, column, f"in filter {expression!r}")
         try:
             wanted: Any = json.loads(raw)
         except ValueError:
             wanted = raw
-        kept = []
-        for row in rows:
-            try:
-                if row[i] is not None and _OPS[op](row[i], wanted):
-                    kept.append(row)
-            except TypeError:
-                continue
-        rows = kept
-    return Table(t.columns, t.kinds, rows)
+        kept = [n for n in kept if _holds(t.rows[n][i], op, wanted)]
+    return t.keep(kept)
+
+
+def _holds(value: Any, op: str, wanted: Any) -> bool:
+    try:
+        return value is not None and bool(_OPS[op](value, wanted))
+    except TypeError:
+        return False
 
 
 def sort_rows(t: Table, column: str, *, descending: bool = False) -> Table:
-    if column not in t.columns:
-        raise ValueError(f"no column {column!r} to sort by")
-    i = t.columns.index(column)
+    i = column_named(t, column, "to sort by")
 
-    def key(row: list[Any]) -> tuple[int, Any]:
-        v = row[i]
+    def key(n: int) -> tuple[int, Any]:
+        v = t.rows[n][i]
         if isinstance(v, (int, float)) and not isinstance(v, bool):
             return (0, -math.inf if math.isnan(v) else v)
         return (1, fmt(v))
-    present = sorted((r for r in t.rows if r[i] is not None), key=key, reverse=descending)
-    return Table(t.columns, t.kinds, present + [r for r in t.rows if r[i] is None])
+    present = sorted((n for n, r in enumerate(t.rows) if r[i] is not None), key=key,
+                     reverse=descending)
+    return t.keep(present + [n for n, r in enumerate(t.rows) if r[i] is None])
 
 
 def render_table(t: Table, style: str) -> str:
     if style == "json":
-        return json.dumps([{c: _jsonable(v) for c, v in zip(t.columns, row)} for row in t.rows],
-                          indent=2, ensure_ascii=False, allow_nan=False) + "\n"
+        return json.dumps(table_json(t), indent=2, ensure_ascii=False, allow_nan=False) + "\n"
     if style == "csv":
         buf = io.StringIO()
         writer = csv.writer(buf, lineterminator="\n")
@@ -183,15 +260,33 @@ def render_table(t: Table, style: str) -> str:
     if style == "md":
         def line(values: list[str]) -> str:
             return "| " + " | ".join(md_text(v) for v in values) + " |"
-        aligns = ["---" if k == "name" else "---:" for k in t.kinds]
+        aligns = ["---" if k in ("name", "info") else "---:" for k in t.kinds]
         return "\n".join([line(cells[0]), "| " + " | ".join(aligns) + " |"]
                          + [line(r) for r in cells[1:]]) + "\n"
     widths = [max(len(r[i]) for r in cells) for i in range(len(t.columns))]
     out = []
     for r in cells:
-        out.append("  ".join(v.ljust(w) if k == "name" else v.rjust(w)
+        out.append("  ".join(v.ljust(w) if k in ("name", "info") else v.rjust(w)
                              for v, w, k in zip(r, widths, t.kinds)).rstrip())
     return "\n".join(out) + "\n"
+
+
+def table_json(t: Table) -> dict[str, Any]:
+    """[tool.experiments-json]: `exp show --json`, valid against exp-show.schema.json."""
+    shown = [(i, c, k) for i, (c, k) in enumerate(zip(t.columns, t.kinds))
+             if k in ("param", "metric")]
+    rows = []
+    for row, meta in zip(t.rows, t.meta or [{} for _ in t.rows]):
+        entry: dict[str, Any] = {"experiment": meta.get("label", row[0])}
+        entry.update({k: meta.get(k) for k in ("kind", *INFO)})
+        entry["stale"] = meta.get("stale", [])
+        for section in ("params", "metrics"):
+            entry[section] = {t.keys[i] if t.keys else c: _jsonable(row[i])
+                              for i, c, k in shown if k == section[:-1] and row[i] is not None}
+        rows.append(entry)
+    return {"version": "1.1", "columns": [
+        {"name": c, "key": t.keys[i] if t.keys else c, "kind": k} for i, c, k in shown],
+        "experiments": rows}
 
 
 # ---------------------------------------------------------------------------------- diffs
@@ -231,7 +326,7 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
         if _number(a) and _number(b):
             delta = b - a
             relative = delta / abs(a) if a not in (0, 0.0) and math.isfinite(a) else None
-            decl = (declarations or {}).get(name)
+            decl = declaration_of(name, declarations or {})
             if decl is not None and decl.direction and delta and not math.isnan(delta):
                 better = delta < 0 if decl.direction == "lower" else delta > 0
                 verdict = "better" if better else "worse"
@@ -242,21 +337,26 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
 DIFF_JSON_VERSION = "1.1"  # [version.write]: these outputs are first defined by 1.1
 
 
-def diff_json(changes: Sequence[Change], *, old_label: str, new_label: str, kind: str) -> str:
+def diff_json(changes: Sequence[Change], *, old_label: str, new_label: str, kind: str,
+              stale: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
     """`metrics diff --json` / `params diff --json`: schemas/{kind}-diff.schema.json."""
     from .. import __version__
     rows = [{"name": c.name, "old": _jsonable(c.old), "new": _jsonable(c.new),
              "change": _jsonable(c.delta), "relative": _jsonable(c.relative),
              **({"verdict": c.verdict} if kind == "metrics" else {})} for c in changes]
     doc = {"version": DIFF_JSON_VERSION, "tool": {"name": "reftool", "version": __version__},
-           "old": old_label, "new": new_label, kind: rows}
+           "old": old_label, "new": new_label,
+           # [experiments.stale]: each side's stale stages, [] when none
+           "old_stale": list(stale[0]), "new_stale": list(stale[1]), kind: rows}
     return json.dumps(doc, indent=2, ensure_ascii=False, allow_nan=False) + "\n"
 
 
 def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_label: str,
-                kind: str, label: Callable[[str], str] = lambda s: s) -> str:
+                kind: str, label: Callable[[str], str] = lambda s: s,
+                stale: tuple[Sequence[str], Sequence[str]] = ((), ())) -> str:
     if style == "json":
-        return diff_json(changes, old_label=old_label, new_label=new_label, kind=kind)
+        return diff_json(changes, old_label=old_label, new_label=new_label, kind=kind,
+                         stale=stale)
     header = [kind[:-1] if kind.endswith("s") else kind, old_label, new_label, "change"]
     if kind == "metrics":
         header.append("")
@@ -290,4 +390,4 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
 
 
 __all__ = ["Change", "Table", "diff", "diff_json", "filter_rows", "fmt", "md_text", "render_diff",
-           "render_table", "sort_rows", "table"]
+           "render_table", "select_columns", "sort_rows", "table", "table_json"]

@@ -18,6 +18,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
@@ -198,7 +199,7 @@ def run_entry(root: Path, entry: Entry, pipeline_file: str, lock_file: str,
               outputs: set[str]) -> Outcome:
     """One experiment, start to record ([experiments.isolated])."""
     from ..pipeline.store import Remote, Store
-    from .records import SourceError, build_record, git, write_record
+    from .records import RunFacts, SourceError, build_record, git, git_state, write_record
     logs = root / TMP / "logs"
     make_dirs(root, logs)
     log = logs / f"{entry.id}.log"
@@ -208,17 +209,21 @@ def run_entry(root: Path, entry: Entry, pipeline_file: str, lock_file: str,
         set_params(copy, entry.params)
         cache = root / ".reftool" / "cache"
         make_dirs(root, cache)
+        began = time.monotonic()
         code = run_child(copy, pipeline_file, cache, log, started)
+        facts = RunFacts(duration=time.monotonic() - began)
         if code != 0:
             return Outcome(entry, False, None, log, f"the run exited {code}; see {log}")
         Remote(str(cache.resolve())).push(Store(copy))  # objects first, then run entries
+        # series go to the project's store, not the copy's ([experiments.series-store])
         record = build_record(copy, entry.name, pipeline_file=pipeline_file,
-                              lock_file=lock_file)
+                              lock_file=lock_file, facts=facts, store_root=root)
         record["id"] = entry.id  # the queue entry's id: a record there means it is done
         if "name" in record and entry.name is None:
             record["name"] = entry.id
         commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD")
         record["git_commit"] = commit.strip() if commit else None  # the project's, not the copy's
+        record.update(git_state(root))  # [experiments.run-facts]: the project's branch and tree
         path = write_record(root, record)
         summary = _summary(log)
         log.unlink(missing_ok=True)

@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..files.spec import MAX_PANELS
-from .records import Snapshot
+from .records import Snapshot, declaration_of
 
 Say = Callable[[str], None]
 
@@ -72,7 +72,7 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
                 points = series.get(name)
                 if points:
                     ax.plot([p[0] for p in points], [p[1] for p in points], label=snap.label)
-        decl = snaps[0].declarations.get(name) if snaps else None
+        decl = declaration_of(name, snaps[0].declarations) if snaps else None
         better = f" ({decl.direction} is better)" if decl is not None and decl.direction else ""
         ax.set_title(name + better)
         ax.set_xlabel("step")

@@ -14,6 +14,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import secrets
 import subprocess
 from collections.abc import Callable, Iterator, Mapping
@@ -71,6 +72,11 @@ class Snapshot:
     commit: str | None = None
     id: str | None = None
     skipped: dict[str, str] = field(default_factory=dict)  # file -> why it was not read
+    name: str | None = None
+    branch: str | None = None
+    dirty: bool | None = None
+    duration: float | None = None  # seconds
+    stale: list[str] = field(default_factory=list)  # [experiments.stale]: stages out of date
 
 
 # ---------------------------------------------------------------------------------- sources
@@ -170,7 +176,9 @@ def checked_json(data: bytes, display: str, schema: str, what: str) -> Any:
     version = check_version(doc, what=what)
     if version is not None and version.code in ("major_unsupported", "minor_newer"):
         raise VersionRefused(_problem([version]))  # [tool.experiments]: exit 1, not skipped
-    problems = [version] if version is not None else schema_diagnostics(doc, schema)
+    from ..files.validate import newer_features
+    problems = [version] if version is not None else (
+        schema_diagnostics(doc, schema) + newer_features(doc, schema))  # [version.features]
     errors = [d for d in problems if d.severity == "error"]
     if errors:
         raise SourceError(_problem(errors))
@@ -275,6 +283,7 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
         raise SourceError(f"no readable {pipeline_file} in {label}")
     snap = Snapshot(label=label, kind=kind, declarations=dict(pipeline.metrics))
     params_docs: dict[str, Any] = {}
+    found_in: dict[str, dict[str, Any]] = {}  # metrics file -> its metrics, in stage order
     for stage in _in_stage_order(pipeline):
         for ref in stage.params:
             if ref.file not in params_docs:
@@ -306,10 +315,34 @@ def snapshot(read: Reader, label: str, kind: Literal["workspace", "rev"],
             except SourceError as e:
                 snap.skipped[out.path] = str(e)
                 continue
-            for name, value in found.items():
-                snap.metrics.setdefault(name, value)
+            found_in[out.path] = found
+    snap.metrics = keyed_by_file(found_in)
     _add_series_summaries(snap)
     return snap
+
+
+def keyed_by_file(found_in: Mapping[str, Mapping[str, Any]]) -> dict[str, Any]:
+    """[experiments.metrics-collision] (1.1): a metric name defined by one file keeps its name;
+    a name defined by two or more files is kept once per file, as `PATH:NAME`, so no value is
+    ever dropped and no file wins silently."""
+    counts: dict[str, int] = {}
+    for metrics in found_in.values():
+        for name in metrics:
+            counts[name] = counts.get(name, 0) + 1
+    out: dict[str, Any] = {}
+    for path, metrics in found_in.items():
+        for name, value in metrics.items():
+            out[name if counts[name] == 1 else f"{path}:{name}"] = value
+    return out
+
+
+def declaration_of(name: str, declarations: Mapping[str, MetricDeclaration]
+                   ) -> MetricDeclaration | None:
+    """The declaration of a metric, also when it is keyed by file (`PATH:NAME`)."""
+    if name in declarations:
+        return declarations[name]
+    path, sep, bare = name.rpartition(":")
+    return declarations.get(bare) if sep and path else None
 
 
 def _add_series_summaries(snap: Snapshot) -> None:
@@ -329,9 +362,23 @@ def new_id(now: _dt.datetime) -> str:
     return now.strftime("%Y%m%d-%H%M%S-") + secrets.token_hex(3)
 
 
+SERIES_STORE = f"{EXPERIMENTS}/series"  # [experiments.series-store] (1.1)
+
+
+@dataclass(frozen=True)
+class RunFacts:
+    """What a record says of the run that made it ([experiments.run-facts], 1.1)."""
+    duration: float | None = None  # seconds, or None (exp save ran nothing)
+    commands: tuple[tuple[str, tuple[str, ...]], ...] = ()  # (stage, its commands) as run
+    stale: tuple[str, ...] = ()  # [experiments.stale]: metrics stages out of date
+
+
 def build_record(root: Path, name: str | None, *, pipeline_file: str = "pipeline.yaml",
-                 lock_file: str = "pipeline.lock") -> dict[str, Any]:
-    """[experiments.record] of the workspace as it is now."""
+                 lock_file: str = "pipeline.lock", facts: RunFacts = RunFacts(),
+                 store_root: Path | None = None) -> dict[str, Any]:
+    """[experiments.record] of the workspace as it is now; its series are put in the series
+    store ([experiments.series-store]) of `store_root` (the project the record goes to; by
+    default `root`) and referenced by digest."""
     snap = snapshot(workspace_reader(root), "workspace", "workspace", pipeline_file)
     now = _dt.datetime.now(_dt.timezone.utc)
     ident = new_id(now)
@@ -339,30 +386,78 @@ def build_record(root: Path, name: str | None, *, pipeline_file: str = "pipeline
     for column, value in snap.params.items():
         file, _, pointer = column.partition(":")
         params.setdefault(file, {})[pointer] = typed_tree(value)
-    series = {}
-    for path in snap.series:
-        data = (root / path).read_bytes()
-        lines = data.decode("utf-8", "replace").split("\n")[:-1]
-        records = []
-        for line in lines[1:]:
-            try:
-                records.append(json.loads(line))
-            except ValueError:
-                continue
-        series[path] = {"digest": "sha256:" + hashlib.sha256(data).hexdigest(),
-                        "records": records}
+    series = {path: {"digest": store_series(store_root or root, (root / path).read_bytes()),
+                     "stored": True}
+              for path in snap.series}
     commit = git(root, "rev-parse", "--verify", "--quiet", "HEAD")
     lock = root / lock_file
+    lock_bytes = lock.read_bytes() if lock.is_file() else None
     return {
-        "version": "1.0", "id": ident, "name": name or ident,
+        "version": "1.1", "id": ident, "name": name or ident,
         "created": now.strftime("%Y-%m-%dT%H:%M:%S.%fZ"),
         "git_commit": commit.strip() if commit else None,
+        **git_state(root),
         "params": params,
         "metrics": _unflatten_metrics(snap.metrics),
         "series": series,
-        "lock_digest": "sha256:" + hashlib.sha256(lock.read_bytes()).hexdigest()
-        if lock.is_file() else None,
+        "lock_digest": "sha256:" + hashlib.sha256(lock_bytes).hexdigest()
+        if lock_bytes is not None else None,
+        "deps": source_deps(lock_bytes),
+        "duration": round(facts.duration, 3) if facts.duration is not None else None,
+        "commands": [{"stage": stage, "cmd": list(cmd)} for stage, cmd in facts.commands],
+        "stale": sorted(facts.stale),
     }
+
+
+def git_state(root: Path) -> dict[str, Any]:
+    """[experiments.run-facts]: the branch (null when detached or without git) and whether
+    tracked files differ from the commit (null without git)."""
+    if git(root, "rev-parse", "--verify", "--quiet", "HEAD") is None:
+        return {"git_branch": None, "git_dirty": None}
+    branch = (git(root, "symbolic-ref", "--short", "-q", "HEAD") or "").strip() or None
+    status = git(root, "status", "--porcelain", "--untracked-files=no")
+    return {"git_branch": branch, "git_dirty": None if status is None else bool(status.strip())}
+
+
+def source_deps(lock_bytes: bytes | None) -> dict[str, str]:
+    """[experiments.run-facts]: every dep no stage writes (the data and code the run read),
+    with its digest as the lock records it."""
+    try:
+        stages = json.loads(lock_bytes or b"{}").get("stages", {})
+    except (ValueError, AttributeError):
+        return {}
+    outs = {path for entry in stages.values() for path in (entry.get("outs") or {})}
+    return {path: dep["digest"] for entry in stages.values()
+            for path, dep in sorted((entry.get("deps") or {}).items())
+            if path not in outs and isinstance(dep, dict) and isinstance(dep.get("digest"), str)}
+
+
+def store_series(root: Path, data: bytes) -> str:
+    """[experiments.series-store]: the series file's bytes kept once, under their digest,
+    written atomically; its digest."""
+    from ..files.safe_io import write_atomic
+    digest = "sha256:" + hashlib.sha256(data).hexdigest()
+    path = root / SERIES_STORE / (digest.partition(":")[2] + ".jsonl")
+    if not path.is_file():
+        make_dirs(root, path.parent)  # [security.symlinks]: never through a link
+        write_atomic(path, data, base=root, durable=True)
+    return digest
+
+
+def stored_series(root: Path | None, digest: str) -> bytes | None:
+    """A stored series by digest, verified; None when it is not there or does not match."""
+    hexdigest = digest.partition(":")[2]
+    if root is None or not re.fullmatch(r"[0-9a-f]{64}", hexdigest):
+        return None
+    path = root / SERIES_STORE / f"{hexdigest}.jsonl"
+    if not is_inside(root, path):
+        return None
+    try:
+        with open_regular(path, str(path)) as f:
+            data = f.read()
+    except (OSError, NotRegularFile):
+        return None
+    return data if hashlib.sha256(data).hexdigest() == hexdigest else None
 
 
 def _unflatten_metrics(flat: Mapping[str, Any]) -> dict[str, Any]:
@@ -440,11 +535,17 @@ def records(root: Path, skipped: dict[str, str] | None = None,
     yield from sorted(found, key=lambda r: (str(r.get("created")), str(r.get("id"))))
 
 
-def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, MetricDeclaration]
-                    ) -> Snapshot:
+def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, MetricDeclaration],
+                    root: Path | None = None) -> Snapshot:
+    """A record as a row: its series copied in (1.0) or from the series store (1.1)."""
+    duration = record.get("duration")
     snap = Snapshot(label=str(record.get("name") or record["id"]), kind="experiment",
                     declarations=dict(declarations), created=record.get("created"),
-                    commit=record.get("git_commit"), id=record["id"])
+                    commit=record.get("git_commit"), id=record["id"],
+                    name=record.get("name"), branch=record.get("git_branch"),
+                    dirty=record.get("git_dirty"),
+                    duration=float(duration) if isinstance(duration, (int, float)) else None,
+                    stale=list(record.get("stale") or []))
     for file, values in (record.get("params") or {}).items():
         for pointer, tree in values.items():
             try:
@@ -453,9 +554,18 @@ def record_snapshot(record: Mapping[str, Any], declarations: Mapping[str, Metric
                 continue
     snap.metrics = flatten(record.get("metrics") or {})
     for path, entry in (record.get("series") or {}).items():
-        lines = [json.dumps({"version": "1.0", "kind": "series"})] + [
-            json.dumps(r) for r in entry.get("records", [])]
-        snap.series[path] = read_series(("\n".join(lines) + "\n").encode())
+        if "records" in entry:
+            lines = [json.dumps({"version": "1.0", "kind": "series"})] + [
+                json.dumps(r) for r in entry.get("records", [])]
+            snap.series[path] = read_series(("\n".join(lines) + "\n").encode())
+            continue
+        data = stored_series(root, str(entry.get("digest")))
+        if data is None:
+            snap.skipped[path] = (f"{EXPERIMENTS}/{record['id']}.json: series {path}: "
+                                  f"{entry.get('digest')} is not in {SERIES_STORE}/")
+            continue
+        snap.series[path] = read_series(data)
+    _add_series_summaries(snap)
     return snap
 
 
@@ -472,7 +582,7 @@ def resolve(root: Path, ref: str, declarations: Mapping[str, MetricDeclaration],
     if refused is not None:
         refused.extend(p for p in passed if p not in refused)
     if matches:
-        return record_snapshot(matches[-1], declarations)
+        return record_snapshot(matches[-1], declarations, root)
     for display in passed:
         if ref in _names_of(root / display):
             raise VersionRefused(f"experiment {ref!r} ({display}) is of a spec version this "

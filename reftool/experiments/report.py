@@ -25,6 +25,12 @@ def pr_report(old: Any, new: Any, declarations: Any, out: Path) -> Path:
     head.append(f"**{md_text(new.label)}** compared with **{md_text(old.label)}**."
                 if old is not None else f"**{md_text(new.label)}** (no base to compare with).")
     head.append("")
+    for snap in snaps:  # [experiments.stale]: a side whose metrics its params did not produce
+        if snap.stale:
+            head += [f"> **Stale:** the metrics of {md_text(snap.label)} were not produced by "
+                     f"its params, code and data (out of date: "
+                     f"{md_text(', '.join(snap.stale))}); run `reftool run` before comparing.",
+                     ""]
     for name, draw, title in (("curves.png", curves, "Metrics per step"),
                               ("summary.png", bars, "Summary metrics")):
         notes: list[str] = []

@@ -25,6 +25,7 @@ SCHEMA_FILES = {
     "plan": "plan.schema.json",
     "metrics-diff": "metrics-diff.schema.json",
     "params-diff": "params-diff.schema.json",
+    "exp-show": "exp-show.schema.json",
 }
 
 

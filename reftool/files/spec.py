@@ -42,6 +42,14 @@ ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
     ("lock", ("stages", "*", "env", "*", "digest")): (1, 1),
     # [version.extensions]: `meta` and `x-` keys ("x-*": any key beginning x-)
     **{(schema, (*at, key)): (1, 1) for schema, at in _EXTENSIBLE for key in ("meta", "x-*")},
+    # [experiments.run-facts], [experiments.stale], [experiments.series-store]
+    ("experiment", ("git_branch",)): (1, 1),
+    ("experiment", ("git_dirty",)): (1, 1),
+    ("experiment", ("deps",)): (1, 1),
+    ("experiment", ("duration",)): (1, 1),
+    ("experiment", ("commands",)): (1, 1),
+    ("experiment", ("stale",)): (1, 1),
+    ("experiment", ("series", "*", "stored")): (1, 1),
 }
 #: The same for values a minor release added to an enumeration, as (schema, JSON path, value);
 #: a file declaring an older version that uses one is refused with `schema/enum`.
