@@ -10,6 +10,19 @@ from typing import Any
 from ..files.spec import DEFAULT_PIPELINE, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .common import Parser, formats, lock_name
 
+MAX_DEFAULT_SOURCES = 40  # reftool.experiments.plot.MAX_SOURCES: the distinct styles
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number from 0 up to but not "
+                                         "including 1, e.g. 0.6")
+    return value
+
 
 def add_parsers(sub: Any) -> None:
     """exp show/save, metrics diff, params diff, plot, report"""
@@ -48,17 +61,26 @@ def add_parsers(sub: Any) -> None:
         formats(d, ("md", "json"))
         d.set_defaults(handler=cmd_diff, kind=kind)
 
-    pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars",
+    pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars, declared plots",
                         description="Plot series metrics step by step, one panel per metric, "
-                        "experiments overlaid; and summary metrics as bars.")
+                        "experiments overlaid (each in its own colour and line style, the "
+                        "legend outside); summary metrics as bars; and the pipeline's declared "
+                        "plots (SPEC [plots.definition]) from every source that has the file.")
     pl.add_argument("refs", nargs="*", metavar="REF",
-                    help="workspace, experiment ids or names, git revisions "
-                    "(default: every experiment and the workspace)")
+                    help="workspace, experiment ids or names, git revisions (default: every "
+                    f"experiment and the workspace; past {MAX_DEFAULT_SOURCES} experiments, "
+                    "the latest, with a note naming how many were left out)")
     pl.add_argument("--out", default="reftool-plots", metavar="DIR",
                     help="folder for the images (default: reftool-plots)")
-    pl.add_argument("--format", choices=("png", "svg"), default="png")
+    pl.add_argument("--format", choices=("png", "svg", "html"), default="png",
+                    help="png, svg, or html: one self-contained index.html with every plot "
+                    "and the comparison table, nothing fetched when viewed")
     pl.add_argument("--metric", action="append", default=[], metavar="NAME",
-                    help="plot only these metrics")
+                    help="plot only these metrics (an unknown name is an error, exit 2)")
+    pl.add_argument("--log", action="store_true", help="logarithmic y axes")
+    pl.add_argument("--smooth", type=_weight, default=0.0, metavar="W",
+                    help="exponential moving average of the curves, W in [0, 1): 0.6 is "
+                    "mild, 0.9 strong; the raw curve stays faint behind")
     pl.set_defaults(handler=cmd_plot)
 
     rp = sub.add_parser("report", help="a markdown report for a pull request",
@@ -171,13 +193,22 @@ def cmd_diff(args: argparse.Namespace) -> int:
 
 
 def _sources(root: Path, refs: list[str]) -> Any:
+    """The snapshots to draw: the refs named, or every experiment and the workspace; past
+    MAX_DEFAULT_SOURCES experiments, the latest, and a note of how many were left out."""
     from ..experiments.records import record_snapshot, records, resolve
     declarations = _declarations(root)
     skipped: dict[str, str] = {}
     if refs:
         snaps = [resolve(root, ref, declarations, skipped=skipped) for ref in refs]
     else:
-        snaps = [record_snapshot(r, declarations) for r in records(root, skipped)][-10:]
+        snaps = [record_snapshot(r, declarations) for r in records(root, skipped)]
+        if len(snaps) > MAX_DEFAULT_SOURCES:
+            left = snaps[:-MAX_DEFAULT_SOURCES]
+            print(f"reftool: plot: {len(snaps)} experiments: drew the latest "
+                  f"{MAX_DEFAULT_SOURCES} and the workspace; {len(left)} older left out "
+                  f"({left[0].label} to {left[-1].label}); name the ones to draw: "
+                  "reftool plot REF ...", file=sys.stderr)
+            snaps = snaps[-MAX_DEFAULT_SOURCES:]
         snaps.append(resolve(root, "workspace", declarations))
     _say_skipped(skipped, snaps)
     return snaps
@@ -189,8 +220,91 @@ def _note_for(figure: str) -> Any:
     return say
 
 
+def _unknown_metrics(snaps: Any, wanted: list[str]) -> str | None:
+    """A message for the --metric names no source has, with the closest known names."""
+    import difflib
+
+    from ..experiments.plot import series_names, summary_names
+    known = set(series_names(snaps)) | set(summary_names(snaps))
+    unknown = [m for m in wanted if m not in known]
+    if not unknown:
+        return None
+    hints = sorted({h for m in unknown for h in difflib.get_close_matches(m, known, n=3)})
+    return (f"no metric {', '.join(repr(m) for m in unknown)} in the sources drawn; "
+            + (f"did you mean {', '.join(hints)}? " if hints else "")
+            + f"the metrics are: {', '.join(sorted(known)[:20]) or 'none'}"
+            + (" ..." if len(known) > 20 else ""))
+
+
+def _figures(snaps: Any, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(name, figure) for the curves and the summary bars, restricted to --metric."""
+    from ..experiments.plot import bars, curves, series_names, summary_names
+    wanted = args.metric
+    series = [m for m in wanted if m in set(series_names(snaps))] if wanted else None
+    summary = [m for m in wanted if m in set(summary_names(snaps))] if wanted else None
+    out = []
+    if series is None or series:
+        try:
+            out.append(("curves", curves(snaps, series, say=_note_for("curves"),
+                                         log=args.log, smoothing=args.smooth)))
+        except ValueError as e:
+            print(f"reftool: curves: {e}", file=sys.stderr)
+    if summary is None or summary:
+        try:
+            out.append(("summary", bars(snaps, summary, say=_note_for("summary"),
+                                        log=args.log)))
+        except ValueError as e:
+            print(f"reftool: summary: {e}", file=sys.stderr)
+    return out
+
+
+def _declared_figures(root: Path, snaps: Any) -> tuple[list[tuple[str, Any]], int]:
+    """[plots.definition]: each declared plot of the workspace's pipeline, drawn from every
+    source that has its file (the workspace, git revisions; experiment records keep no plot
+    files). Returns the figures and how many plots could not be drawn ([plots.data])."""
+    from ..experiments.plot import declared
+    from ..experiments.plotdata import PlotDataError, check_rows, read_rows
+    from ..experiments.records import git_reader, read_pipeline, workspace_reader
+
+    pipeline = read_pipeline(workspace_reader(root), "workspace")
+    outputs = [o for s in (pipeline.stages.values() if pipeline else ()) for o in s.outputs
+               if o.section == "plots" and o.plot is not None]
+    readers = [(s.label, workspace_reader(root) if s.kind == "workspace"
+                else git_reader(root, s.label)) for s in snaps if s.kind != "experiment"]
+    figures: list[tuple[str, Any]] = []
+    failed = 0
+    for out in outputs:
+        sources = []
+        try:
+            for label, read in readers:
+                data = read(out.path)
+                if data is not None:
+                    rows = read_rows(data, f"{label}:{out.path}")
+                    check_rows(rows, out.plot, f"{label}:{out.path}")
+                    sources.append((label, rows))
+            if not sources:
+                print(f"reftool: {out.path}: not in the sources drawn (experiment records "
+                      "keep no plot files: name the workspace or a git revision)",
+                      file=sys.stderr)
+                continue
+            fig = declared(out.plot, out.path, sources, say=_note_for(out.path))
+        except PlotDataError as e:
+            print(f"reftool: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        figures.append((plot_file_name(out.path), fig))
+    return figures, failed
+
+
+def plot_file_name(path: str) -> str:
+    """plots/confusion.json -> plots-confusion: a name for its image in the --out folder."""
+    import re
+    stem = path.rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "plot"
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ..experiments.plot import bars, curves, save
+    from ..experiments.plot import save
     from ..experiments.records import SourceError, VersionRefused
 
     root = Path(".")
@@ -199,18 +313,24 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
+    unknown = _unknown_metrics(snaps, args.metric) if args.metric else None
+    if unknown:
+        print(f"reftool: plot: {unknown}", file=sys.stderr)
+        return EXIT_USAGE
+    figures = _figures(snaps, args)
+    failed = 0
+    if not args.metric:
+        more, failed = _declared_figures(root, snaps)
+        figures += more
     out = Path(args.out)
-    written = []
-    for name, draw in (("curves", curves), ("summary", bars)):
-        try:
-            fig = draw(snaps, args.metric or None, say=_note_for(name))
-        except ValueError as e:
-            print(f"reftool: {name}: {e}", file=sys.stderr)
-            continue
-        written.append(save(fig, out / f"{name}.{args.format}"))
+    if args.format == "html":
+        from ..experiments.html import page
+        written = [page(figures, snaps, out / "index.html")] if figures else []
+    else:
+        written = [save(fig, out / f"{name}.{args.format}") for name, fig in figures]
     for path in written:
         print(path)
-    return EXIT_OK if written else EXIT_INVALID
+    return EXIT_OK if written and not failed else EXIT_INVALID
 
 
 def cmd_report(args: argparse.Namespace) -> int:

@@ -22,6 +22,7 @@ Say = Callable[[str], None]
 COLOURS = ("#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2",
            "#7f7f7f", "#bcbd22", "#17becf")
 LINE_STYLES = ("-", "--", ":", "-.")
+HATCHES = ("", "//", "..", "xx")
 MAX_SOURCES = len(COLOURS) * len(LINE_STYLES)
 #: a point further than FENCE interquartile ranges beyond the quartiles is left outside the y
 #: axis (and counted in the panel), so one diverged run does not flatten every other curve
@@ -32,13 +33,15 @@ FENCE = 10.0
 class Style:
     colour: str
     line: str
+    hatch: str  # for bars, as the line style for curves
 
 
 def style(i: int) -> Style:
     """The i-th source's style: colour first, then the line style, so runs 1-10 are solid,
     11-20 dashed, and no two of the first MAX_SOURCES look the same."""
-    return Style(colour=COLOURS[i % len(COLOURS)],
-                 line=LINE_STYLES[(i // len(COLOURS)) % len(LINE_STYLES)])
+    round_ = (i // len(COLOURS)) % len(LINE_STYLES)
+    return Style(colour=COLOURS[i % len(COLOURS)], line=LINE_STYLES[round_],
+                 hatch=HATCHES[round_])
 
 
 def _quantile(ordered: Sequence[float], q: float) -> float:
@@ -55,19 +58,27 @@ class Limits:
     outside: int  # finite points left outside [low, high]
 
 
-def robust_limits(values: Sequence[float], *, log: bool = False) -> Limits | None:
-    """y limits of a panel from its finite values (positive ones on a log axis): the full
-    range, unless points lie beyond FENCE interquartile ranges from the quartiles, which are
-    then left outside; None when there is no such value."""
+def _usable(values: Sequence[float], log: bool) -> list[float]:
     finite = sorted(v for v in values if math.isfinite(v) and (v > 0 or not log))
-    if not finite:
+    return [math.log10(v) for v in finite] if log else finite
+
+
+def robust_limits(values: Sequence[float], *, log: bool = False,
+                  keep: Sequence[float] = ()) -> Limits | None:
+    """y limits of a panel from its finite values (positive ones on a log axis): the full
+    range, unless points lie beyond FENCE interquartile ranges from the quartiles and beyond
+    every value of `keep` (each curve's first value: where training starts is never cut),
+    which are then left outside; None when there is no such value."""
+    scaled = _usable(values, log)
+    if not scaled:
         return None
-    scaled = [math.log10(v) for v in finite] if log else finite
+    kept = _usable(keep, log)
     q1, q3 = _quantile(scaled, 0.25), _quantile(scaled, 0.75)
     spread = q3 - q1
     low, high = scaled[0], scaled[-1]
     if spread > 0:
-        low, high = max(low, q1 - FENCE * spread), min(high, q3 + FENCE * spread)
+        low = max(low, min([q1 - FENCE * spread] + kept))
+        high = min(high, max([q3 + FENCE * spread] + kept))
     outside = sum(1 for v in scaled if v < low or v > high)
     pad = (high - low) * 0.05 or (abs(high) * 0.05 or 1.0)
     low, high = low - pad, high + pad
@@ -148,9 +159,11 @@ def _title(snaps: Sequence[Snapshot], name: str) -> str:
                    else "")
 
 
-def _legend_label(snap: Snapshot, points: Sequence[tuple[int, float]]) -> str:
-    bad = first_nonfinite(points)
-    return snap.label if bad is None else f"{snap.label} (not finite from step {bad})"
+def _legend_label(snap: Snapshot) -> str:
+    """The source's label, with the first step where any of its series is NaN or infinite."""
+    steps = [s for series in snap.series.values() for points in series.values()
+             if (s := first_nonfinite(points)) is not None]
+    return snap.label if not steps else f"{snap.label} (not finite from step {min(steps)})"
 
 
 def _legend_outside(fig: Any, axes: Sequence[Any]) -> None:
@@ -167,10 +180,11 @@ def _legend_outside(fig: Any, axes: Sequence[Any]) -> None:
                    ncols=1 + len(handles) // 40)
 
 
-def _y_axis(ax: Any, values: Sequence[float], *, log: bool) -> None:
+def _y_axis(ax: Any, values: Sequence[float], *, log: bool, keep: Sequence[float] = ()
+            ) -> None:
     if log and any(math.isfinite(v) and v > 0 for v in values):
         ax.set_yscale("log")
-    limits = robust_limits(values, log=log)
+    limits = robust_limits(values, log=log, keep=keep)
     if limits is None:
         return
     ax.set_ylim(limits.low, limits.high)
@@ -204,13 +218,15 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
     fig, axes = _grid(plt, len(names), columns=2, size=(6.4, 3.8))
     for ax, name in zip(axes, names):
         drawn: list[float] = []
+        firsts: list[float] = []
         for i, snap in enumerate(snaps):
             for series in snap.series.values():
                 points = series.get(name)
                 if points:
-                    drawn += _draw_series(ax, points, style(i), _legend_label(snap, points),
-                                          smoothing)
-        _y_axis(ax, drawn, log=log)
+                    ys = _draw_series(ax, points, style(i), _legend_label(snap), smoothing)
+                    drawn += ys
+                    firsts += [next((v for v in ys if math.isfinite(v)), math.nan)]
+        _y_axis(ax, drawn, log=log, keep=firsts)
         ax.set_title(_title(snaps, name))
         ax.set_xlabel("step")
         ax.set_ylabel(name)
@@ -237,7 +253,8 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
         bottom = _bar_bottom(values, log=log)
         heights = [v - bottom if math.isfinite(v) else 0.0 for v in values]
         ax.bar(range(len(values)), heights, bottom=bottom,
-               color=[style(i).colour for i, _ in shown])
+               color=[style(i).colour for i, _ in shown],
+               hatch=[style(i).hatch for i, _ in shown], edgecolor="white")
         for x, v in enumerate(values):
             ax.annotate(_short(v), (x, v if math.isfinite(v) else bottom), ha="center",
                         va="bottom", fontsize="x-small")
@@ -246,6 +263,93 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_title(_title(snaps, name))
         ax.set_ylabel(name)
+    fig.tight_layout()
+    return fig
+
+
+MAX_MATRICES = 6  # confusion matrices side by side in one figure
+
+
+def declared(plot: Any, path: str, sources: Sequence[tuple[str, Sequence[Any]]], *,
+             say: Say | None = None) -> Any:
+    """A declared plot ([plots.templates]) drawn from each source's rows (checked by
+    plotdata.check_rows): line, scatter and bar overlay or group the sources, confusion draws
+    a matrix a source."""
+    if not sources:
+        raise ValueError(f"{path}: in none of the sources drawn")
+    plt = _pyplot()
+    if plot.template == "confusion":
+        return _matrices(plt, plot, path, sources, say)
+    fig, (ax,) = _grid(plt, 1, columns=1, size=(6.4, 4.2))
+    if plot.template == "bar":
+        _grouped_bars(ax, plot, sources)
+    else:
+        drawn: list[float] = []
+        for i, (label, rows) in enumerate(sources):
+            st = style(i)
+            xs = [float(r[plot.x]) for r in rows]
+            ys = [float(r[plot.y]) for r in rows]
+            drawn += ys
+            if plot.template == "scatter":
+                ax.plot(xs, ys, linestyle="none", marker="o", markersize=4, color=st.colour,
+                        label=label, alpha=0.8)
+            else:
+                ax.plot(xs, ys, color=st.colour, linestyle=st.line, label=label,
+                        marker="o" if len(xs) < 2 else None, markersize=3)
+        _y_axis(ax, drawn, log=False)
+        ax.grid(True, alpha=0.3)
+    ax.set_title(plot.title or path)
+    ax.set_xlabel(plot.x)
+    ax.set_ylabel(plot.y)
+    fig.tight_layout()
+    _legend_outside(fig, [ax])
+    return fig
+
+
+def _grouped_bars(ax: Any, plot: Any, sources: Sequence[tuple[str, Sequence[Any]]]) -> None:
+    from .plotdata import category
+    cats: list[str] = []
+    for _, rows in sources:
+        cats += [c for c in (category(r[plot.x]) for r in rows) if c not in cats]
+    width = 0.8 / len(sources)
+    for i, (label, rows) in enumerate(sources):
+        heights = {category(r[plot.x]): float(r[plot.y]) for r in rows}
+        xs = [j + (i - (len(sources) - 1) / 2) * width for j, c in enumerate(cats)
+              if c in heights]
+        ax.bar(xs, [heights[c] for c in cats if c in heights], width=width,
+               color=style(i).colour, label=label)
+    ax.set_xticks(range(len(cats)), cats, rotation=30 if len(cats) > 6 else 0)
+    for bar_patch in ax.patches:
+        bar_patch.set_label("_bar")
+    for i, (label, _) in enumerate(sources):  # one legend entry a source
+        ax.plot([], [], color=style(i).colour, linewidth=6, label=label)
+
+
+def _matrices(plt: Any, plot: Any, path: str, sources: Sequence[tuple[str, Sequence[Any]]],
+              say: Say | None) -> Any:
+    from .plotdata import confusion
+    if len(sources) > MAX_MATRICES and say is not None:
+        say(f"{path}: {len(sources)} sources: drew the first {MAX_MATRICES} confusion "
+            f"matrices; {len(sources) - MAX_MATRICES} left out (name the ones wanted: "
+            "reftool plot REF ...)")
+    shown = list(sources)[:MAX_MATRICES]
+    fig, axes = _grid(plt, len(shown), columns=3, size=(4.6, 4.2))
+    for ax, (label, rows) in zip(axes, shown):
+        m = confusion(rows, plot)
+        ax.imshow(m.counts, cmap="Blues", aspect="auto")
+        top = max((c for row in m.counts for c in row), default=0.0)
+        for r, row in enumerate(m.counts):
+            for c, n in enumerate(row):
+                ax.text(c, r, _short(n), ha="center", va="center", fontsize="small",
+                        color="white" if top and n > top / 2 else "black")
+        ax.set_xticks(range(len(m.across)), m.across)
+        ax.set_yticks(range(len(m.down)), m.down)
+        ax.set_xlabel(plot.x)
+        ax.set_ylabel(plot.y)
+        ax.set_title(label if len(shown) > 1 or not plot.title else plot.title,
+                     fontsize="medium")
+    if len(shown) > 1:
+        fig.suptitle(plot.title or path)
     fig.tight_layout()
     return fig
 
