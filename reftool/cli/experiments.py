@@ -84,12 +84,20 @@ def add_parsers(sub: Any) -> None:
     pl.set_defaults(handler=cmd_plot)
 
     rp = sub.add_parser("report", help="a markdown report for a pull request",
-                        description="Write DIR/report.md: params and metrics diff against "
-                        "a base (better/worse marked) and plots beside it; under 65,536 "
-                        "characters.")
+                        description="Write DIR/report.md, one pull-request comment that renders "
+                        "on GitHub with nothing hosted: a hidden marker (CI updates the "
+                        "comment in place), a one-line verdict, the stale-lock verdict of "
+                        "plan --committed-only, metrics and params tables, curves as Mermaid "
+                        "charts; and the PNGs beside it; under 65,536 characters.")
     rp.add_argument("--base", metavar="REV", help="git revision or experiment to compare with "
                     "(default: HEAD, or the last experiment)")
     rp.add_argument("--out", default="reftool-report", metavar="DIR")
+    rp.add_argument("--head-label", metavar="NAME", help="the branch name of the workspace's "
+                    "side (default: git's current branch; CI passes the pull request's)")
+    rp.add_argument("--images-url", metavar="URL", help="an https address where the PNGs "
+                    "will be (the workflow run's page, which lists its artifacts)")
+    rp.add_argument("--no-lock-check", action="store_true",
+                    help="leave out the verdict of plan --committed-only")
     rp.set_defaults(handler=cmd_report)
 
 
@@ -333,11 +341,68 @@ def cmd_plot(args: argparse.Namespace) -> int:
     return EXIT_OK if written and not failed else EXIT_INVALID
 
 
+def _side_label(root: Path, snap: Any, ref: str | None, branch: str | None = None) -> str:
+    """A side named by branch (or ref, or experiment) and short commit: `main @ 1a2b3c4`."""
+    from ..experiments.records import git
+    if snap.kind == "experiment":
+        return snap.label + (f" @ {snap.commit[:7]}" if snap.commit else "")
+    rev = "HEAD" if snap.kind == "workspace" else (ref or snap.label)
+    commit = (git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}") or "").strip()
+    if snap.kind == "workspace":
+        name = branch or (git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip()
+        name = name if name and name != "HEAD" else "workspace"
+    else:
+        name = snap.label
+    return name + (f" @ {commit[:7]}" if commit else "")
+
+
+def _lock_verdict(root: Path) -> str:
+    """[tool.git]: what `plan --committed-only` says of the committed lock, in words."""
+    import contextlib
+    import io
+
+    from ..pipeline.hashing import hasher_for
+    from .common import decide
+    args = argparse.Namespace(file=DEFAULT_PIPELINE, stages=[], force=False,
+                              committed_only=True, no_cache=False, remote=None,
+                              no_hash_cache=False)
+    hasher = hasher_for(root, use_cache=True)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            plan = decide(args, root, hasher)
+    finally:
+        hasher.close()
+    if isinstance(plan, int):
+        return "not checked: the project's files are invalid (run reftool validate)"
+    if not plan.to_run:
+        return "✅ up to date"
+    names = ", ".join(d.name for d in plan.to_run[:8]) + (" ..." if len(plan.to_run) > 8
+                                                             else "")
+    return (f"❌ stale: {len(plan.to_run)} stage(s) to run and commit ({names}); the metrics "
+            "above may not come from the params shown")
+
+
+def _images_url(url: str | None) -> str | None:
+    import re
+    if url is None:
+        return None
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/%+-]*)?", url):
+        raise ValueError(f"--images-url {url!r}: expected an https address of letters, digits "
+                         "and ._~/%+- (no query, no markdown)")
+    return url
+
+
 def cmd_report(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError, VersionRefused, resolve
-    from ..experiments.report import pr_report
+    from ..experiments.report import Context, pr_report
 
     root = Path(".")
+    try:
+        images_url = _images_url(args.images_url)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
     base = args.base or _default_base(root)
     declarations = _declarations(root)
     skipped: dict[str, str] = {}
@@ -349,7 +414,11 @@ def cmd_report(args: argparse.Namespace) -> int:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
     _say_skipped(skipped, [s for s in (old, new) if s is not None])
-    path = pr_report(old, new, declarations, Path(args.out))
+    context = Context(new_label=_side_label(root, new, None, args.head_label),
+                      old_label=_side_label(root, old, base) if old is not None else None,
+                      lock_verdict=None if args.no_lock_check else _lock_verdict(root),
+                      images_url=images_url)
+    path = pr_report(old, new, declarations, Path(args.out), context)
     print(path)
     return EXIT_OK
 

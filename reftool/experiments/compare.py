@@ -226,12 +226,52 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
         if _number(a) and _number(b):
             delta = b - a
             relative = delta / abs(a) if a not in (0, 0.0) and math.isfinite(a) else None
-            decl = (declarations or {}).get(name)
-            if decl is not None and decl.direction and delta and not math.isnan(delta):
-                better = delta < 0 if decl.direction == "lower" else delta > 0
-                verdict = "better" if better else "worse"
+            verdict = judge(a, b, (declarations or {}).get(name))
         out.append(Change(name, a, b, delta, relative, verdict))
     return out
+
+
+NOISE = 1e-9  # [metrics.tolerance]: the default, relative to the larger magnitude
+
+
+def judge(old: float, new: float, decl: MetricDeclaration | None) -> str:
+    """[metrics.tolerance]: "better" or "worse" by the declared direction, "unchanged" within
+    the metric's tolerance (or rounding noise), "" with no direction or a NaN."""
+    if decl is None or not decl.direction:
+        return ""
+    delta = new - old
+    if math.isnan(delta):
+        return ""
+    tolerance = decl.tolerance if decl.tolerance is not None else \
+        NOISE * max(abs(old), abs(new)) if math.isfinite(delta) else 0.0
+    if abs(delta) <= tolerance:
+        return "unchanged"
+    better = delta < 0 if decl.direction == "lower" else delta > 0
+    return "better" if better else "worse"
+
+
+def tally(old: Mapping[str, Any], new: Mapping[str, Any],
+          declarations: Mapping[str, MetricDeclaration]) -> dict[str, int]:
+    """How many metrics with a declared direction got better, worse, or stayed unchanged
+    (within tolerance, [metrics.tolerance]); `other` counts the metrics that changed with no
+    direction or are not in both."""
+    counts = {"better": 0, "worse": 0, "unchanged": 0, "other": 0}
+    for c in diff(old, new, declarations=declarations, all_rows=True):
+        if c.verdict:
+            counts[c.verdict] += 1
+        elif not _same(c.old, c.new):
+            counts["other"] += 1
+        elif (d := declarations.get(c.name)) is not None and d.direction:
+            counts["unchanged"] += 1
+    return counts
+
+
+def verdict_line(counts: Mapping[str, int]) -> str:
+    """"3 better, 1 worse, 9 unchanged" (and "2 changed with no direction")."""
+    text = f"{counts['better']} better, {counts['worse']} worse, {counts['unchanged']} unchanged"
+    if counts.get("other"):
+        text += f", {counts['other']} changed with no direction declared"
+    return text
 
 
 def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_label: str,
@@ -252,14 +292,14 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
             change += f" ({'+' if c.relative > 0 else ''}{c.relative * 100:.3g}%)"
         row = [label(c.name), fmt(c.old), fmt(c.new), change]
         if kind == "metrics":
-            row.append({"better": "better", "worse": "worse"}.get(c.verdict, ""))
+            row.append(c.verdict)
         rows.append(row)
     if not rows:
         if style == "md":
             old_label, new_label = md_text(old_label), md_text(new_label)
         return f"no {kind} changed between {old_label} and {new_label}\n"
     if style == "md":
-        marks = {"better": "✅ better", "worse": "❌ worse"}
+        marks = {"better": "✅ better", "worse": "❌ worse", "unchanged": "➖ unchanged"}
         md_rows = [r[:4] + ([marks.get(r[4], "")] if kind == "metrics" else []) for r in rows]
         lines = ["| " + " | ".join(md_text(h) for h in header) + " |",
                  "| --- | ---: | ---: | ---: |" + (" --- |" if kind == "metrics" else "")]
@@ -274,5 +314,5 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
                      for r in cells) + "\n"
 
 
-__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "md_text", "render_diff",
-           "render_table", "sort_rows", "table"]
+__all__ = ["Change", "Table", "diff", "filter_rows", "fmt", "judge", "md_text", "render_diff",
+           "render_table", "sort_rows", "table", "tally", "verdict_line"]
