@@ -26,7 +26,7 @@ HATCHES = ("", "//", "..", "xx")
 MAX_SOURCES = len(COLOURS) * len(LINE_STYLES)
 #: a point further than FENCE interquartile ranges beyond the quartiles is left outside the y
 #: axis (and counted in the panel), so one diverged run does not flatten every other curve
-FENCE = 10.0
+FENCE = 3.0
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
