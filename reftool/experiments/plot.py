@@ -183,7 +183,7 @@ def _legend_outside(fig: Any, axes: Sequence[Any]) -> None:
 def _y_axis(ax: Any, values: Sequence[float], *, log: bool, keep: Sequence[float] = ()
             ) -> None:
     if log and any(math.isfinite(v) and v > 0 for v in values):
-        ax.set_yscale("log")
+        _log_scale(ax)
     limits = robust_limits(values, log=log, keep=keep)
     if limits is None:
         return
@@ -191,6 +191,15 @@ def _y_axis(ax: Any, values: Sequence[float], *, log: bool, keep: Sequence[float
     if limits.outside:
         ax.text(0.99, 0.98, f"{limits.outside} point(s) outside the y range", ha="right",
                 va="top", transform=ax.transAxes, fontsize="x-small", color="#555555")
+
+
+def _log_scale(ax: Any) -> None:
+    """A log axis labelled 0.01, 0.1, 1 (mathtext is off for labels from files, so the
+    default 10^x labels would show as their source)."""
+    from matplotlib.ticker import FuncFormatter, NullFormatter
+    ax.set_yscale("log")
+    ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+    ax.yaxis.set_minor_formatter(NullFormatter())
 
 
 def _draw_series(ax: Any, points: Sequence[tuple[int, float]], st: Style, label: str,
@@ -259,7 +268,7 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
             ax.annotate(_short(v), (x, v if math.isfinite(v) else bottom), ha="center",
                         va="bottom", fontsize="x-small")
         if log and any(v > 0 for v in values):
-            ax.set_yscale("log")
+            _log_scale(ax)
         ax.set_xticks(range(len(labels)), labels, rotation=30, ha="right", fontsize="small")
         ax.set_title(_title(snaps, name))
         ax.set_ylabel(name)
