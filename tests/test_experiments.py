@@ -353,7 +353,7 @@ def test_report(proj: Project) -> None:
     text = (proj.root / "rep/report.md").read_text()
     assert text.startswith("<!-- reftool-report -->\n")  # CI edits this comment in place
     assert "**workspace** compared with **base**." in text  # no git here: no branch, commit
-    assert "Metrics: 2 better, 0 worse, 0 unchanged" in text
+    assert "Metrics: 1 better, 0 worse, 1 unchanged" in text  # loss; acc 1.0 both
     assert "Lock (`reftool plan --committed-only`): ✅ up to date." in text
     assert "![" not in text  # no image link that GitHub would show broken
     assert (proj.root / "rep/curves.png").exists() and "`curves.png`, `summary.png`" in text

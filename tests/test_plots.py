@@ -262,3 +262,27 @@ def test_html_page_is_self_contained(plotted: Project) -> None:
 def test_smooth_weight_is_checked(plotted: Project) -> None:
     r = cli(plotted.root, "plot", "--smooth", "1.5")
     assert r.returncode == 2 and "expected a number from 0 up to but not including 1" in r.stderr
+
+
+def test_report_names_branch_and_commit_and_the_stale_lock(plotted: Project) -> None:
+    root = plotted.root
+    (root / "bad.json").unlink()
+    git = ["git", "-c", "user.name=t", "-c", "user.email=t@t"]
+    for args in (["init", "-q", "-b", "main"], ["add", "-A"], ["commit", "-qm", "base"],
+                 ["checkout", "-qb", "feature"]):
+        subprocess.run(git + args, cwd=root, check=True)
+    sha = subprocess.run(["git", "rev-parse", "HEAD"], cwd=root, capture_output=True,
+                         text=True).stdout[:7]
+    r = cli(root, "report", "--base", "main", "--out", "rep", "--images-url",
+            "https://github.com/o/r/actions/runs/1")
+    assert r.returncode == 0, r.stderr
+    text = (root / "rep" / "report.md").read_text()
+    assert f"**feature @\u2060 {sha}** compared with **main @\u2060 {sha}**." in text
+    assert "Lock (`reftool plan --committed-only`): ❌ stale: 1 stage(s) to run and commit " \
+           "(train)" in text  # never run: no lock is committed
+    assert "in [the workflow run's artifacts](https://github.com/o/r/actions/runs/1)." in text
+    r = cli(root, "report", "--head-label", "pr-7", "--no-lock-check", "--out", "rep")
+    text = (root / "rep" / "report.md").read_text()
+    assert f"**pr-7 @\u2060 {sha}**" in text and "Lock (" not in text
+    r = cli(root, "report", "--images-url", "javascript:alert(1)", "--out", "rep")
+    assert r.returncode == 2 and "expected an https address" in r.stderr
