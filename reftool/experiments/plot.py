@@ -393,7 +393,10 @@ def figure_bytes(fig: Any, fmt: str) -> bytes:
     metadata: dict[str, Any] = {"svg": {"Date": None, "Creator": None},
                                 "png": {"Software": None}}.get(fmt, {})
     try:
-        fig.savefig(buffer, dpi=100, format=fmt, bbox_inches="tight", metadata=metadata)
+        # the legend outside the panels needs a tight box; it costs a second drawing, so
+        # only then
+        fig.savefig(buffer, dpi=100, format=fmt, metadata=metadata,
+                    bbox_inches="tight" if fig.legends else None)
     finally:
         _pyplot().close(fig)
     return buffer.getvalue()
