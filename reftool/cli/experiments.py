@@ -61,6 +61,27 @@ def add_parsers(sub: Any) -> None:
         formats(d, ("md", "json"))
         d.set_defaults(handler=cmd_diff, kind=kind)
 
+    _add_plot_parser(sub)
+
+    rp = sub.add_parser("report", help="a markdown report for a pull request",
+                        description="Write DIR/report.md, one pull-request comment that renders "
+                        "on GitHub with nothing hosted: a hidden marker (CI updates the "
+                        "comment in place), a one-line verdict, the stale-lock verdict of "
+                        "plan --committed-only, metrics and params tables, curves as Mermaid "
+                        "charts; and the PNGs beside it; under 65,536 characters.")
+    rp.add_argument("--base", metavar="REV", help="git revision or experiment to compare with "
+                    "(default: HEAD, or the last experiment)")
+    rp.add_argument("--out", default="reftool-report", metavar="DIR")
+    rp.add_argument("--head-label", metavar="NAME", help="the branch name of the workspace's "
+                    "side (default: git's current branch; CI passes the pull request's)")
+    rp.add_argument("--images-url", metavar="URL", help="an https address where the PNGs "
+                    "will be (the workflow run's page, which lists its artifacts)")
+    rp.add_argument("--no-lock-check", action="store_true",
+                    help="leave out the verdict of plan --committed-only")
+    rp.set_defaults(handler=cmd_report)
+
+
+def _add_plot_parser(sub: Any) -> None:
     pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars, declared plots",
                         description="Plot series metrics step by step, one panel per metric, "
                         "experiments overlaid (each in its own colour and line style, the "
@@ -82,23 +103,6 @@ def add_parsers(sub: Any) -> None:
                     help="exponential moving average of the curves, W in [0, 1): 0.6 is "
                     "mild, 0.9 strong; the raw curve stays faint behind")
     pl.set_defaults(handler=cmd_plot)
-
-    rp = sub.add_parser("report", help="a markdown report for a pull request",
-                        description="Write DIR/report.md, one pull-request comment that renders "
-                        "on GitHub with nothing hosted: a hidden marker (CI updates the "
-                        "comment in place), a one-line verdict, the stale-lock verdict of "
-                        "plan --committed-only, metrics and params tables, curves as Mermaid "
-                        "charts; and the PNGs beside it; under 65,536 characters.")
-    rp.add_argument("--base", metavar="REV", help="git revision or experiment to compare with "
-                    "(default: HEAD, or the last experiment)")
-    rp.add_argument("--out", default="reftool-report", metavar="DIR")
-    rp.add_argument("--head-label", metavar="NAME", help="the branch name of the workspace's "
-                    "side (default: git's current branch; CI passes the pull request's)")
-    rp.add_argument("--images-url", metavar="URL", help="an https address where the PNGs "
-                    "will be (the workflow run's page, which lists its artifacts)")
-    rp.add_argument("--no-lock-check", action="store_true",
-                    help="leave out the verdict of plan --committed-only")
-    rp.set_defaults(handler=cmd_report)
 
 
 def _declarations(root: Path) -> Any:

@@ -246,7 +246,7 @@ def curves(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
 
 
 def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
-         say: Say | None = None, log: bool = False) -> Any:
+         say: Say | None = None, log: bool = False, values_shown: bool = True) -> Any:
     """A figure with one panel per summary metric, one bar per source in its colour, the
     value written on each bar; the y axis fits the values (not from 0), so 0.98 and 0.99
     differ."""
@@ -264,7 +264,7 @@ def bars(snaps: Sequence[Snapshot], names: Sequence[str] | None = None, *,
         ax.bar(range(len(values)), heights, bottom=bottom,
                color=[style(i).colour for i, _ in shown],
                hatch=[style(i).hatch for i, _ in shown], edgecolor="white")
-        for x, v in enumerate(values):
+        for x, v in enumerate(values if values_shown else ()):
             ax.annotate(_short(v), (x, v if math.isfinite(v) else bottom), ha="center",
                         va="bottom", fontsize="x-small")
         if log and any(v > 0 for v in values):

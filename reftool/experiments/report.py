@@ -53,9 +53,11 @@ def _images(snaps: Sequence[Any], out: Path) -> tuple[list[str], list[str]]:
     from .plot import bars, curves, save
     written: list[str] = []
     notes: list[str] = []
+    # the values are in the tables: the bars leave them out, to draw faster
     for name, draw in (("curves.png", curves), ("summary.png", bars)):
         try:
-            save(draw(snaps, say=notes.append), out / name)
+            extra = {"values_shown": False} if draw is bars else {}
+            save(draw(snaps, say=notes.append, **extra), out / name)
         except ValueError:
             continue
         written.append(name)
