@@ -366,13 +366,16 @@ def test_curves_plot_the_data(proj: Project) -> None:
     ax = axes["loss (lower is better)"]
     assert ax.get_xlabel() == "step" and ax.get_ylabel() == "loss"
     assert [line.get_label() for line in ax.lines] == ["a", "b"]
-    assert [t.get_text() for t in ax.get_legend().get_texts()] == ["a", "b"]
+    assert ax.get_legend() is None  # one legend, outside the panels, not on the data
+    (legend,) = fig.legends
+    assert [t.get_text() for t in legend.get_texts()] == ["a", "b"]
     xs, ys = ax.lines[1].get_data()
     assert list(xs) == [0, 1, 2, 3, 4]
     assert ys[0] == pytest.approx(1 / 1.5)
     fig = bars(snaps, ["acc"])
     (panel,) = [a for a in fig.axes if a.get_visible()]
-    assert [p.get_height() for p in panel.patches] == [pytest.approx(1.0), pytest.approx(1.0)]
+    bars_ = [p for p in panel.patches if p.get_height() or p.get_y()]
+    assert [p.get_y() + p.get_height() for p in bars_] == [pytest.approx(1.0)] * 2
     assert [t.get_text() for t in panel.get_xticklabels()] == ["a", "b"]
 
 
@@ -380,7 +383,7 @@ def test_plot_cli_writes_png_and_svg_that_are_not_blank(proj: Project) -> None:
     cli(proj.root, "run")
     r = cli(proj.root, "plot", "--out", "out")
     assert r.returncode == 0, r.stderr
-    assert r.stdout.split() == ["out/curves.png", "out/summary.png"]
+    assert r.stdout.split() == ["out/curves.png", "out/summary.png"], r.stderr
     import matplotlib.image
     pixels = matplotlib.image.imread(proj.root / "out/curves.png")
     assert pixels.shape[0] > 100 and pixels.std() > 0.01  # opens, and is not one colour
@@ -424,10 +427,17 @@ def test_report(proj: Project) -> None:
     r = cli(proj.root, "report", "--base", "base", "--out", "rep")
     assert r.returncode == 0, r.stderr
     text = (proj.root / "rep/report.md").read_text()
-    assert "**workspace** compared with **base**." in text
-    assert "![Metrics per step](curves.png)" in text and (proj.root / "rep/curves.png").exists()
+    assert text.startswith("<!-- reftool-report -->\n")  # CI edits this comment in place
+    assert "**workspace** compared with **base**." in text  # no git here: no branch, commit
+    assert "Metrics: 1 better, 0 worse, 1 unchanged" in text  # loss; acc 1.0 both
+    assert "Lock (`reftool plan --committed-only`): ✅ up to date." in text
+    assert "![" not in text  # no image link that GitHub would show broken
+    assert (proj.root / "rep/curves.png").exists() and "`curves.png`, `summary.png`" in text
     assert "| loss | 0.6667 | 0.5 | -0.1667 (-25%) | ✅ better |" in text
     assert "| params.yaml:/lr | 0.1 | 0.2 | +0.1 (+100%) |" in text
+    # tables first, then the curves as Mermaid charts
+    assert text.index("### Metrics") < text.index("### Params") < text.index("```mermaid")
+    assert text.count("xychart-beta") == 2  # acc and loss
 
 
 def test_report_trimmed_under_the_comment_limit(tmp_path: Path) -> None:

@@ -192,7 +192,11 @@ def test_killed_runner_loses_nothing(project: Path, sig: int) -> None:
     done = {p.stem for p in (project / "experiments").glob("*.json")}
     queued = {p.stem for p in (project / ".reftool" / "queue").glob("*.json")}
     assert done and done | queued == ids  # nothing lost
-    assert not [p for p in (project / "experiments").iterdir() if not p.name.endswith(".json")]
+    assert not [p for p in (project / "experiments").iterdir()
+                if not p.name.endswith(".json") and p.name != "series"]
+    # the series store ([experiments.series-store]) holds whole files only, no temporaries
+    assert not [p for p in (project / "experiments" / "series").glob("*")
+                if not p.name.endswith(".jsonl")]
     reftool(project, "validate", *[f"experiments/{i}.json" for i in done])  # whole records
     time.sleep(0.5)  # a child told to stop by the kernel (SIGKILL) finishes dying
     reftool(project, "exp", "run", "--run-all", "-j", "2")

@@ -370,8 +370,11 @@ def test_plots_never_write_through_a_link(sandbox: Sandbox) -> None:
 
 
 def test_ci_workflow_never_posts_a_linked_report() -> None:
-    text = (Path(__file__).parent.parent / "examples" / "ci" / "github-actions.yml").read_text()
-    assert "test ! -L" in text and "steps.report.outcome == 'success'" in text
+    ci = Path(__file__).parent.parent / "examples" / "ci"
+    # the report is uploaded only when this job wrote it; the comment workflow posts only a
+    # regular file, never a link
+    assert "steps.report.outcome == 'success'" in (ci / "github-actions.yml").read_text()
+    assert "test ! -L" in (ci / "github-actions-comment.yml").read_text()
 
 
 # ---------------------------------------------------------------- 4. files linked outside

@@ -10,6 +10,19 @@ from typing import Any
 from ..files.spec import DEFAULT_PIPELINE, EXIT_INVALID, EXIT_OK, EXIT_USAGE
 from .common import Parser, formats, lock_name
 
+MAX_DEFAULT_SOURCES = 40  # reftool.experiments.plot.MAX_SOURCES: the distinct styles
+
+
+def _weight(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = -1.0
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"{text!r}: expected a number from 0 up to but not "
+                                         "including 1, e.g. 0.6")
+    return value
+
 
 def add_parsers(sub: Any) -> None:
     """exp show/save, metrics diff, params diff, plot, report"""
@@ -70,27 +83,48 @@ def _add_other_parsers(sub: Any) -> None:
         formats(d, ("md", "json"))
         d.set_defaults(handler=cmd_diff, kind=kind)
 
-    pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars",
-                        description="Plot series metrics step by step, one panel per metric, "
-                        "experiments overlaid; and summary metrics as bars.")
-    pl.add_argument("refs", nargs="*", metavar="REF",
-                    help="workspace, experiment ids or names, git revisions "
-                    "(default: every experiment and the workspace)")
-    pl.add_argument("--out", default="reftool-plots", metavar="DIR",
-                    help="folder for the images (default: reftool-plots)")
-    pl.add_argument("--format", choices=("png", "svg"), default="png")
-    pl.add_argument("--metric", action="append", default=[], metavar="NAME",
-                    help="plot only these metrics")
-    pl.set_defaults(handler=cmd_plot)
+    _add_plot_parser(sub)
 
     rp = sub.add_parser("report", help="a markdown report for a pull request",
-                        description="Write DIR/report.md: params and metrics diff against "
-                        "a base (better/worse marked) and plots beside it; under 65,536 "
-                        "characters.")
+                        description="Write DIR/report.md, one pull-request comment that renders "
+                        "on GitHub with nothing hosted: a hidden marker (CI updates the "
+                        "comment in place), a one-line verdict, the stale-lock verdict of "
+                        "plan --committed-only, metrics and params tables, curves as Mermaid "
+                        "charts; and the PNGs beside it; under 65,536 characters.")
     rp.add_argument("--base", metavar="REV", help="git revision or experiment to compare with "
                     "(default: HEAD, or the last experiment)")
     rp.add_argument("--out", default="reftool-report", metavar="DIR")
+    rp.add_argument("--head-label", metavar="NAME", help="the branch name of the workspace's "
+                    "side (default: git's current branch; CI passes the pull request's)")
+    rp.add_argument("--images-url", metavar="URL", help="an https address where the PNGs "
+                    "will be (the workflow run's page, which lists its artifacts)")
+    rp.add_argument("--no-lock-check", action="store_true",
+                    help="leave out the verdict of plan --committed-only")
     rp.set_defaults(handler=cmd_report)
+
+
+def _add_plot_parser(sub: Any) -> None:
+    pl = sub.add_parser("plot", help="plot metrics: curves per step, summary bars, declared plots",
+                        description="Plot series metrics step by step, one panel per metric, "
+                        "experiments overlaid (each in its own colour and line style, the "
+                        "legend outside); summary metrics as bars; and the pipeline's declared "
+                        "plots (SPEC [plots.definition]) from every source that has the file.")
+    pl.add_argument("refs", nargs="*", metavar="REF",
+                    help="workspace, experiment ids or names, git revisions (default: every "
+                    f"experiment and the workspace; past {MAX_DEFAULT_SOURCES} experiments, "
+                    "the latest, with a note naming how many were left out)")
+    pl.add_argument("--out", default="reftool-plots", metavar="DIR",
+                    help="folder for the images (default: reftool-plots)")
+    pl.add_argument("--format", choices=("png", "svg", "html"), default="png",
+                    help="png, svg, or html: one self-contained index.html with every plot "
+                    "and the comparison table, nothing fetched when viewed")
+    pl.add_argument("--metric", action="append", default=[], metavar="NAME",
+                    help="plot only these metrics (an unknown name is an error, exit 2)")
+    pl.add_argument("--log", action="store_true", help="logarithmic y axes")
+    pl.add_argument("--smooth", type=_weight, default=0.0, metavar="W",
+                    help="exponential moving average of the curves, W in [0, 1): 0.6 is "
+                    "mild, 0.9 strong; the raw curve stays faint behind")
+    pl.set_defaults(handler=cmd_plot)
 
 
 def _declarations(root: Path) -> Any:
@@ -264,6 +298,8 @@ def _stale_label(snap: Any) -> str:
 
 
 def _sources(root: Path, refs: list[str], refused: list[str]) -> Any:
+    """The snapshots to draw: the refs named, or every experiment and the workspace; past
+    MAX_DEFAULT_SOURCES experiments, the latest, and a note of how many were left out."""
     from ..experiments.records import record_snapshot, records, resolve
     declarations = _declarations(root)
     skipped: dict[str, str] = {}
@@ -272,7 +308,14 @@ def _sources(root: Path, refs: list[str], refused: list[str]) -> Any:
                  for ref in refs]
     else:
         snaps = [record_snapshot(r, declarations, root)
-                 for r in records(root, skipped, refused)][-10:]
+                 for r in records(root, skipped, refused)]
+        if len(snaps) > MAX_DEFAULT_SOURCES:
+            left = snaps[:-MAX_DEFAULT_SOURCES]
+            print(f"reftool: plot: {len(snaps)} experiments: drew the latest "
+                  f"{MAX_DEFAULT_SOURCES} and the workspace; {len(left)} older left out "
+                  f"({left[0].label} to {left[-1].label}); name the ones to draw: "
+                  "reftool plot REF ...", file=sys.stderr)
+            snaps = snaps[-MAX_DEFAULT_SOURCES:]
         snaps.append(resolve(root, "workspace", declarations))
     _mark_stale(snaps, root)
     _say_skipped(skipped, snaps)
@@ -288,8 +331,91 @@ def _note_for(figure: str) -> Any:
     return say
 
 
+def _unknown_metrics(snaps: Any, wanted: list[str]) -> str | None:
+    """A message for the --metric names no source has, with the closest known names."""
+    import difflib
+
+    from ..experiments.plot import series_names, summary_names
+    known = set(series_names(snaps)) | set(summary_names(snaps))
+    unknown = [m for m in wanted if m not in known]
+    if not unknown:
+        return None
+    hints = sorted({h for m in unknown for h in difflib.get_close_matches(m, known, n=3)})
+    return (f"no metric {', '.join(repr(m) for m in unknown)} in the sources drawn; "
+            + (f"did you mean {', '.join(hints)}? " if hints else "")
+            + f"the metrics are: {', '.join(sorted(known)[:20]) or 'none'}"
+            + (" ..." if len(known) > 20 else ""))
+
+
+def _figures(snaps: Any, args: argparse.Namespace) -> list[tuple[str, Any]]:
+    """(name, figure) for the curves and the summary bars, restricted to --metric."""
+    from ..experiments.plot import bars, curves, series_names, summary_names
+    wanted = args.metric
+    series = [m for m in wanted if m in set(series_names(snaps))] if wanted else None
+    summary = [m for m in wanted if m in set(summary_names(snaps))] if wanted else None
+    out = []
+    if series is None or series:
+        try:
+            out.append(("curves", curves(snaps, series, say=_note_for("curves"),
+                                         log=args.log, smoothing=args.smooth)))
+        except ValueError as e:
+            print(f"reftool: curves: {e}", file=sys.stderr)
+    if summary is None or summary:
+        try:
+            out.append(("summary", bars(snaps, summary, say=_note_for("summary"),
+                                        log=args.log)))
+        except ValueError as e:
+            print(f"reftool: summary: {e}", file=sys.stderr)
+    return out
+
+
+def _declared_figures(root: Path, snaps: Any) -> tuple[list[tuple[str, Any]], int]:
+    """[plots.definition]: each declared plot of the workspace's pipeline, drawn from every
+    source that has its file (the workspace, git revisions; experiment records keep no plot
+    files). Returns the figures and how many plots could not be drawn ([plots.data])."""
+    from ..experiments.plot import declared
+    from ..experiments.plotdata import PlotDataError, check_rows, read_rows
+    from ..experiments.records import git_reader, read_pipeline, workspace_reader
+
+    pipeline = read_pipeline(workspace_reader(root), "workspace")
+    outputs = [o for s in (pipeline.stages.values() if pipeline else ()) for o in s.outputs
+               if o.section == "plots" and o.plot is not None]
+    readers = [(s.label, workspace_reader(root) if s.kind == "workspace"
+                else git_reader(root, s.label)) for s in snaps if s.kind != "experiment"]
+    figures: list[tuple[str, Any]] = []
+    failed = 0
+    for out in outputs:
+        sources = []
+        try:
+            for label, read in readers:
+                data = read(out.path)
+                if data is not None:
+                    rows = read_rows(data, f"{label}:{out.path}")
+                    check_rows(rows, out.plot, f"{label}:{out.path}")
+                    sources.append((label, rows))
+            if not sources:
+                print(f"reftool: {out.path}: not in the sources drawn (experiment records "
+                      "keep no plot files: name the workspace or a git revision)",
+                      file=sys.stderr)
+                continue
+            fig = declared(out.plot, out.path, sources, say=_note_for(out.path))
+        except PlotDataError as e:
+            print(f"reftool: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        figures.append((plot_file_name(out.path), fig))
+    return figures, failed
+
+
+def plot_file_name(path: str) -> str:
+    """plots/confusion.json -> plots-confusion: a name for its image in the --out folder."""
+    import re
+    stem = path.rsplit(".", 1)[0]
+    return re.sub(r"[^A-Za-z0-9_.-]+", "-", stem).strip("-.") or "plot"
+
+
 def cmd_plot(args: argparse.Namespace) -> int:
-    from ..experiments.plot import bars, curves, save
+    from ..experiments.plot import save
     from ..experiments.records import SourceError, VersionRefused
 
     root = Path(".")
@@ -299,25 +425,88 @@ def cmd_plot(args: argparse.Namespace) -> int:
     except SourceError as e:
         print(f"reftool: {e}", file=sys.stderr)
         return EXIT_INVALID if isinstance(e, VersionRefused) else EXIT_USAGE
+    unknown = _unknown_metrics(snaps, args.metric) if args.metric else None
+    if unknown:
+        print(f"reftool: plot: {unknown}", file=sys.stderr)
+        return EXIT_USAGE
+    figures = _figures(snaps, args)
+    failed = 0
+    if not args.metric:
+        more, failed = _declared_figures(root, snaps)
+        figures += more
     out = Path(args.out)
-    written = []
-    for name, draw in (("curves", curves), ("summary", bars)):
-        try:
-            fig = draw(snaps, args.metric or None, say=_note_for(name))
-        except ValueError as e:
-            print(f"reftool: {name}: {e}", file=sys.stderr)
-            continue
-        written.append(save(fig, out / f"{name}.{args.format}"))
+    if args.format == "html":
+        from ..experiments.html import page
+        written = [page(figures, snaps, out / "index.html")] if figures else []
+    else:
+        written = [save(fig, out / f"{name}.{args.format}") for name, fig in figures]
     for path in written:
         print(path)
-    return EXIT_OK if written and not refused else EXIT_INVALID  # [tool.experiments]
+    return EXIT_OK if written and not failed and not refused else EXIT_INVALID  # [tool.experiments]
+
+
+def _side_label(root: Path, snap: Any, ref: str | None, branch: str | None = None) -> str:
+    """A side named by branch (or ref, or experiment) and short commit: `main @ 1a2b3c4`."""
+    from ..experiments.records import git
+    if snap.kind == "experiment":
+        return snap.label + (f" @ {snap.commit[:7]}" if snap.commit else "")
+    rev = "HEAD" if snap.kind == "workspace" else (ref or snap.label)
+    commit = (git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}") or "").strip()
+    if snap.kind == "workspace":
+        name = branch or (git(root, "rev-parse", "--abbrev-ref", "HEAD") or "").strip()
+        name = name if name and name != "HEAD" else "workspace"
+    else:
+        name = snap.label
+    return name + (f" @ {commit[:7]}" if commit else "")
+
+
+def _lock_verdict(root: Path) -> str:
+    """[tool.git]: what `plan --committed-only` says of the committed lock, in words."""
+    import contextlib
+    import io
+
+    from ..pipeline.hashing import hasher_for
+    from .common import decide
+    args = argparse.Namespace(file=DEFAULT_PIPELINE, stages=[], force=False,
+                              committed_only=True, no_cache=False, remote=None,
+                              no_hash_cache=False)
+    hasher = hasher_for(root, use_cache=True)
+    said = io.StringIO()
+    try:
+        with contextlib.redirect_stdout(said):
+            plan = decide(args, root, hasher)
+    finally:
+        hasher.close()
+    if isinstance(plan, int):
+        return "not checked: the project's files are invalid (run reftool validate)"
+    if not plan.to_run:
+        return "✅ up to date"
+    names = ", ".join(d.name for d in plan.to_run[:8]) + (" ..." if len(plan.to_run) > 8
+                                                             else "")
+    return (f"❌ stale: {len(plan.to_run)} stage(s) to run and commit ({names}); the metrics "
+            "above may not come from the params shown")
+
+
+def _images_url(url: str | None) -> str | None:
+    import re
+    if url is None:
+        return None
+    if not re.fullmatch(r"https://[A-Za-z0-9.-]+(/[A-Za-z0-9._~/%+-]*)?", url):
+        raise ValueError(f"--images-url {url!r}: expected an https address of letters, digits "
+                         "and ._~/%+- (no query, no markdown)")
+    return url
 
 
 def cmd_report(args: argparse.Namespace) -> int:
     from ..experiments.records import SourceError, VersionRefused, resolve
-    from ..experiments.report import pr_report
+    from ..experiments.report import Context, pr_report
 
     root = Path(".")
+    try:
+        images_url = _images_url(args.images_url)
+    except ValueError as e:
+        print(f"reftool: {e}", file=sys.stderr)
+        return EXIT_USAGE
     base = args.base or _default_base(root)
     skipped: dict[str, str] = {}
     refused: list[str] = []
@@ -333,10 +522,12 @@ def cmd_report(args: argparse.Namespace) -> int:
     _mark_stale([s for s in (old, new) if s is not None], root)
     _say_skipped(skipped, [s for s in (old, new) if s is not None])
     _say_stale([s for s in (old, new) if s is not None])
-    for snap in (old, new):
-        if snap is not None:
-            snap.label = _stale_label(snap)
-    path = pr_report(old, new, declarations, Path(args.out))
+    context = Context(new_label=_side_label(root, new, None, args.head_label) + _stale_mark(new),
+                      old_label=_side_label(root, old, base) + _stale_mark(old)
+                      if old is not None else None,
+                      lock_verdict=None if args.no_lock_check else _lock_verdict(root),
+                      images_url=images_url)
+    path = pr_report(old, new, declarations, Path(args.out), context)
     print(path)
     return EXIT_INVALID if refused else EXIT_OK  # [tool.experiments]: one was passed over
 
@@ -363,3 +554,8 @@ def record_experiment(root: Path, args: argparse.Namespace, pipeline: Any,
         print(f"reftool: no experiment record written: {e}", file=sys.stderr)
         return
     print(f"experiment recorded in {path}")
+
+
+def _stale_mark(snap: Any) -> str:
+    """[experiments.stale]: ' (stale)' after the label of a side its params did not produce."""
+    return " (stale)" if snap.stale else ""

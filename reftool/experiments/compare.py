@@ -326,12 +326,52 @@ def diff(old: Mapping[str, Any], new: Mapping[str, Any], *,
         if _number(a) and _number(b):
             delta = b - a
             relative = delta / abs(a) if a not in (0, 0.0) and math.isfinite(a) else None
-            decl = declaration_of(name, declarations or {})
-            if decl is not None and decl.direction and delta and not math.isnan(delta):
-                better = delta < 0 if decl.direction == "lower" else delta > 0
-                verdict = "better" if better else "worse"
+            verdict = judge(a, b, declaration_of(name, declarations or {}))
         out.append(Change(name, a, b, delta, relative, verdict))
     return out
+
+
+NOISE = 1e-9  # [metrics.tolerance]: the default, relative to the larger magnitude
+
+
+def judge(old: float, new: float, decl: MetricDeclaration | None) -> str:
+    """[metrics.tolerance]: "better" or "worse" by the declared direction, "unchanged" within
+    the metric's tolerance (or rounding noise), "" with no direction or a NaN."""
+    if decl is None or not decl.direction:
+        return ""
+    delta = new - old
+    if math.isnan(delta):
+        return ""
+    tolerance = decl.tolerance if decl.tolerance is not None else \
+        NOISE * max(abs(old), abs(new)) if math.isfinite(delta) else 0.0
+    if abs(delta) <= tolerance:
+        return "unchanged"
+    better = delta < 0 if decl.direction == "lower" else delta > 0
+    return "better" if better else "worse"
+
+
+def tally(old: Mapping[str, Any], new: Mapping[str, Any],
+          declarations: Mapping[str, MetricDeclaration]) -> dict[str, int]:
+    """How many metrics with a declared direction got better, worse, or stayed unchanged
+    (within tolerance, [metrics.tolerance]); `other` counts the metrics that changed with no
+    direction or are not in both."""
+    counts = {"better": 0, "worse": 0, "unchanged": 0, "other": 0}
+    for c in diff(old, new, declarations=declarations, all_rows=True):
+        if c.verdict:
+            counts[c.verdict] += 1
+        elif not _same(c.old, c.new):
+            counts["other"] += 1
+        elif (d := declaration_of(c.name, declarations)) is not None and d.direction:
+            counts["unchanged"] += 1
+    return counts
+
+
+def verdict_line(counts: Mapping[str, int]) -> str:
+    """"3 better, 1 worse, 9 unchanged" (and "2 changed with no direction")."""
+    text = f"{counts['better']} better, {counts['worse']} worse, {counts['unchanged']} unchanged"
+    if counts.get("other"):
+        text += f", {counts['other']} changed with no direction declared"
+    return text
 
 
 DIFF_JSON_VERSION = "1.1"  # [version.write]: these outputs are first defined by 1.1
@@ -367,14 +407,14 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
             change += f" ({'+' if c.relative > 0 else ''}{c.relative * 100:.3g}%)"
         row = [label(c.name), fmt(c.old), fmt(c.new), change]
         if kind == "metrics":
-            row.append({"better": "better", "worse": "worse"}.get(c.verdict, ""))
+            row.append(c.verdict)
         rows.append(row)
     if not rows:
         if style == "md":
             old_label, new_label = md_text(old_label), md_text(new_label)
         return f"no {kind} changed between {old_label} and {new_label}\n"
     if style == "md":
-        marks = {"better": "✅ better", "worse": "❌ worse"}
+        marks = {"better": "✅ better", "worse": "❌ worse", "unchanged": "➖ unchanged"}
         md_rows = [r[:4] + ([marks.get(r[4], "")] if kind == "metrics" else []) for r in rows]
         lines = ["| " + " | ".join(md_text(h) for h in header) + " |",
                  "| --- | ---: | ---: | ---: |" + (" --- |" if kind == "metrics" else "")]
@@ -389,5 +429,6 @@ def render_diff(changes: Sequence[Change], style: str, *, old_label: str, new_la
                      for r in cells) + "\n"
 
 
-__all__ = ["Change", "Table", "diff", "diff_json", "filter_rows", "fmt", "md_text", "render_diff",
-           "render_table", "select_columns", "sort_rows", "table", "table_json"]
+__all__ = ["Change", "Table", "diff", "diff_json", "filter_rows", "fmt", "judge", "md_text",
+           "render_diff", "render_table", "select_columns", "sort_rows", "table", "table_json",
+           "tally", "verdict_line"]

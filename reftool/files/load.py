@@ -22,6 +22,7 @@ from .model import (
     Lock,
     MetricDeclaration,
     Output,
+    PlotDefinition,
     ParamsRef,
     Pipeline,
     Stage,
@@ -281,6 +282,12 @@ def _resolve(raw: Mapping[str, Any], scope: _Scope, doc: Document, path: JsonPat
 def _env_name(entry: str | Mapping[str, Any]) -> str:
     """[pipeline.env-record]: a name, or (1.1) a mapping {name, record}."""
     return entry if isinstance(entry, str) else str(entry["name"])
+def _plot_definition(spec: Mapping[str, Any]) -> PlotDefinition | None:
+    """[plots.definition]: a plots output with template, x or y is a declared plot."""
+    if not any(k in spec for k in ("template", "x", "y")):
+        return None
+    return PlotDefinition(template=spec.get("template", "line"), x=spec["x"], y=spec["y"],
+                          count=spec.get("count"), title=spec.get("title"))
 
 
 def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[str]]) -> Stage:
@@ -295,7 +302,8 @@ def _stage(name: str, base: str, d: Mapping[str, Any], used: Mapping[str, list[s
             outputs.append(Output(path=spec["path"], section=section, index=i,
                                   cache=spec.get("cache", DEFAULT_CACHE[section]),
                                   persist=spec.get("persist", False), kind=kind,
-                                  exclude=tuple(spec.get("exclude", ()))))
+                                  exclude=tuple(spec.get("exclude", ())),
+                                  plot=_plot_definition(spec) if section == "plots" else None))
     params = [ParamsRef(file=f, pointers=() if keys == "*" else tuple(keys), whole=keys == "*")
               for f, keys in d.get("params", {}).items()]
     params += [ParamsRef(file=f, pointers=tuple(ps), from_template=True)
@@ -359,7 +367,8 @@ def build_pipeline(doc: Document, vars_context: VarsContext,
                 continue
             stages[name] = _stage(name, base, resolved, scope.used)
     metrics = {n: MetricDeclaration(name=n, direction=m.get("direction"),
-                                    summary=m.get("summary", "last"))
+                                    summary=m.get("summary", "last"),
+                                    tolerance=m.get("tolerance"))
                for n, m in raw.get("metrics", {}).items()}
     return Pipeline(file=doc.file, version=raw["version"], stages=stages,
                     vars=tuple(raw.get("vars", [])), metrics=metrics,

@@ -31,6 +31,17 @@ class Dep:
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
+class PlotDefinition:
+    """How a plots output is drawn (1.1, [plots.definition]); no input of its stage."""
+
+    template: Literal["line", "scatter", "bar", "confusion"]
+    x: str
+    y: str
+    count: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
 class Output:
     path: str
     section: OutputSection
@@ -39,6 +50,7 @@ class Output:
     persist: bool
     kind: Literal["summary", "series", "plain"] | None = None  # metrics outputs only
     exclude: tuple[str, ...] = ()  # 1.1, directories only: [digest.ignore]
+    plot: PlotDefinition | None = None  # 1.1, plots outputs only: [plots.definition]
 
     @property
     def is_dir(self) -> bool:
@@ -82,6 +94,7 @@ class MetricDeclaration:
     name: str
     direction: Literal["lower", "higher"] | None
     summary: Literal["last", "min", "max", "best"]
+    tolerance: float | None = None  # 1.1: [metrics.tolerance]
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

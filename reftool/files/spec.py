@@ -34,6 +34,10 @@ ADDED_IN: Final[dict[tuple[str, tuple[str, ...]], tuple[int, int]]] = {
     ("pipeline", ("stages", "*", "deps", "*", "path")): (1, 1),
     ("pipeline", ("stages", "*", "outs", "*", "exclude")): (1, 1),
     ("pipeline", ("stages", "*", "plots", "*", "exclude")): (1, 1),
+    # [plots.definition]: how a plots output is drawn
+    **{("pipeline", ("stages", "*", "plots", "*", key)): (1, 1)
+       for key in ("template", "x", "y", "count", "title")},
+    ("pipeline", ("metrics", "*", "tolerance")): (1, 1),  # [metrics.tolerance]
     # [lock.rules]: what a directory was hashed under
     ("lock", ("stages", "*", "deps", "*", "rules")): (1, 1),
     ("lock", ("stages", "*", "outs", "*", "rules")): (1, 1),
