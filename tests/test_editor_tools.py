@@ -100,7 +100,7 @@ BROKEN = {
     # a typo in a stage key: the schema's own additionalProperties
     "typo": (("    deps:", "    dpes:"), "dpes"),
     # rules of the definitions copied from common.schema.json: reached only through $refs
-    "version": (('version: "1.0"', 'version: "9.9"'), "9.9"),
+    "version": (('version: "1.1"', 'version: "9.9"'), "9.9"),
     "path": (("      - src/prepare.py", "      - /src/prepare.py"), "/src/prepare.py"),
 }
 
@@ -282,7 +282,7 @@ def _broken(text: str) -> tuple[str, int, int, int]:
     "9.9" and an absolute output path; and the lines (0-based) where the three errors are."""
     lines = text.splitlines(keepends=True)
     typo = next(i for i, line in enumerate(lines) if line == "    deps:\n")
-    version = lines.index('version: "1.0"\n')
+    version = next(i for i, line in enumerate(lines) if line.startswith("version: "))
     out = next(i for i, line in enumerate(lines) if line == "    outs:\n") + 1
     lines[typo] = "    dpes:\n"
     lines[version] = 'version: "9.9"\n'
