@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -320,8 +321,9 @@ def gated(gated_template: Path, tmp_path: Path) -> Project:
 
 def _set_version(path: Path, version: str) -> None:
     text = path.read_text()
-    for old in ('"version": "1.0"', 'version: "1.0"'):
-        text = text.replace(old, old.replace("1.0", version), 1)
+    # the first version field, whichever 1.x it declares (records are written as 1.1)
+    text = re.sub(r'("version": |version: )"1\.[01]"', lambda m: f'{m.group(1)}"{version}"',
+                  text, count=1)
     path.write_text(text)
 
 
