@@ -90,7 +90,7 @@ def test_a_key_newer_than_the_declared_version_is_refused(
         assert "added in spec version 1.1; this file declares 1.0" in d.message
 
 
-def test_the_keys_added_in_1_1_are_the_directory_rules() -> None:
+def test_the_keys_added_in_1_1_are_those_listed() -> None:
     # [version.write]: a written lock declares "1.1" only when it records rules ([lock.rules])
     # (or an env digest, [security.secrets]: tests/test_evolve.py)
     from reftool.files.model import FileState, Lock, LockEntry, lock_to_dict
@@ -99,7 +99,10 @@ def test_the_keys_added_in_1_1_are_the_directory_rules() -> None:
     assert {path[-1] for _, path in ADDED_IN} == {
         "exclude", "rules", "path",  # [digest.ignore]: a dep's long form, [lock.rules]
         "name", "digest",  # [pipeline.env-record], [security.secrets]
-        "meta", "x-*"}  # [version.extensions]
+        "meta", "x-*",  # [version.extensions]
+        "template", "x", "y", "count", "title", "tolerance",  # [plots.definition], [metrics.tolerance]
+        # an experiment record's run facts, stale stages and stored series
+        "git_branch", "git_dirty", "deps", "duration", "commands", "stale", "stored"}
 
     def lock(rules: str | None) -> Lock:
         state = FileState(digest="sha256:" + "a" * 64, size=1, files=1, rules=rules)
