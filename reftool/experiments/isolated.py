@@ -91,23 +91,24 @@ def _yaml_with(text: str, values: Mapping[str, Any], file: str) -> str:
     yaml.preserve_quotes = True
     yaml.width = 4096
     document = yaml.load(text)
-    for pointer, value in values.items():
-        try:
-            _put(document, pointer, value, file)
-        except (KeyError, IndexError, ValueError, TypeError):
-            raise SetError(f"{file}: {pointer} cannot be set in that file") from None
+    _put_all(document, values, file)
     out = io.StringIO()
     yaml.dump(document, out)
     return out.getvalue()
 
 
-def _json_with(text: str, values: Mapping[str, Any], file: str) -> str:
-    document = json.loads(text)
+def _put_all(document: Any, values: Mapping[str, Any], file: str) -> None:
+    """Each setting into the parsed params file; one that does not fit is a SetError."""
     for pointer, value in values.items():
         try:
             _put(document, pointer, value, file)
         except (KeyError, IndexError, ValueError, TypeError):
             raise SetError(f"{file}: {pointer} cannot be set in that file") from None
+
+
+def _json_with(text: str, values: Mapping[str, Any], file: str) -> str:
+    document = json.loads(text)
+    _put_all(document, values, file)
     return json.dumps(document, indent=2, ensure_ascii=False) + "\n"
 
 
