@@ -24,6 +24,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -38,8 +39,9 @@ BASELINE = HERE / "baseline.json"
 GROSS = 3.0  # --quick fails on a ratio over GROSS times the committed baseline ratio
 
 #: (stages for plan, stages for run, files in the directory dep) by mode
-SIZES = {"quick": {"plan": [100], "run": 20, "files": 1_000},
-         "full": {"plan": [1_000, 10_000], "run": 1_000, "files": 100_000}}
+SIZES: dict[str, dict[str, Any]] = {"quick": {"plan": [100], "run": [20], "files": 1_000, "wide": 8},
+         "full": {"plan": [1_000, 10_000], "run": [1_000, 10_000], "files": 100_000,
+                  "wide": 100}}
 
 
 @dataclass(frozen=True)
@@ -48,18 +50,29 @@ class Row:
     tool: float  # median seconds
     floor: float | None  # median seconds of the floor, when the row has one
     floor_name: str = ""
+    peak_kib: int | None = None  # the tool's peak resident memory, the largest of its repeats
 
     @property
     def ratio(self) -> float | None:
         return self.tool / self.floor if self.floor else None
 
 
+#: the peak resident memory (KiB) of the last process `timed` ran, from wait4's rusage
+PEAK_KIB: list[int] = [0, 0]  # the last process's; the last side_by_side's tool peak
+
+
 def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
-    t = time.perf_counter()
-    r = subprocess.run(cmd, cwd=cwd, env=ENV, capture_output=True, text=True)
-    elapsed = time.perf_counter() - t
-    if r.returncode not in ok:
-        raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n{r.stdout[-2000:]}{r.stderr}")
+    with tempfile.TemporaryFile() as out:  # a file, not a pipe: the child is reaped by wait4
+        t = time.perf_counter()
+        p = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+        _, status, usage = os.wait4(p.pid, 0)
+        elapsed = time.perf_counter() - t
+        p.returncode = os.waitstatus_to_exitcode(status)
+        PEAK_KIB[0] = usage.ru_maxrss
+        if p.returncode not in ok:
+            out.seek(0)
+            raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n"
+                             f"{out.read().decode('utf-8', 'replace')[-3000:]}")
     return elapsed
 
 
@@ -72,12 +85,15 @@ PLAN = reftool("plan", "-q")
 
 def side_by_side(tool: Callable[[], float], floor: Callable[[], float] | None,
                  repeats: int) -> tuple[float, float | None]:
-    """Medians of `repeats` interleaved measures of the tool and its floor."""
-    ours, base = [], []
+    """Medians of `repeats` interleaved measures of the tool and its floor; the tool's peak
+    memory over them is left in PEAK_KIB[1]."""
+    ours, base, peak = [], [], 0
     for _ in range(repeats):
         ours.append(tool())
+        peak = max(peak, PEAK_KIB[0])
         if floor is not None:
             base.append(floor())
+    PEAK_KIB[1] = peak
     return statistics.median(ours), statistics.median(base) if base else None
 
 
@@ -87,18 +103,20 @@ def planned_project(work: Path, name: str, **kw: int) -> Path:
         generate(root, **kw)
         record_everything(root)
         time.sleep(2.1)  # past the racy window: files just written are not trusted
-        timed(PLAN, root, (0, 3))  # warm the caches
+        timed(PLAN, root, (0, 3))  # warm the caches, the tool's and the floor's
         timed(PLAN, root, (0, 3))
+        timed([PY, FLOORS, "plan", str(root)], root)
     return root
 
 
-def plan_rows(work: Path, sizes: dict[str, object], repeats: int) -> list[Row]:
+def plan_rows(work: Path, sizes: dict[str, Any], repeats: int) -> list[Row]:
     rows = []
-    for n in sizes["plan"]:  # type: ignore[attr-defined]
+    for n in sizes["plan"]:
         root = planned_project(work, f"plan{n}", stages=n, raw_files=100)
         t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)),
                             lambda: timed([PY, FLOORS, "plan", str(root)], root), repeats)
-        rows.append(Row(f"no-op plan, {n:,} stages", t, f, "parse + load lock + stat"))
+        rows.append(Row(f"no-op plan, {n:,} stages", t, f,
+                        "read + digest files, load parsed form and lock, stat", PEAK_KIB[1]))
     return rows
 
 
@@ -114,12 +132,22 @@ def bare_commands(root: Path, count: int | None = None) -> float:
     return timed([PY, FLOORS, "commands", str(root)] + ([str(count)] if count else []), root)
 
 
-def run_rows(work: Path, n: int, repeats: int) -> list[Row]:
-    root = work / f"run{n}"
-    if not (root / "pipeline.yaml").exists():
-        generate(root, stages=n, raw_files=100)
-    t, f = side_by_side(lambda: scratch(root), lambda: bare_commands(root), repeats)
-    rows = [Row(f"run from scratch, {n:,} stages", t, f, "the commands, no tool")]
+def run_rows(work: Path, sizes: list[int], repeats: int) -> list[Row]:
+    rows = []
+    for n in sizes:
+        root = work / f"run{n}"
+        if not (root / "pipeline.yaml").exists():
+            generate(root, stages=n, raw_files=100)
+        # the commands run in a copy, so that the floor never disturbs the tool's workspace
+        floor_root = work / f"run{n}-floor"
+        if not floor_root.exists():
+            shutil.copytree(root, floor_root)
+        t, f = side_by_side(lambda: scratch(root), lambda: bare_commands(floor_root),
+                            repeats if n <= 1_000 else 1)
+        rows.append(Row(f"run from scratch, {n:,} stages", t, f, "the commands, no tool",
+                        PEAK_KIB[1]))
+    n = sizes[0]
+    root, floor_root = work / f"run{n}", work / f"run{n}-floor"
     scratch(root)  # a complete run to change params on
     params = (root / "params.yaml").read_text()
     groups, counter = max(1, n // 100), [0]
@@ -130,10 +158,37 @@ def run_rows(work: Path, n: int, repeats: int) -> list[Row]:
         rest = params.split(f"g{groups}:\n", 1)[1]
         (root / "params.yaml").write_text(f"{changed}g{groups}:\n{rest}")
         return timed(reftool("run", "-q", "--no-record"), root)
-    t, f = side_by_side(param_change, lambda: bare_commands(root, groups * 10), repeats)
+    t, f = side_by_side(param_change, lambda: bare_commands(floor_root, groups * 10), repeats)
     rows.append(Row(f"run after a param change, {groups * 10} of {n:,} stages rerun", t, f,
                     f"{groups * 10} commands, no tool"))
     return rows
+
+
+def wide_project(root: Path, stages: int, ms: int) -> None:
+    """`stages` independent stages whose commands each take `ms` milliseconds (sleeping)."""
+    (root / "raw").mkdir(parents=True, exist_ok=True)
+    (root / "raw" / "in.txt").write_text("in\n")
+    lines = ['version: "1.0"', "stages:"]
+    for i in range(stages):
+        lines += [f"  w{i}:", f"    cmd: sleep {ms / 1000:g} && echo {i} > out/w{i}.txt",
+                  "    deps: [raw/in.txt]", f"    outs: [out/w{i}.txt]"]
+    (root / "pipeline.yaml").write_text("\n".join(lines) + "\n")
+
+
+def parallel_rows(work: Path, stages: int, ms: int, repeats: int) -> list[Row]:
+    """-j 2 against -j 1 on a wide DAG: close to 0.5x is the target."""
+    root = work / f"wide{stages}"
+    if not (root / "pipeline.yaml").exists():
+        wide_project(root, stages, ms)
+
+    def run(jobs: int) -> float:
+        shutil.rmtree(root / "out", ignore_errors=True)
+        shutil.rmtree(root / ".reftool", ignore_errors=True)
+        (root / "pipeline.lock").unlink(missing_ok=True)
+        return timed(reftool("run", "-q", "--no-cache", "--no-record", "-j", str(jobs)), root)
+    t, f = side_by_side(lambda: run(2), lambda: run(1), repeats)
+    return [Row(f"run -j 2, {stages} independent stages of {ms} ms", t, f,
+                "the same run with -j 1 (target 0.5x)", PEAK_KIB[1])]
 
 
 def directory_rows(work: Path, files: int, repeats: int, quick: bool) -> list[Row]:
@@ -171,12 +226,14 @@ def startup_rows(work: Path, repeats: int) -> list[Row]:
 
 
 def render(rows: list[Row]) -> str:
-    lines = ["| case | reftool | floor | reftool / floor | floor is |", "|---|---|---|---|---|"]
+    lines = ["| case | reftool | floor | reftool / floor | floor is | peak memory |",
+             "|---|---|---|---|---|---|"]
     for r in rows:
         floor = f"{r.floor * 1e3:,.0f} ms" if r.floor else ""
-        ratio = f"{r.ratio:.1f}x" if r.ratio else ""
+        ratio = f"{r.ratio:.2f}x" if r.ratio else ""
+        peak = f"{r.peak_kib / 1024:,.0f} MiB" if r.peak_kib else ""
         lines.append(f"| {r.case} | {r.tool * 1e3:,.0f} ms | {floor} | {ratio} | "
-                     f"{r.floor_name} |")
+                     f"{r.floor_name} | {peak} |")
     return "\n".join(lines) + "\n"
 
 
@@ -197,8 +254,10 @@ def measure(work: Path, mode: str, repeats: int) -> list[Row]:
                    capture_output=True)
     rows = startup_rows(work, repeats)
     rows += plan_rows(work, sizes, repeats)
-    rows += run_rows(work, sizes["run"], max(1, repeats // 2) if mode == "full" else repeats)
-    rows += directory_rows(work, sizes["files"], repeats, mode == "quick")  # type: ignore[arg-type]
+    fewer = max(1, repeats // 2) if mode == "full" else repeats  # the long rows
+    rows += run_rows(work, sizes["run"], fewer)
+    rows += parallel_rows(work, sizes["wide"], 50, fewer)
+    rows += directory_rows(work, sizes["files"], repeats, mode == "quick")
     return rows
 
 
@@ -228,7 +287,8 @@ def main(argv: list[str] | None = None) -> int:
     ratios = {r.case: round(r.ratio, 2) for r in rows if r.ratio is not None}
     if a.json:
         a.json.write_text(json.dumps({"mode": mode, "rows": [
-            {"case": r.case, "tool": r.tool, "floor": r.floor, "ratio": r.ratio} for r in rows]},
+            {"case": r.case, "tool": r.tool, "floor": r.floor, "ratio": r.ratio,
+             "peak_kib": r.peak_kib} for r in rows]},
             indent=2) + "\n")
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
     if a.update_baseline:

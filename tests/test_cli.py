@@ -51,7 +51,8 @@ def test_internal_error_is_one_line_and_70(monkeypatch: pytest.MonkeyPatch,
                                            capsys: pytest.CaptureFixture[str]) -> None:
     def boom(_: object) -> int:
         raise RuntimeError("kaboom")
-    monkeypatch.setattr(cli.files, "cmd_validate", boom)
+    from reftool.cli import files
+    monkeypatch.setattr(files, "cmd_validate", boom)
     monkeypatch.delenv("REFTOOL_DEBUG", raising=False)
     assert cli.main(["validate"]) == EXIT_INTERNAL
     err = capsys.readouterr().err
@@ -114,3 +115,33 @@ def test_read_params_gives_yaml_1_2_values(project: Project) -> None:
     bad = project.write("bad.yaml", "a: 1\na: 2\n")
     with pytest.raises(SpecError, match="bad.yaml:2:1: duplicate key 'a'"):
         reftool.read_params(str(bad))
+
+
+def test_the_command_table_names_what_each_group_registers() -> None:
+    """reftool.cli.GROUPS (which group a command line needs) against the groups' parsers: a
+    command missing from the table would be built with every group (slower, still right), a
+    stale entry would make its command line unparseable."""
+    import argparse
+    import importlib
+
+    from reftool import cli
+    for group, commands in cli.GROUPS.items():
+        sub = argparse.ArgumentParser().add_subparsers()
+        importlib.import_module(f"reftool.cli.{group}").add_parsers(sub)
+        assert tuple(sub.choices) == commands, group
+
+
+def test_a_command_line_builds_only_its_group_and_help_lists_every_command(
+        capsys: pytest.CaptureFixture[str]) -> None:
+    from reftool import cli
+    assert cli._groups_for(["plan", "-q"]) == ("pipeline",)
+    assert cli._groups_for(["-C", "sub", "exp", "show"]) == ("experiments",)
+    assert cli._groups_for(["--help"]) == tuple(cli.GROUPS)
+    assert cli._groups_for(["plna"]) == tuple(cli.GROUPS)  # a typo: every choice is offered
+    assert cli.main(["--help"]) == 0
+    shown = capsys.readouterr().out
+    for commands in cli.GROUPS.values():
+        for command in commands:
+            assert command in shown
+    assert cli.main(["plna"]) == 2
+    assert "invalid choice: 'plna'" in capsys.readouterr().err
