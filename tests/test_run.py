@@ -427,3 +427,54 @@ def test_run_leaves_its_lock_parsed_and_checked_for_the_next_command(proj: Proje
     r = subprocess.run([sys.executable, "-m", "reftool", "plan", "--exit-code"], cwd=proj.root,
                        capture_output=True, text=True)
     assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_journal_lines_are_synced_in_groups_before_a_dependent_starts(
+        proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[exec.record]: an entry is on stable storage before a stage that depends on it starts,
+    and no sooner than needed: here `b` waits on `a` (one sync before `b`), `c` on nothing,
+    and the journal is synced once more when it closes (issue 18: was one fsync per stage)."""
+    from reftool import cli
+    from reftool.pipeline import execute, lockfile
+
+    seen: list[tuple[str, set[str]]] = []
+    start = execute.Runner._start
+
+    def checked(self: execute.Runner, name: str, *rest: object) -> object:
+        seen.append((name, self.journal.unsynced & self.deps[name]))
+        return start(self, name, *rest)  # type: ignore[arg-type]
+    monkeypatch.setattr(execute.Runner, "_start", checked)
+    syncs: list[int] = []
+    real_sync = lockfile.Journal.sync
+
+    def counted(self: lockfile.Journal) -> None:
+        syncs.append(len(self.unsynced))
+        real_sync(self)
+    monkeypatch.setattr(lockfile.Journal, "sync", counted)
+    monkeypatch.chdir(proj.root)
+    assert cli.main(["run", "-q", "--no-record"]) == 0
+    assert sorted(name for name, _ in seen) == ["a", "b", "c"]
+    assert all(not unsynced for _, unsynced in seen)  # never started over an unsynced upstream
+    assert 1 <= sum(1 for n in syncs if n) <= 2  # fewer syncs than stages
+    assert sum(syncs) >= 3  # and every line was synced by the end
+    assert set(lock_of(proj.root)["stages"]) == {"a", "b", "c"}
+
+
+def test_without_the_sync_a_dependent_would_start_over_an_unsynced_entry(
+        proj: Project, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The check above can fail: with the runner's sync before a dependent disabled, `b` starts
+    while `a`'s line is not yet on stable storage."""
+    from reftool import cli
+    from reftool.pipeline import execute, lockfile
+
+    seen: list[tuple[str, set[str]]] = []
+    start = execute.Runner._start
+
+    def checked(self: execute.Runner, name: str, *rest: object) -> object:
+        seen.append((name, set(self.journal.unsynced & self.deps[name])))
+        return start(self, name, *rest)  # type: ignore[arg-type]
+    monkeypatch.setattr(execute.Runner, "_start", checked)
+    monkeypatch.setattr(lockfile.Journal, "sync", lambda self: None)
+    monkeypatch.chdir(proj.root)
+    assert cli.main(["run", "-q", "--no-record"]) == 0
+    assert ("b", {"a"}) in seen

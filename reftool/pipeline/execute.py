@@ -185,6 +185,8 @@ class Runner:
                         if not all(u in finished for u in ups):
                             continue
                         todo.remove(name)
+                        if not self.journal.unsynced.isdisjoint(self.deps[name]):
+                            self.journal.sync()  # [exec.record]: durable before it starts
                         outcome = self._start(name, decisions[name].downstream,
                                               "forced" in decisions[name].codes)
                         if outcome is not None:

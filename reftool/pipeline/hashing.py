@@ -455,7 +455,7 @@ class Hasher:
         self.progress = progress or Progress(enabled=False)
         self.jobs = jobs or min(2, os.cpu_count() or 1)
         self.now_ns = time.time_ns() if now_ns is None else now_ns
-        self._memo: dict[tuple[str, str], FileState | None] = {}  # (path, rules digest)
+        self._memo: dict[str, dict[str, FileState | None]] = {}  # path -> rules digest -> state
         self._pool: Any = None
         self._prefetched: dict[str, dict[str, Any]] = {}  # dir -> subdir -> async result
         self._real_dirs: dict[str, str] = {}  # folder -> its realpath, until a stage writes
@@ -494,21 +494,24 @@ class Hasher:
         Raises HashError for a path SPEC.md refuses ([paths.symlinks], [paths.directory],
         [digest.directory]).
         """
-        memo = (path, "" if rules is None else rules.digest)
-        if memo not in self._memo:
-            self._memo[memo] = self._dir_state(path, rules) if path.endswith("/") \
+        known = self._memo.get(path)
+        if known is None:
+            known = self._memo[path] = {}
+        digest = "" if rules is None else rules.digest
+        if digest not in known:
+            known[digest] = self._dir_state(path, rules) if path.endswith("/") \
                 else self._file_state(path)
-        return self._memo[memo]
+        return known[digest]
 
     def forget(self, path: str) -> tuple[bool, FileState | None]:
         """Drop what is known of `path` (it was rewritten): (whether it was known, its state
-        under no rules, or under the rules it was last hashed under)."""
+        under no rules, or else under the rules whose digest sorts first)."""
         self._real_dirs.clear()  # a stage wrote: a folder may have become a link
-        keys = [k for k in self._memo if k[0] == path]
-        known, state = bool(keys), None
-        for k in sorted(keys, reverse=True):  # the state under no rules ("") comes last
-            state = self._memo.pop(k)
-        return known, state
+        states = self._memo.pop(path, {})  # by path: forgetting is O(1) (issue 18: it was a
+        # scan of every state known, 0.45 s of a 1,000-stage run)
+        if not states:
+            return False, None
+        return True, states[min(states)]  # "" (under no rules) sorts first
 
     # -- files
 
