@@ -241,3 +241,26 @@ def test_spec_lock_canonical_equals_javascript_form() -> None:
 def test_schema_files_are_ascii_json() -> None:
     for p in Path(REPO / "schemas").glob("*.json"):
         json.loads(p.read_text(encoding="utf-8"))
+
+
+def test_canonical_equal_is_equality_of_typed_trees() -> None:
+    """[values.strict-types], [values.float-equality]: the scalar shortcut of canonical_equal
+    answers as the typed trees do, for every pair of scalars (floats at their edges too)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from reftool.files.values import canonical_equal, typed_tree
+
+    scalars = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                        st.sampled_from([0.0, -0.0, 1.0, 1, True, 0, False, float("nan"),
+                                         float("inf"), -float("inf"), 1e21, 1e-7, "1", ""]),
+                        st.text(max_size=3))
+    values = st.one_of(scalars, st.lists(scalars, max_size=2),
+                       st.dictionaries(st.text(max_size=2), scalars, max_size=2))
+
+    @settings(max_examples=400, deadline=None)
+    @given(values, values)
+    def check(a: object, b: object) -> None:
+        assert canonical_equal(a, b) == (typed_tree(a) == typed_tree(b))
+        assert canonical_equal(a, a)
+    check()

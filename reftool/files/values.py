@@ -130,7 +130,18 @@ def from_typed_tree(tree: TypedTree) -> Any:
 
 
 def canonical_equal(a: Any, b: Any) -> bool:
-    """[values.strict-types], [values.float-equality]: equal types and equal canonical text."""
+    """[values.strict-types], [values.float-equality]: equal types and equal canonical text.
+
+    Two scalars of one exact type are compared directly, which gives the same answer without
+    building their typed trees (issue 18: every params key of every stage is compared on
+    each plan): two floats have equal canonical text exactly when they are equal as numbers
+    (shortest round-trip digits; 0 and -0 both read `0`) or both NaN."""
+    kind = type(a)
+    if kind is type(b):
+        if kind is str or kind is int or kind is bool or a is None:
+            return bool(a == b)
+        if kind is float:
+            return bool(a == b or (a != a and b != b))
     return typed_tree(a) == typed_tree(b)
 
 
