@@ -418,3 +418,45 @@ def test_folder_turned_link_after_a_stage_wrote_is_refused(tmp_path: Path) -> No
     hasher.forget("out/f0.txt")  # what the runner does after a stage
     with pytest.raises(hashing.HashError):
         hasher.state("out/f0.txt")
+
+
+def test_no_worker_process_is_forked_while_another_thread_runs() -> None:
+    """A thread may hold a lock at the moment of a fork, and the child would wait on it
+    forever: `run` hashes directories while stage threads finish (a run hung so, about one in
+    ten, before this rule)."""
+    import threading
+
+    from reftool.pipeline.hashing import _can_fork
+    assert _can_fork()
+    release = threading.Event()
+    other = threading.Thread(target=release.wait)
+    other.start()
+    try:
+        assert not _can_fork()
+    finally:
+        release.set()
+        other.join()
+    assert _can_fork()
+
+
+def _term_handler_here(_: object) -> str:
+    import signal
+    return repr(signal.getsignal(signal.SIGTERM))
+
+
+def test_a_worker_ends_on_the_sigterm_that_terminates_its_pool() -> None:
+    """Forked workers inherit the parent's handlers: `run` prints "interrupted" on SIGTERM
+    and carries on, so a worker kept it would outlive Pool.terminate() and the pool would
+    wait for it forever (a run hung so)."""
+    import multiprocessing
+    import signal
+
+    from reftool.pipeline.hashing import _worker_start
+    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # as a run installs
+    try:
+        with multiprocessing.get_context("fork").Pool(1, _worker_start) as pool:
+            assert pool.map(_term_handler_here, [0]) == [repr(signal.SIG_DFL)]
+        with multiprocessing.get_context("fork").Pool(1) as pool:  # the check can fail
+            assert pool.map(_term_handler_here, [0]) != [repr(signal.SIG_DFL)]
+    finally:
+        signal.signal(signal.SIGTERM, previous)

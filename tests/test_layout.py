@@ -38,6 +38,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reftool.integrations",), ("reftool.integrations.dvctemplate",),
     ("reftool.integrations.gitmerge", "reftool.integrations.dag",
      "reftool.integrations.importdvc"),
+    ("reftool.planmemo",),  # the remembered no-op plan: stdlib, and safe_io when it writes
     ("reftool.cli.common",), ("reftool.cli.exprun",),
     ("reftool.cli.files", "reftool.cli.experiments"),
     ("reftool.cli.pipeline", "reftool.cli.integrations"), ("reftool.cli",),

@@ -69,10 +69,12 @@ def main_parser(argv: Sequence[str] | None = None, *,
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = main_parser(sys.argv[1:] if argv is None else argv).parse_args(argv)
+        args = main_parser(words).parse_args(words)
     except SystemExit as e:
         return int(e.code) if isinstance(e.code, int) else EXIT_USAGE
+    args.argv, args.start_dir = words, os.getcwd()  # what a remembered plan is keyed by
     return _dispatch(args)
 
 

@@ -124,6 +124,24 @@ def _add_remote_verbs(sub: Any) -> None:
 
 
 def cmd_plan(args: argparse.Namespace) -> int:
+    argv = getattr(args, "argv", None)
+    recorder = _plan_recorder(argv)
+    if recorder is None:
+        return _plan(args, None)[0]
+    watch = _Watched(sys.stderr)
+    sys.stderr = watch  # type: ignore[assignment]
+    try:
+        code, text = _plan(args, recorder)
+    finally:
+        sys.stderr = watch.inner
+    if code == EXIT_OK and text is not None and not watch.written:
+        recorder.remember(argv, args.start_dir, text, code)
+    return code
+
+
+def _plan(args: argparse.Namespace, recorder: Any) -> tuple[int, str | None]:
+    """The plan, printed; its exit code, and its text when nothing is to run (the answer a
+    recorder may remember)."""
     from ..pipeline.hashing import Progress, hasher_for
     from ..pipeline.render import render_plan_json, render_plan_text
 
@@ -131,22 +149,51 @@ def cmd_plan(args: argparse.Namespace) -> int:
     progress = Progress(enabled=not (args.quiet or args.json))
     hasher = hasher_for(root, use_cache=not args.no_hash_cache, progress=progress)
     try:
+        if recorder is not None:
+            recorder.__enter__()
         hasher.prefetch()  # large directories are walked while the files are validated
         plan = decide(args, root, hasher)
+        if not isinstance(plan, int) and (root / "dvc.lock").exists() and \
+                not (root / lock_name(args.file)).exists() and not args.quiet:
+            print("reftool: dvc.lock is not read (its md5 digests are not this spec's); every "
+                  "stage counts as never run until its first reftool run", file=sys.stderr)
     finally:
+        if recorder is not None:
+            recorder.__exit__()
         hasher.close()
         progress.done()
     if isinstance(plan, int):
-        return plan
-    if (root / "dvc.lock").exists() and not (root / lock_name(args.file)).exists() \
-            and not args.quiet:
-        print("reftool: dvc.lock is not read (its md5 digests are not this spec's); every "
-              "stage counts as never run until its first reftool run", file=sys.stderr)
-    sys.stdout.write(render_plan_json(plan) if args.json
-                     else render_plan_text(plan, verbose=args.verbose))
+        return plan, None
+    text = render_plan_json(plan) if args.json else render_plan_text(plan, verbose=args.verbose)
+    sys.stdout.write(text)
     if args.exit_code and plan.to_run:
-        return EXIT_PENDING
-    return EXIT_OK
+        return EXIT_PENDING, None
+    return EXIT_OK, None if plan.to_run else text
+
+
+class _Watched:
+    """stderr, counting what is written to it: a plan that said anything there (progress, a
+    warning) is not remembered, since a remembered answer replays stdout alone."""
+
+    def __init__(self, inner: Any) -> None:
+        self.inner = inner
+        self.written = 0
+
+    def write(self, text: str) -> int:
+        self.written += len(text)
+        return int(self.inner.write(text))
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def _plan_recorder(argv: list[str] | None) -> Any:
+    """The recorder of what this plan observes, when its answer may be remembered
+    (reftool/planmemo.py): a command line the memo replays."""
+    from .. import planmemo
+    if argv is None or not planmemo.eligible(argv):
+        return None
+    return planmemo.Recorder(os.getcwd())
 
 
 def cmd_run(args: argparse.Namespace) -> int:

@@ -469,7 +469,7 @@ class Hasher:
         if self.jobs < 2 or not big or not _can_fork():
             return
         import multiprocessing
-        self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        self._pool = multiprocessing.get_context("fork").Pool(self.jobs, _worker_start)
         for path in big:
             full = os.path.join(self.root, path.rstrip("/"))
             try:
@@ -640,7 +640,7 @@ class Hasher:
         if not parallel or not _can_fork():
             return [_build_part(job) for job in jobs]
         import multiprocessing
-        with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+        with multiprocessing.get_context("fork").Pool(self.jobs, _worker_start) as pool:
             return list(pool.imap_unordered(_build_part, jobs))
 
     def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool,
@@ -653,7 +653,7 @@ class Hasher:
             return {name: ahead[name].get() for name in subdirs}
         if parallel and len(subdirs) >= 2 and _can_fork():
             import multiprocessing
-            with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+            with multiprocessing.get_context("fork").Pool(self.jobs, _worker_start) as pool:
                 sigs = pool.map(_scan_signature, jobs, chunksize=max(1, len(jobs) // 16))
             return dict(zip(subdirs, sigs))
         return {name: _scan_signature(job) for name, job in zip(subdirs, jobs)}
@@ -844,7 +844,24 @@ def _signature(sigs: dict[str, str], subdirs: list[str]) -> str:
         for name in subdirs)).hexdigest()
 
 
+def _worker_start() -> None:
+    """In a forked worker: the signal handlers it inherited are the parent's (a `run`'s
+    handler prints "interrupted" and carries on), so the SIGTERM by which a pool is
+    terminated would not end it, and the pool would wait for it forever. A worker ends on
+    SIGTERM and leaves Ctrl-C to the process that forked it."""
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
 def _can_fork() -> bool:
+    """Whether worker processes may be forked now: only while this process has no other
+    thread. A thread may hold a lock (stdout's, the printer's, the allocator's) at the moment
+    of the fork, and the child would wait on it forever: `run` hashes directories while stage
+    threads finish, and a pool forked then hung about one run in ten (issue 18)."""
+    import threading
+    if threading.active_count() > 1:
+        return False
     import multiprocessing
     return "fork" in multiprocessing.get_all_start_methods()
 

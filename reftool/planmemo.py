@@ -1,0 +1,374 @@
+"""The answer of a no-op `plan`, remembered with everything it observed (issue 18).
+
+A `plan` that finds nothing to run prints the same text for as long as its inputs are the
+same: the project's files, the stat of every path it looked at, the listing of every folder it
+walked, the environment, the command line and the tool itself. The first such plan records
+what it observed, as `Recorder` sees it: every `os.stat` and `os.lstat` it made, every file it
+opened (stat-ed just before), and every folder it listed (walked whole, every entry stat-ed),
+inside the project and outside `.reftool/` (the tool's caches; its journal is observed). The
+next `plan` with the same command line stats those paths again and walks those folders, and
+when every observation is equal, prints the remembered answer without loading, validating or
+deciding anything: the cost of a no-op plan becomes that of stat-ing its paths.
+
+The trust is the hash cache's ([stale.cache]): a file whose stat is unchanged is taken to be
+unchanged, and nothing observed within `RACY_NS` of the recording is trusted (no answer is
+remembered then), since a file can change again within one timestamp tick. Only a plan that
+ended with nothing to run, exit 0, and nothing on stderr is remembered; a stale project always
+takes the full path (it may consult the run cache, which is not observed). A memo names the
+inode and nanosecond change time of the files it observed, so one copied in from elsewhere (a
+pull request that adds `.reftool/plan-memo.json`) matches nothing. `REFTOOL_NO_PLAN_MEMO=1`
+turns it off.
+
+This module imports only the standard library: `python -m reftool plan` answers from it before
+the rest of the tool is imported.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+import sys
+import time
+
+TYPE_CHECKING = False  # typing is not imported on the fast path (mypy reads this as True)
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+    from typing import IO, Any
+
+try:  # the interpreter's own SHA-256: hashlib would load OpenSSL first (milliseconds)
+    from _sha256 import sha256  # Python 3.11
+except ImportError:  # pragma: no cover - other Pythons
+    try:
+        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]  # 3.12 and later
+    except ImportError:
+        from hashlib import sha256  # type: ignore[assignment]
+
+MEMO = os.path.join(".reftool", "plan-memo.json")
+JOURNAL = os.path.join(".reftool", "lock-journal.jsonl")
+FORMAT = "reftool-plan-memo"
+VERSION = 1
+RACY_NS = 2_000_000_000  # as the hash cache's [stale.cache] window
+ENTRIES = 4  # answers kept, one per command line, the latest first
+MAX_MEMO_BYTES = 256 * 1024 * 1024
+PIPELINE = "pipeline.yaml"  # [tool.root]: the default pipeline file
+LOCK = "pipeline.lock"
+#: Shell variables that change between two commands typed in one shell without meaning
+#: anything to a plan (the working directory is part of the key on its own).
+VOLATILE_ENV = frozenset({"_", "OLDPWD", "PWD"})
+#: Options whose plan is never remembered: --force is never a no-op; --committed-only and
+#: --no-hash-cache ask for work that a memo would skip; -f and -C name other files.
+NOT_REMEMBERED = ("--force", "--committed-only", "--no-hash-cache", "-f", "--file", "-h",
+                  "--help")
+
+#: An observation is named `KIND\0PATH`: KIND "s" (stat), "l" (lstat) or "t" (a folder walked
+#: whole); PATH relative to the project's root.
+
+
+def eligible(argv: Sequence[str]) -> bool:
+    """Whether this command line's answer may be remembered and replayed."""
+    if not argv or argv[0] != "plan" or os.environ.get("REFTOOL_NO_PLAN_MEMO"):
+        return False
+    return not any(a == o or a.startswith(o + "=") or (o == "-f" and a.startswith("-f"))
+                   for a in argv[1:] for o in NOT_REMEMBERED)
+
+
+def find_root(start: str) -> str | None:
+    """[tool.root], as reftool.cli.find_root for the default pipeline file."""
+    folder = start
+    while True:
+        if os.path.isfile(os.path.join(folder, PIPELINE)):
+            return folder
+        if os.path.lexists(os.path.join(folder, ".git")):
+            return None
+        parent = os.path.dirname(folder)
+        if parent == folder:
+            return None
+        folder = parent
+
+
+def _stat_value(st: os.stat_result) -> list[int]:
+    # mode, size, mtime and ctime in ns, inode, device
+    return [st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev]
+
+
+def _observe(path: str, kind: str) -> object:
+    """What the disk says of `path` now: a stat, an lstat, or a folder walked whole."""
+    if kind == "t":
+        return _walk(path)[0]
+    try:
+        return _stat_value(os.stat(path) if kind == "s" else os.lstat(path))
+    except OSError as e:
+        return f"errno {e.errno}"
+
+
+def _walk(folder: str, skip: frozenset[str] = frozenset()) -> tuple[str, int]:
+    """The digest of a folder's whole tree (every entry's name and lstat, and the stat of what
+    each link points at), and the latest mtime or ctime in it. `skip` are full paths of
+    folders left out (the project's `.reftool` and `.git`)."""
+    h = sha256()
+    latest = 0
+    stack = [(folder, "")]
+    while stack:
+        top, prefix = stack.pop()
+        try:
+            with os.scandir(top) as it:
+                entries = sorted(it, key=lambda e: e.name)
+        except OSError as e:
+            h.update(f"{prefix}\0errno {e.errno}\n".encode("utf-8", "surrogateescape"))
+            continue
+        for e in entries:
+            if e.path in skip:
+                continue
+            rel = prefix + e.name
+            try:
+                st = e.stat(follow_symlinks=False)
+            except OSError as err:
+                h.update(f"{rel}\0errno {err.errno}\n".encode("utf-8", "surrogateescape"))
+                continue
+            latest = max(latest, st.st_mtime_ns, st.st_ctime_ns)
+            h.update(f"{rel}\0{_stat_value(st)}\n".encode("utf-8", "surrogateescape"))
+            if stat.S_ISLNK(st.st_mode):
+                h.update(f"->{_observe(e.path, 's')}\n".encode())
+            elif stat.S_ISDIR(st.st_mode):
+                stack.append((e.path, rel + "/"))
+    return h.hexdigest(), latest
+
+
+def _tool_stamp() -> str:
+    """The tool as installed: its Python, and the size and mtime of every file of the package
+    and of its schemas, so that an edited or upgraded tool never replays an old answer."""
+    package = os.path.dirname(os.path.abspath(__file__))
+    h = sha256(f"{sys.version}\0{sys.executable}\n".encode())
+    for top in (package, os.path.join(os.path.dirname(package), "schemas")):
+        for folder, dirs, files in os.walk(top):
+            dirs[:] = sorted(d for d in dirs if d != "__pycache__")
+            for name in sorted(files):
+                if name.endswith((".py", ".json")):
+                    try:
+                        st = os.stat(os.path.join(folder, name))
+                    except OSError:
+                        continue
+                    h.update(f"{folder}/{name}\0{st.st_size} {st.st_mtime_ns}\n".encode(
+                        "utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def _environment() -> str:
+    h = sha256()
+    for name, value in sorted(os.environ.items()):
+        if name not in VOLATILE_ENV:
+            h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
+    return h.hexdigest()
+
+
+def key(argv: Sequence[str], start: str, root: str) -> dict[str, object]:
+    """What an answer is remembered under, besides the observations."""
+    return {"argv": list(argv), "start": start, "root": root, "env": _environment(),
+            "tool": _tool_stamp()}
+
+
+def _read(root: str) -> list[dict[str, Any]]:
+    try:
+        with open(os.path.join(root, MEMO), "rb") as f:
+            data = json.loads(f.read(MAX_MEMO_BYTES + 1))
+    except (OSError, ValueError, RecursionError):
+        return []
+    if not isinstance(data, dict) or data.get("format") != FORMAT or \
+            data.get("version") != VERSION or not isinstance(data.get("entries"), list):
+        return []
+    return [e for e in data["entries"] if isinstance(e, dict)]
+
+
+def _holds(entry: dict[str, Any], root: str) -> bool:
+    """Whether every observation of a remembered answer is still what the disk says."""
+    seen = entry.get("observed")
+    if not isinstance(seen, dict) or not isinstance(entry.get("stdout"), str):
+        return False
+    # a memo that does not observe the pipeline file and the lock proves nothing
+    for must in (PIPELINE, LOCK):
+        if f"l\0{must}" not in seen:
+            return False
+    for name, value in seen.items():
+        kind, _, path = name.partition("\0")
+        if kind not in ("s", "l", "t") or _observe(os.path.join(root, path), kind) != value:
+            return False
+    return True
+
+
+def answer(argv: Sequence[str], out: IO[str]) -> int | None:
+    """Print the remembered answer of this plan and return its exit code; None when there is
+    none that still holds (the caller then plans for real)."""
+    if not eligible(argv):
+        return None
+    try:
+        start = os.getcwd()
+        root = find_root(start)
+        if root is None:
+            return None
+        wanted = key(argv, start, root)
+        for entry in _read(root):
+            if entry.get("key") == wanted and _holds(entry, root):
+                out.write(entry["stdout"])
+                out.flush()
+                code = entry.get("code", 0)
+                return code if isinstance(code, int) else None
+    except (OSError, ValueError, TypeError, KeyError):
+        return None
+    return None
+
+
+class Recorder:
+    """Records what a plan observes, while it runs in this process (see the module's text).
+
+    Worker processes are not watched: a folder they walk was listed here first (its top), and
+    a listing is observed as its whole tree. Anything the recorder cannot follow (a path given
+    as a descriptor) makes it `spoiled`: nothing is remembered."""
+
+    _active: Recorder | None = None
+    _hooked = False
+
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self.started = time.time_ns()
+        self.observed: dict[str, Any] = {}
+        self.walked: set[str] = set()
+        self.latest = 0  # the latest mtime or ctime observed
+        self.spoiled = False
+        self._busy = False
+        self._skip = frozenset({os.path.join(root, ".reftool"), os.path.join(root, ".git")})
+        self._real: tuple[Callable[..., os.stat_result], Callable[..., os.stat_result]] | None \
+            = None
+
+    # -- what counts
+
+    def _relative(self, path: object) -> str | None:
+        """The path as the project names it, or None when it is not observed (outside the
+        project, or one of the tool's caches)."""
+        if isinstance(path, int) or path is None:
+            self.spoiled = True  # a descriptor: cannot be observed again by name
+            return None
+        text = os.fsdecode(path)  # type: ignore[call-overload]
+        full = os.path.normpath(text if os.path.isabs(text) else os.path.join(self.root, text))
+        if full == self.root:
+            return "."
+        if not full.startswith(self.root + os.sep):
+            return None
+        rel = full[len(self.root) + 1:]
+        if rel == JOURNAL or not (rel == ".reftool" or rel.startswith(".reftool" + os.sep)):
+            return rel
+        return None
+
+    def _note(self, rel: str, kind: str, value: object) -> None:
+        if isinstance(value, list):
+            self.latest = max(self.latest, value[2], value[3])
+        name = f"{kind}\0{rel}"
+        old = self.observed.get(name)
+        if old is not None and old != value:
+            self.spoiled = True  # it changed while the plan ran
+        self.observed[name] = value
+
+    # -- the hooks
+
+    def _stat(self, real: Callable[..., os.stat_result], kind: str
+              ) -> Callable[..., os.stat_result]:
+        def hooked(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
+            if self._busy or kwargs.get("dir_fd") is not None:
+                if kwargs.get("dir_fd") is not None:
+                    self.spoiled = True
+                return real(path, *args, **kwargs)
+            follow = kwargs.get("follow_symlinks", True) and kind == "s"
+            try:
+                result = real(path, *args, **kwargs)
+            except OSError as e:
+                rel = self._relative(path)
+                if rel is not None:
+                    self._note(rel, "s" if follow else "l", f"errno {e.errno}")
+                raise
+            rel = self._relative(path)
+            if rel is not None:
+                self._note(rel, "s" if follow else "l", _stat_value(result))
+            return result
+        return hooked
+
+    @classmethod
+    def _audit(cls, event: str, args: tuple[Any, ...]) -> None:
+        self = cls._active
+        if self is None or self._busy or event not in ("open", "os.scandir", "os.listdir"):
+            return
+        self._busy = True
+        try:
+            self._seen(event, args)
+        finally:
+            self._busy = False
+
+    def _seen(self, event: str, args: tuple[Any, ...]) -> None:
+        path = args[0] if args else None
+        if event == "open":
+            if path is None or isinstance(path, int):
+                return  # os.fdopen and the like: the file was observed when it was opened
+            rel = self._relative(path)
+            if rel is None:
+                return
+            full = os.path.join(self.root, rel)
+            self._note(rel, "l", _observe(full, "l"))  # before it is read: git's order
+            self._note(rel, "s", _observe(full, "s"))
+            return
+        if path is None:
+            path = "."
+        rel = self._relative(path)
+        if rel is None:
+            return
+        full = os.path.normpath(os.path.join(self.root, rel))
+        if any(full == w or full.startswith(w + os.sep) for w in self.walked):
+            return  # inside a folder already walked whole
+        digest, latest = _walk(full, self._skip)
+        self.walked.add(full)
+        self.latest = max(self.latest, latest)
+        self._note(rel, "t", digest)
+
+    def __enter__(self) -> Recorder:
+        if not Recorder._hooked:  # an audit hook cannot be removed: installed once, idle after
+            sys.addaudithook(Recorder._audit)
+            Recorder._hooked = True
+        self._real = (os.stat, os.lstat)
+        os.stat = self._stat(self._real[0], "s")  # type: ignore[assignment]
+        os.lstat = self._stat(self._real[1], "l")  # type: ignore[assignment]
+        Recorder._active = self
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        Recorder._active = None
+        if self._real is not None:
+            os.stat, os.lstat = self._real  # type: ignore[assignment]
+
+    # -- the outcome
+
+    def usable(self) -> bool:
+        """Whether what was observed may be trusted later: nothing spoiled it, nothing in it
+        is racy, and it includes the pipeline file and the lock."""
+        return not self.spoiled and self.latest < self.started - RACY_NS and \
+            f"l\0{PIPELINE}" in self.observed and \
+            isinstance(self.observed.get(f"l\0{LOCK}"), list)
+
+    def remember(self, argv: Sequence[str], start: str, stdout: str, code: int) -> bool:
+        """Keep this plan's answer in `.reftool/plan-memo.json`, replaced atomically; False when
+        it may not be kept. A failure to write is no error (a cache)."""
+        if not self.usable():
+            return False
+        from pathlib import Path
+
+        from .files.safe_io import write_atomic
+        entry = {"key": key(argv, start, self.root), "observed": self.observed,
+                 "stdout": stdout, "code": code}
+        entries = [entry] + [e for e in _read(self.root) if e.get("key") != entry["key"]]
+        data = {"format": FORMAT, "version": VERSION, "entries": entries[:ENTRIES]}
+        try:
+            write_atomic(Path(self.root, MEMO), json.dumps(data, separators=(",", ":")).encode(),
+                         base=Path(self.root))
+        except OSError:
+            return False
+        return True
+
+
+__all__ = ["Recorder", "answer", "eligible", "find_root"]

@@ -1,0 +1,219 @@
+"""The remembered answer of a no-op plan (reftool/planmemo.py, issue 18): it is replayed only
+while everything the plan observed is as it was, and every change a plan can see makes the
+next plan decide for real. Each case compares the answer with the one of a plan that
+remembers nothing (REFTOOL_NO_PLAN_MEMO=1)."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+from collections.abc import Callable
+from pathlib import Path
+
+import pytest
+
+from reftool import planmemo
+
+PIPELINE = """\
+version: "1.1"
+stages:
+  prep:
+    cmd: cat in.txt > prep.txt
+    deps: [in.txt]
+    params:
+      params.yaml: [/lr]
+    outs: [prep.txt]
+  tree:
+    cmd: ls -R data > tree.txt
+    deps:
+      - data/
+    env: [SEED]
+    outs: [tree.txt]
+  last:
+    cmd: cat prep.txt tree.txt > last.txt
+    deps: [prep.txt, tree.txt]
+    outs: [last.txt]
+"""
+FILES = {"in.txt": "one\n", "params.yaml": "lr: 0.1\n", "data/a.txt": "a\n",
+         "data/sub/b.txt": "b\n", "other.txt": "two\n"}
+ENV = {**os.environ, "SEED": "1"}
+ENV.pop("REFTOOL_NO_PLAN_MEMO", None)
+
+
+def reftool(root: Path, *args: str, env: dict[str, str] | None = None,
+            python: tuple[str, ...] = ()) -> subprocess.CompletedProcess[str]:
+    return subprocess.run([sys.executable, *python, "-m", "reftool", *args], cwd=root,
+                          env=env or ENV, capture_output=True, text=True, timeout=120)
+
+
+def fresh_answer(root: Path, env: dict[str, str] | None = None) -> tuple[int, str, str]:
+    r = reftool(root, "plan", env={**(env or ENV), "REFTOOL_NO_PLAN_MEMO": "1"})
+    return r.returncode, r.stdout, r.stderr
+
+
+def answered_from_memo(root: Path, env: dict[str, str] | None = None) -> bool:
+    """Whether `plan` answered without importing the tool's validator."""
+    r = reftool(root, "plan", env=env, python=("-X", "importtime"))
+    return "reftool.files.validate" not in r.stderr
+
+
+def up_to_date_and_remembered(root: Path) -> None:
+    r = reftool(root, "run", "-q", "--no-record")
+    assert r.returncode == 0, r.stdout + r.stderr
+    time.sleep(2.1)  # past the racy window: files just written are not trusted
+    first = reftool(root, "plan")
+    assert first.stdout.startswith("Nothing to run"), first.stdout + first.stderr
+    assert (root / planmemo.MEMO).is_file()
+    assert answered_from_memo(root)
+    again = reftool(root, "plan")
+    assert (again.returncode, again.stdout, again.stderr) == (0, first.stdout, "")
+
+
+@pytest.fixture
+def proj(tmp_path: Path) -> Path:
+    for rel, text in {**FILES, "pipeline.yaml": PIPELINE}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    up_to_date_and_remembered(tmp_path)
+    return tmp_path
+
+
+def _same_size_edit(root: Path) -> None:
+    (root / "in.txt").write_text("owt\n")  # same size: only mtime and ctime tell
+
+
+def _param(root: Path) -> None:
+    (root / "params.yaml").write_text("lr: 0.2\n")
+
+
+def _command(root: Path) -> None:
+    text = (root / "pipeline.yaml").read_text()
+    (root / "pipeline.yaml").write_text(text.replace("cat prep.txt tree.txt", "cat tree.txt prep.txt"))
+
+
+def _deep_file(root: Path) -> None:
+    (root / "data/sub/b.txt").write_text("B\n")
+
+
+def _new_file(root: Path) -> None:
+    (root / "data/sub/c.txt").write_text("c\n")
+
+
+def _output_gone(root: Path) -> None:
+    (root / "last.txt").unlink()
+
+
+def _output_edited(root: Path) -> None:
+    (root / "prep.txt").write_text("changed by hand\n")
+
+
+def _ignore_file(root: Path) -> None:
+    (root / ".reftoolignore").write_text("sub/\n")
+
+
+def _link_swap(root: Path) -> None:
+    (root / "in.txt").unlink()
+    os.symlink("other.txt", root / "in.txt")
+
+
+def _lock_edited(root: Path) -> None:
+    lock = json.loads((root / "pipeline.lock").read_text())
+    del lock["stages"]["last"]
+    (root / "pipeline.lock").write_text(json.dumps(lock, indent=2) + "\n")
+
+
+def _journal(root: Path) -> None:
+    """An unfinished run's journal, dropping `last`'s entry: plan applies it."""
+    import hashlib
+    base = hashlib.sha256((root / "pipeline.lock").read_bytes()).hexdigest()
+    (root / ".reftool" / "lock-journal.jsonl").write_text(
+        json.dumps({"format": "reftool-lock-journal", "version": 1, "lock": "pipeline.lock",
+                    "base": base}) + "\n" + json.dumps({"stage": "last", "entry": None}) + "\n")
+
+
+CHANGES: dict[str, Callable[[Path], None]] = {
+    "same-size edit of a dep": _same_size_edit, "a params value": _param,
+    "a command": _command, "a file deep in a directory dep": _deep_file,
+    "a new file in a directory dep": _new_file, "an output removed": _output_gone,
+    "an output edited": _output_edited, "an ignore file created": _ignore_file,
+    "a dep swapped for a link": _link_swap, "the lock edited": _lock_edited,
+    "a journal left by a run": _journal,
+}
+
+
+@pytest.mark.parametrize("change", list(CHANGES))
+def test_every_change_a_plan_sees_is_seen_through_the_memo(proj: Path, change: str) -> None:
+    CHANGES[change](proj)
+    r = reftool(proj, "plan")
+    assert (r.returncode, r.stdout, r.stderr) == fresh_answer(proj)
+    assert not r.stdout.startswith("Nothing to run"), (change, r.stdout)
+    assert not answered_from_memo(proj)
+
+
+def test_an_environment_variable_a_stage_records_is_seen(proj: Path) -> None:
+    env = {**ENV, "SEED": "2"}
+    r = reftool(proj, "plan", env=env)
+    assert (r.returncode, r.stdout, r.stderr) == fresh_answer(proj, env)
+    assert "env_changed" in r.stdout and "SEED" in r.stdout
+
+
+def test_nothing_is_remembered_within_the_racy_window(tmp_path: Path) -> None:
+    for rel, text in {**FILES, "pipeline.yaml": PIPELINE}.items():
+        (tmp_path / rel).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / rel).write_text(text)
+    assert reftool(tmp_path, "run", "-q", "--no-record").returncode == 0
+    r = reftool(tmp_path, "plan")  # at once: the outputs were written within two seconds
+    assert r.stdout.startswith("Nothing to run")
+    assert not (tmp_path / planmemo.MEMO).exists()
+
+
+def test_a_memo_copied_from_another_checkout_is_never_used(proj: Path, tmp_path: Path) -> None:
+    """A pull request can add .reftool/plan-memo.json: it names inodes and change times
+    of files it never saw, so it matches nothing here."""
+    twin = tmp_path / "twin"
+    shutil.copytree(proj, twin, symlinks=True)
+    (twin / "in.txt").write_text("not what the memo saw\n")
+    forged = json.loads((proj / planmemo.MEMO).read_text())
+    for entry in forged["entries"]:
+        entry["key"]["start"] = entry["key"]["root"] = str(twin)
+    (twin / planmemo.MEMO).write_text(json.dumps(forged))
+    r = reftool(twin, "plan")
+    assert "dep_modified" in r.stdout and "in.txt" in r.stdout
+    entry = forged["entries"][0]
+    entry["observed"] = {}  # observing nothing proves nothing
+    (twin / planmemo.MEMO).write_text(json.dumps(forged))
+    assert not answered_from_memo(twin)
+
+
+def test_other_command_lines_are_answered_apart(proj: Path) -> None:
+    json_plan = reftool(proj, "plan", "--json")
+    assert json.loads(json_plan.stdout)["summary"]["to_run"] == 0
+    again = reftool(proj, "plan", "--json")
+    assert again.stdout == json_plan.stdout
+    assert reftool(proj, "plan").stdout.startswith("Nothing to run")
+    memo = json.loads((proj / planmemo.MEMO).read_text())
+    assert [e["key"]["argv"] for e in memo["entries"]] == [["plan", "--json"], ["plan"]]
+
+
+def test_options_that_ask_for_work_are_never_answered_from_memory() -> None:
+    assert planmemo.eligible(["plan", "-q"]) and planmemo.eligible(["plan", "--json", "s1"])
+    for argv in (["plan", "--force"], ["plan", "--no-hash-cache"], ["plan", "--committed-only"],
+                 ["plan", "-f", "other.yaml"], ["plan", "--file=o.yaml"], ["run"],
+                 ["-C", "x", "plan"], ["plan", "--help"]):
+        assert not planmemo.eligible(argv), argv
+
+
+def test_a_change_to_the_tool_is_a_change(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    before = planmemo._tool_stamp()
+    module = Path(planmemo.__file__)
+    st = module.stat()
+    try:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns + 1))
+        assert planmemo._tool_stamp() != before
+    finally:
+        os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
+    assert planmemo._tool_stamp() == before
