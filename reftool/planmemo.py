@@ -232,7 +232,7 @@ class Recorder:
         self.root = root
         self.started = time.time_ns()
         self.observed: dict[str, Any] = {}
-        self.walked: set[str] = set()
+        self.listed: set[str] = set()  # folders the plan listed
         self.latest = 0  # the latest mtime or ctime observed
         self.spoiled = False
         self._busy = False
@@ -317,15 +317,23 @@ class Recorder:
         if path is None:
             path = "."
         rel = self._relative(path)
-        if rel is None:
-            return
-        full = os.path.normpath(os.path.join(self.root, rel))
-        if any(full == w or full.startswith(w + os.sep) for w in self.walked):
-            return  # inside a folder already walked whole
-        digest, latest = _walk(full, self._skip)
-        self.walked.add(full)
-        self.latest = max(self.latest, latest)
-        self._note(rel, "t", digest)
+        if rel is not None:
+            self.listed.add(rel)  # walked whole if the answer is kept (`_walk_listed`)
+
+    def _walk_listed(self) -> None:
+        """Observe each folder the plan listed as its whole tree, once, at the end: a change
+        made after the plan began has a change time after `started`, and makes the answer
+        racy, so a walk now proves the tree was as it is since before the plan looked. A plan
+        whose answer is not kept (one that found work) pays for no walk."""
+        walked: list[str] = []
+        for rel in sorted(self.listed, key=lambda r: (r.count(os.sep), r)):
+            full = os.path.normpath(os.path.join(self.root, rel))
+            if any(full == w or full.startswith(w + os.sep) for w in walked):
+                continue  # inside a folder already walked whole
+            digest, latest = _walk(full, self._skip)
+            walked.append(full)
+            self.latest = max(self.latest, latest)
+            self._note(rel, "t", digest)
 
     def __enter__(self) -> Recorder:
         if not Recorder._hooked:  # an audit hook cannot be removed: installed once, idle after
@@ -354,6 +362,11 @@ class Recorder:
     def remember(self, argv: Sequence[str], start: str, stdout: str, code: int) -> bool:
         """Keep this plan's answer in `.reftool/plan-memo.json`, replaced atomically; False when
         it may not be kept. A failure to write is no error (a cache)."""
+        self._busy = True  # nothing of this is the plan's own observation
+        try:
+            self._walk_listed()
+        finally:
+            self._busy = False
         if not self.usable():
             return False
         from pathlib import Path
