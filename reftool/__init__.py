@@ -6,7 +6,9 @@ Importing the package is cheap: the functions below import what they need when c
 
 from __future__ import annotations
 
-from typing import Any
+TYPE_CHECKING = False  # `python -m reftool plan` starts without importing typing
+if TYPE_CHECKING:
+    from typing import Any
 
 __version__ = "0.1.0"
 
