@@ -264,3 +264,65 @@ def test_canonical_equal_is_equality_of_typed_trees() -> None:
         assert canonical_equal(a, b) == (typed_tree(a) == typed_tree(b))
         assert canonical_equal(a, a)
     check()
+
+
+def _reference_canonical_json(value: object, level: int = 0) -> str:
+    """canonical_json as it was first written (nested joins, json.dumps per leaf), kept as
+    the reference the one-pass writer must equal byte for byte."""
+    import json
+    import math
+
+    from reftool.files.values import float_text, sorted_items
+    if isinstance(value, (dict, list)) and value:
+        pad, inner = "  " * level, "  " * (level + 1)
+        if isinstance(value, dict):
+            parts = [f"{inner}{json.dumps(k, ensure_ascii=False)}: "
+                     f"{_reference_canonical_json(v, level + 1)}" for k, v in sorted_items(value)]
+            return "{\n" + ",\n".join(parts) + "\n" + pad + "}"
+        parts = [inner + _reference_canonical_json(v, level + 1) for v in value]
+        return "[\n" + ",\n".join(parts) + "\n" + pad + "]"
+    if isinstance(value, float):
+        text = float_text(value)
+        return text if math.isfinite(value) else json.dumps(text, ensure_ascii=False)
+    if isinstance(value, str):
+        return json.dumps(value, ensure_ascii=False)
+    return json.dumps(value)
+
+
+def test_canonical_json_equals_its_reference_byte_for_byte() -> None:
+    """[lock.canonical]: the one-pass writer against the first one, over any JSON value
+    (strings with controls, quotes, U+2028, astral characters; -0.0, NaN, huge ints)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from reftool.files.model import canonical_json
+    leaves = st.one_of(st.none(), st.booleans(), st.integers(), st.floats(),
+                       st.text(alphabet=st.characters(codec="utf-8"), max_size=6),
+                       st.sampled_from(["\u2028", "\x00\x1f\"\\/", "\U0001f600", "\ue000"]))
+    tree = st.recursive(leaves, lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=3), inner, max_size=3)),
+        max_leaves=12)
+
+    @settings(max_examples=400, deadline=None)
+    @given(tree)
+    def check(value: object) -> None:
+        assert canonical_json(value) == _reference_canonical_json(value) + "\n"
+    check()
+
+
+def test_sorted_items_is_utf16_order_whatever_the_keys() -> None:
+    """[values.jcs]: the ASCII shortcut of sorted_items against the order of UTF-16 code units,
+    including keys that share an ASCII start and differ past U+D800 ("a\\ue000" sorts after
+    "a\\U00010000" in UTF-16, before it by code point)."""
+    from hypothesis import given, settings
+    from hypothesis import strategies as st
+
+    from reftool.files.values import sorted_items, utf16_key
+    assert [k for k, _ in sorted_items({"a\ue000": 1, "a\U00010000": 2})] == \
+        ["a\U00010000", "a\ue000"]
+
+    @settings(max_examples=300, deadline=None)
+    @given(st.dictionaries(st.text(max_size=4), st.none(), max_size=6))
+    def check(mapping: dict[str, None]) -> None:
+        assert [k for k, _ in sorted_items(mapping)] == sorted(mapping, key=utf16_key)
+    check()

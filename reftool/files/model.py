@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from json.encoder import encode_basestring as _encode_string
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -274,28 +275,65 @@ def canonical_json(value: Any) -> str:
     """[lock.canonical]: the one serialization of a lock and of experiment records: members in
     UTF-16 order, two-space indentation, strings escaped as JCS does, integers in decimal, floats
     by ECMAScript Number::toString ([values.float-text]: `3.0` is `3`, `1e-07` is `1e-7`), NaN
-    and the infinities as the strings of [metrics.nonfinite]; one final LF."""
-    return _dump(canonical_order(value), 0) + "\n"
+    and the infinities as the strings of [metrics.nonfinite]; one final LF.
+
+    Written in one pass into one list (issue 18: the lock of a 10,000-stage run is 8 MB, and
+    an encoder per string made writing it 0.75 s)."""
+    out: list[str] = []
+    _emit(value, "\n", out)
+    out.append("\n")
+    return "".join(out)
 
 
-def _dump(value: Any, level: int) -> str:
-    if isinstance(value, (dict, list)) and value:
-        pad, inner = "  " * level, "  " * (level + 1)
-        if isinstance(value, dict):
-            parts = [f"{inner}{_string(k)}: {_dump(v, level + 1)}" for k, v in value.items()]
-            return "{\n" + ",\n".join(parts) + "\n" + pad + "}"
-        parts = [inner + _dump(v, level + 1) for v in value]
-        return "[\n" + ",\n".join(parts) + "\n" + pad + "]"
-    if isinstance(value, float):
+def _emit(value: Any, newline: str, out: list[str]) -> None:
+    """`value` appended to `out`; `newline` is a line break and the indentation of its level."""
+    kind = type(value)
+    if kind is str:
+        out.append(_string(value))
+    elif kind is int:
+        out.append(int.__repr__(value))
+    elif isinstance(value, dict):
+        if not value:
+            out.append("{}")
+            return
+        inner = newline + "  "
+        lead = "{" + inner
+        for k, v in sorted_items(value):
+            kind = type(v)
+            if kind is str:  # the common leaves, without a call of their own
+                out.append(f"{lead}{_string(k)}: {_string(v)}")
+            elif kind is int:
+                out.append(f"{lead}{_string(k)}: {int.__repr__(v)}")
+            else:
+                out.append(f"{lead}{_string(k)}: ")
+                _emit(v, inner, out)
+            lead = "," + inner
+        out.append(newline + "}")
+    elif isinstance(value, list):
+        if not value:
+            out.append("[]")
+            return
+        inner = newline + "  "
+        lead = "[" + inner
+        for v in value:
+            if type(v) is str:
+                out.append(lead + _string(v))
+            else:
+                out.append(lead)
+                _emit(v, inner, out)
+            lead = "," + inner
+        out.append(newline + "]")
+    elif isinstance(value, float):
         text = values.float_text(value)
-        return text if math.isfinite(value) else _string(text)
-    if isinstance(value, str):
-        return _string(value)
-    return json.dumps(value)  # {}, [], null, true, false, ints
+        out.append(text if math.isfinite(value) else _string(text))
+    elif isinstance(value, str):
+        out.append(_string(value))
+    else:
+        out.append(json.dumps(value))  # null, true, false, integers
 
 
 def _string(text: str) -> str:
-    return json.dumps(text, ensure_ascii=False)  # JCS escapes: \", \\, \n ..., \u00xx
+    return _encode_string(text)  # JCS escapes: \", \\, \n ..., \u00xx; no other escaping
 
 
 def canonical_lock_text(lock: Lock) -> str:

@@ -22,7 +22,19 @@ def utf16_key(key: str) -> bytes:
 
 
 def sorted_items(mapping: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    return sorted(mapping.items(), key=lambda kv: utf16_key(kv[0]))
+    """The members in the order of UTF-16 code units. For ASCII keys that is the order of code
+    points, which Python's own string order gives without encoding every key (isascii is a
+    flag of the string: no scan)."""
+    items = list(mapping.items())
+    if all(k.isascii() for k in mapping):
+        items.sort(key=_first)
+        return items
+    items.sort(key=lambda kv: utf16_key(kv[0]))
+    return items
+
+
+def _first(kv: tuple[str, Any]) -> str:
+    return kv[0]
 
 
 def type_name(value: Any) -> str:
