@@ -113,6 +113,35 @@ class _Running:
     inputs: LockEntry | None = None
 
 
+class _Threads:
+    """Daemon threads that run stages' commands, each reused once its stage is done: as many
+    as ran at once (issue 18: starting a thread per stage was a tenth of a trivial stage's
+    cost). Daemons, as before: a command that leaves a process holding its output open never
+    keeps the tool from exiting."""
+
+    def __init__(self) -> None:
+        self.tasks: queue.SimpleQueue[tuple[Callable[[Any], None], Any]] = queue.SimpleQueue()
+        self.idle = 0
+        self.lock = threading.Lock()
+
+    def submit(self, work: Callable[[Any], None], arg: Any) -> None:
+        self.tasks.put((work, arg))
+        with self.lock:
+            if self.idle:
+                self.idle -= 1  # a waiting thread takes it
+                return
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _serve(self) -> None:
+        while True:
+            work, arg = self.tasks.get()
+            try:
+                work(arg)
+            finally:
+                with self.lock:
+                    self.idle += 1
+
+
 def _changed(before: dict[str, Any], now: Any) -> list[str]:
     """The paths whose state in `before` differs from `now`'s (paths not in `before` are
     not compared)."""
@@ -158,6 +187,7 @@ class Runner:
         self.reserved = graph.reserved_of(pipeline, pipeline_file)
         self.rejected: set[str] = set()  # malformed cache entries already reported
         self.deps = graph.dependencies(pipeline, self.index)
+        self.threads = _Threads()
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -278,7 +308,7 @@ class Runner:
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
         running = _Running(stage=stage, inputs=inputs, started=started)
         self.running[name] = running
-        threading.Thread(target=self._execute, args=(running,), daemon=True).start()
+        self.threads.submit(self._execute, running)
         return None
 
     def _restore(self, stage: Stage, inputs: LockEntry, started: float) -> Outcome | None:
