@@ -30,13 +30,15 @@ from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
-from generate import generate, record_everything  # noqa: E402
+from generate import big_file, generate, record_everything  # noqa: E402
 
 ENV = {k: v for k, v in os.environ.items() if k != "PYTHONDONTWRITEBYTECODE"}
+NO_MEMO = {**ENV, "REFTOOL_NO_PLAN_MEMO": "1"}  # a plan decided for real every time
 PY = sys.executable
 FLOORS = str(HERE / "floors.py")
 BASELINE = HERE / "baseline.json"
 GROSS = 3.0  # --quick fails on a ratio over GROSS times the committed baseline ratio
+LEAST = 1.5  # ... taking a baseline ratio below this as this
 
 #: (stages for plan, stages for run, files in the directory dep) by mode
 SIZES: dict[str, dict[str, Any]] = {"quick": {"plan": [100], "run": [20], "files": 1_000, "wide": 8},
@@ -61,14 +63,25 @@ class Row:
 PEAK_KIB: list[int] = [0, 0]  # the last process's; the last side_by_side's tool peak
 
 
-def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,)) -> float:
-    with tempfile.TemporaryFile() as out:  # a file, not a pipe: the child is reaped by wait4
-        t = time.perf_counter()
-        p = subprocess.Popen(cmd, cwd=cwd, env=ENV, stdout=out, stderr=subprocess.STDOUT)
+#: GNU time, to read a command's peak memory: wait4's figure for a child of this process counts
+#: the pages it shared with this process before its exec (this script's own 30 MiB)
+GNU_TIME = "/usr/bin/time" if os.access("/usr/bin/time", os.X_OK) else None
+
+
+def timed(cmd: list[str], cwd: Path, ok: tuple[int, ...] = (0,),
+          env: dict[str, str] | None = None) -> float:
+    with tempfile.TemporaryFile() as out, tempfile.NamedTemporaryFile("r") as peak:
+        wrapped = [GNU_TIME, "-q", "-f", "%M", "-o", peak.name, *cmd] if GNU_TIME else cmd
+        t = time.perf_counter()  # a file, not a pipe: the child is reaped by wait4
+        p = subprocess.Popen(wrapped, cwd=cwd, env=env or ENV, stdout=out,
+                             stderr=subprocess.STDOUT)
         _, status, usage = os.wait4(p.pid, 0)
         elapsed = time.perf_counter() - t
         p.returncode = os.waitstatus_to_exitcode(status)
-        PEAK_KIB[0] = usage.ru_maxrss
+        try:
+            PEAK_KIB[0] = int(peak.read().split()[-1]) if GNU_TIME else usage.ru_maxrss
+        except (ValueError, IndexError):
+            PEAK_KIB[0] = usage.ru_maxrss
         if p.returncode not in ok:
             out.seek(0)
             raise SystemExit(f"{' '.join(cmd)} failed in {cwd}:\n"
@@ -116,6 +129,10 @@ def plan_rows(work: Path, sizes: dict[str, Any], repeats: int) -> list[Row]:
         t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)),
                             lambda: timed([PY, FLOORS, "plan", str(root)], root), repeats)
         rows.append(Row(f"no-op plan, {n:,} stages", t, f,
+                        "read + digest files, load parsed form and lock, stat", PEAK_KIB[1]))
+        t, f = side_by_side(lambda: timed(PLAN, root, (0, 3), NO_MEMO),
+                            lambda: timed([PY, FLOORS, "plan", str(root)], root), repeats)
+        rows.append(Row(f"  {n:,} stages, without the remembered answer", t, f,
                         "read + digest files, load parsed form and lock, stat", PEAK_KIB[1]))
     return rows
 
@@ -191,30 +208,34 @@ def parallel_rows(work: Path, stages: int, ms: int, repeats: int) -> list[Row]:
                 "the same run with -j 1 (target 0.5x)", PEAK_KIB[1])]
 
 
-def directory_rows(work: Path, files: int, repeats: int, quick: bool) -> list[Row]:
-    root = planned_project(work, f"dir{files}", stages=10, raw_files=10, dir_files=files)
+def directory_rows(work: Path, files: int, repeats: int, quick: bool, flat: bool) -> list[Row]:
+    layout = "in one folder" if flat else "in folders of 1,000"
+    root = planned_project(work, f"dir{files}{'flat' if flat else ''}", stages=10, raw_files=10,
+                           dir_files=files, flat=flat)
     # the issue's floor is `find -printf`; on a small directory its few milliseconds are all
     # noise, so --quick walks from Python (start-up included), a floor stable enough to judge
     find, name = ([PY, FLOORS, "walk", "data/big"], "stat walk in Python") if quick else (
         ["find", "data/big", "-printf", "%s %T@ %C@ %i\\n"], "find -printf")
     t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)), lambda: timed(find, root), repeats)
-    rows = [Row(f"directory dep of {files:,} files, no-op plan", t, f, name)]
+    rows = [Row(f"directory dep of {files:,} files {layout}, no-op plan", t, f, name,
+                PEAK_KIB[1])]
     counter = [0]
 
     def edit_one() -> float:
         counter[0] += 1
-        i = counter[0] * 7919 % files
-        p = root / f"data/big/{i // 1000:04d}/{i % 1000:04d}.txt"
+        p = root / big_file(counter[0] * 7919 % files, flat)
         p.write_bytes(p.read_bytes() + b"x")
         return timed(PLAN, root, (0, 3))
     t, f = side_by_side(edit_one, lambda: timed(find, root), repeats)
-    rows.append(Row("  the same after a 1-byte edit of one file", t, f, name))
+    rows.append(Row(f"  {layout}: after a 1-byte edit of one file", t, f, name, PEAK_KIB[1]))
 
     def cold() -> float:
         shutil.rmtree(root / ".reftool" / "hashcache", ignore_errors=True)
+        (root / ".reftool" / "plan-memo.json").unlink(missing_ok=True)  # no answer either
         return timed(PLAN, root, (0, 3))
     t, f = side_by_side(cold, lambda: timed([PY, FLOORS, "hash", "data/big"], root), repeats)
-    rows.append(Row("  the same, cold (hash state deleted)", t, f, "one-core read + sha256"))
+    rows.append(Row(f"  {layout}: cold (hash state deleted)", t, f, "one-core read + sha256",
+                    PEAK_KIB[1]))
     return rows
 
 
@@ -222,7 +243,12 @@ def startup_rows(work: Path, repeats: int) -> list[Row]:
     root = planned_project(work, "one", stages=1, raw_files=1)
     t, f = side_by_side(lambda: timed(PLAN, root, (0, 3)),
                         lambda: timed([PY, "-c", "pass"], root), repeats * 2)
-    return [Row("start-up: plan on a 1-stage project", t, f, "python -c pass")]
+    rows = [Row("start-up: plan on a 1-stage project", t, f, "python -c pass", PEAK_KIB[1])]
+    t, f = side_by_side(lambda: timed(PLAN, root, (0, 3), NO_MEMO),
+                        lambda: timed([PY, "-c", "pass"], root), repeats * 2)
+    rows.append(Row("  start-up without the remembered answer", t, f, "python -c pass",
+                    PEAK_KIB[1]))
+    return rows
 
 
 def render(rows: list[Row]) -> str:
@@ -238,13 +264,14 @@ def render(rows: list[Row]) -> str:
 
 
 def regressions(rows: list[Row], baseline: dict[str, float]) -> list[str]:
-    """Rows whose ratio is over GROSS times the committed one: only gross regressions."""
+    """Rows whose ratio is over GROSS times the committed one (taken as at least LEAST: a ratio
+    near 1 would otherwise fail on a few noisy samples): only gross regressions."""
     out = []
     for r in rows:
         base = baseline.get(r.case)
-        if r.ratio is not None and base and r.ratio > GROSS * base:
+        if r.ratio is not None and base and r.ratio > GROSS * max(base, LEAST):
             out.append(f"{r.case}: {r.ratio:.1f}x the floor, over {GROSS:g} x the baseline "
-                       f"{base:.1f}x")
+                       f"{max(base, LEAST):.1f}x")
     return out
 
 
@@ -257,7 +284,8 @@ def measure(work: Path, mode: str, repeats: int) -> list[Row]:
     fewer = max(1, repeats // 2) if mode == "full" else repeats  # the long rows
     rows += run_rows(work, sizes["run"], fewer)
     rows += parallel_rows(work, sizes["wide"], 50, fewer)
-    rows += directory_rows(work, sizes["files"], repeats, mode == "quick")
+    for flat in (False, True):
+        rows += directory_rows(work, sizes["files"], repeats, mode == "quick", flat)
     return rows
 
 
