@@ -519,3 +519,28 @@ def test_device_linked_in_is_refused(sandbox: Sandbox, rel: str) -> None:
     sandbox.link(rel, "/dev/zero")
     r = sandbox.run("plan")
     r.assert_error(rel)
+
+
+def test_a_stage_log_planted_as_a_link_is_refused(tmp_path: Path) -> None:
+    """[security.symlinks]: the log a stage writes (.reftool/logs/STAGE.log), opened in the
+    folder checked once a run, is never opened through a link at its own name."""
+    import os
+
+    from reftool.files.safe_io import UnsafePath, open_folder, open_in_folder
+    outside = tmp_path / "outside.txt"
+    outside.write_text("keep\n")
+    root = tmp_path / "project"
+    root.mkdir()
+    fd = open_folder(root / ".reftool" / "logs", base=root)
+    try:
+        (root / ".reftool" / "logs" / "train.log").symlink_to(outside)
+        with pytest.raises(UnsafePath):
+            open_in_folder(fd, "train.log", ".reftool/logs/train.log")
+        with pytest.raises(UnsafePath):
+            open_in_folder(fd, "../x.log", "bad")
+        with open_in_folder(fd, "prep.log", ".reftool/logs/prep.log") as f:
+            f.write("ok\n")
+    finally:
+        os.close(fd)
+    assert outside.read_text() == "keep\n"
+    assert (root / ".reftool" / "logs" / "prep.log").read_text() == "ok\n"

@@ -160,6 +160,34 @@ def open_for_writing(path: Path, *, base: Path, append: bool = False) -> IO[str]
     return open(fd, "a" if append else "w", encoding="utf-8", errors="replace", newline="\n")
 
 
+def open_folder(folder: Path, *, base: Path) -> int:
+    """A folder below `base`, made if need be, opened as a descriptor, none of it a link
+    ([security.symlinks]): files opened in it with `open_in_folder` cost one call each, and
+    a link swapped in for the folder later changes nothing (the descriptor is the folder)."""
+    make_dirs(base, folder)
+    refuse_links(base, folder)
+    try:
+        return os.open(folder, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW)
+    except OSError as e:
+        raise UnsafePath(f"{folder}: cannot open the folder ({e.strerror})") from None
+
+
+def open_in_folder(folder_fd: int, name: str, display: str) -> IO[str]:
+    """A text file named `name` (no folder in it) in a folder from `open_folder`, opened for
+    writing (truncated), never through a link ([security.symlinks])."""
+    if not name or "/" in name or name in (".", ".."):
+        raise UnsafePath(f"{display}: not a file name")
+    try:
+        fd = os.open(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | _NOFOLLOW, 0o644,
+                     dir_fd=folder_fd)
+    except OSError as e:
+        raise UnsafePath(f"{display}: cannot open for writing ({e.strerror})") from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):
+        os.close(fd)
+        raise NotRegularFile(f"{display}: is not a regular file")
+    return open(fd, "w", encoding="utf-8", errors="replace", newline="\n")
+
+
 # ---------------------------------------------------------------------------------- reading
 
 def check_regular(path: str | os.PathLike[str], display: str | None = None) -> os.stat_result:

@@ -34,7 +34,7 @@ from .lockfile import Journal, for_pipeline
 from ..files.model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
-from ..files.safe_io import UnsafePath, is_inside, open_for_writing
+from ..files.safe_io import UnsafePath, is_inside, open_folder, open_for_writing, open_in_folder
 from .store import CorruptCache, MalformedEntry, Remote, Store, remove_output
 from .workspace import Workspace
 
@@ -188,6 +188,8 @@ class Runner:
         self.rejected: set[str] = set()  # malformed cache entries already reported
         self.deps = graph.dependencies(pipeline, self.index)
         self.threads = _Threads()
+        self._logs_fd: int | None = None
+        self._logs_lock = threading.Lock()
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -245,6 +247,8 @@ class Runner:
                 summary.outcomes.append(Outcome(name, "interrupted" if self.interrupts
                                                 else "blocked", 0.0, "not started"))
         summary.interrupted = bool(self.interrupts)
+        if not self.running:
+            self.close()
         return summary
 
     def _not_started(self, decision: Any, ups: set[str],
@@ -370,9 +374,9 @@ class Runner:
         env.update(REFTOOL_STAGE=stage.name, REFTOOL_PROJECT=str(self.root.resolve()))
         log = None
         if self.options.quiet:
-            log_path = self.root / ".reftool" / "logs" / f"{stage.name}.log"
             try:  # [security.symlinks]: never through a link
-                log = open_for_writing(log_path, base=self.root)
+                log = open_in_folder(self._logs(), f"{stage.name}.log",
+                                     f".reftool/logs/{stage.name}.log")
             except OSError as e:
                 self.events.put((stage.name, 1, f"cannot write its log: {e}"))
                 return
@@ -404,6 +408,19 @@ class Runner:
             if log is not None:
                 log.close()
         self.events.put((stage.name, code, error))
+
+    def _logs(self) -> int:
+        """.reftool/logs/, checked and opened once a run (issue 18: checking every folder of
+        the path again for each stage's log was a tenth of a stage thread's time)."""
+        with self._logs_lock:
+            if self._logs_fd is None:
+                self._logs_fd = open_folder(self.root / ".reftool" / "logs", base=self.root)
+            return self._logs_fd
+
+    def close(self) -> None:
+        if self._logs_fd is not None:
+            os.close(self._logs_fd)
+            self._logs_fd = None
 
     def _execute_remotely(self, running: _Running) -> tuple[int | None, str]:
         """In a thread: the stage on the cluster ([tool.dask]); its output shown as it comes
