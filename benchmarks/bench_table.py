@@ -275,17 +275,26 @@ def regressions(rows: list[Row], baseline: dict[str, float]) -> list[str]:
     return out
 
 
-def measure(work: Path, mode: str, repeats: int) -> list[Row]:
+GROUPS = ("startup", "plan", "run", "wide", "dir")
+
+
+def measure(work: Path, mode: str, repeats: int, groups: tuple[str, ...] = GROUPS) -> list[Row]:
     sizes = SIZES[mode]
     subprocess.run([PY, "-m", "compileall", "-q", str(HERE.parent / "reftool")], env=ENV,
                    capture_output=True)
-    rows = startup_rows(work, repeats)
-    rows += plan_rows(work, sizes, repeats)
     fewer = max(1, repeats // 2) if mode == "full" else repeats  # the long rows
-    rows += run_rows(work, sizes["run"], fewer)
-    rows += parallel_rows(work, sizes["wide"], 50, fewer)
-    for flat in (False, True):
-        rows += directory_rows(work, sizes["files"], repeats, mode == "quick", flat)
+    rows: list[Row] = []
+    if "startup" in groups:
+        rows += startup_rows(work, repeats)
+    if "plan" in groups:
+        rows += plan_rows(work, sizes, repeats)
+    if "run" in groups:
+        rows += run_rows(work, sizes["run"], fewer)
+    if "wide" in groups:
+        rows += parallel_rows(work, sizes["wide"], 50, fewer)
+    if "dir" in groups:
+        for flat in (False, True):
+            rows += directory_rows(work, sizes["files"], repeats, mode == "quick", flat)
     return rows
 
 
@@ -296,6 +305,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--repeats", type=int, default=None, help="interleaved repeats per row")
     ap.add_argument("--workdir", type=Path, help="keep the generated projects here")
     ap.add_argument("--json", type=Path, help="also write the rows here")
+    ap.add_argument("--only", default=",".join(GROUPS),
+                    help=f"the groups of rows to measure, of {','.join(GROUPS)} (default: all)")
     ap.add_argument("--update-baseline", action="store_true",
                     help="write this run's ratios into benchmarks/baseline.json")
     a = ap.parse_args(argv)
@@ -307,7 +318,7 @@ def main(argv: list[str] | None = None) -> int:
           f"{os.getloadavg()[0]:.1f}, {mode}, {repeats} interleaved repeats, work dir {work}\n",
           flush=True)
     try:
-        rows = measure(work, mode, repeats)
+        rows = measure(work, mode, repeats, tuple(a.only.split(",")))
     finally:
         if not a.workdir:
             shutil.rmtree(work, ignore_errors=True)
@@ -319,8 +330,8 @@ def main(argv: list[str] | None = None) -> int:
              "peak_kib": r.peak_kib} for r in rows]},
             indent=2) + "\n")
     baseline = json.loads(BASELINE.read_text()) if BASELINE.exists() else {}
-    if a.update_baseline:
-        baseline[mode] = ratios
+    if a.update_baseline:  # the rows measured replace theirs; the others stay
+        baseline[mode] = {**baseline.get(mode, {}), **ratios}
         BASELINE.write_text(json.dumps(baseline, indent=2, sort_keys=True) + "\n")
     bad = regressions(rows, baseline.get(mode, {}))
     for line in bad:
