@@ -1,8 +1,9 @@
 """Synthetic projects for the benchmarks: N stages in a layered DAG with chains and fan-in,
 1-3 deps each, a params key per group of ten stages, M raw files, one directory dep of K files,
-and optionally one large file.
+and optionally one large file. The directory dep holds folders of 1,000 files
+(data/big/NNNN/NNNN.txt), or with `--flat` all its files in itself (data/big/NNNNNN.txt).
 
-    python benchmarks/generate.py DIR --stages 1000 --raw-files 1000 --dir-files 100000
+    python benchmarks/generate.py DIR --stages 1000 --raw-files 1000 --dir-files 100000 [--flat]
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from pathlib import Path
 
 
 def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 0,
-             big_file_mb: int = 0, seed: int = 0) -> None:
+             big_file_mb: int = 0, seed: int = 0, flat: bool = False) -> None:
     rng = random.Random(seed)
     root.mkdir(parents=True, exist_ok=True)
     raw = [f"raw/f{i:06d}.txt" for i in range(raw_files)]
@@ -22,7 +23,7 @@ def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 
         _write(root / rel, f"raw {rel}\n".encode())
     if dir_files:
         for i in range(dir_files):
-            _write(root / f"data/big/{i // 1000:04d}/{i % 1000:04d}.txt", f"{i}\n".encode())
+            _write(root / big_file(i, flat), f"{i}\n".encode())
     if big_file_mb:
         block = rng.randbytes(1 << 20)
         (root / "data").mkdir(parents=True, exist_ok=True)
@@ -60,6 +61,11 @@ def generate(root: Path, *, stages: int, raw_files: int = 100, dir_files: int = 
         _write(root / f"out/s{i}.txt", f"{i}\n".encode())
 
 
+def big_file(i: int, flat: bool = False) -> str:
+    """The path of the i-th file of the directory dep."""
+    return f"data/big/{i:06d}.txt" if flat else f"data/big/{i // 1000:04d}/{i % 1000:04d}.txt"
+
+
 def record_everything(root: Path) -> None:
     """Write the lock as if every stage had run (the outputs exist already)."""
     from reftool.pipeline.hashing import hasher_for
@@ -94,10 +100,12 @@ def main() -> None:
     ap.add_argument("--raw-files", type=int, default=100)
     ap.add_argument("--dir-files", type=int, default=0)
     ap.add_argument("--big-file-mb", type=int, default=0)
+    ap.add_argument("--flat", action="store_true",
+                    help="the directory dep's files all in one folder, none in subfolders")
     ap.add_argument("--record", action="store_true", help="also write the lock")
     a = ap.parse_args()
     generate(a.dir, stages=a.stages, raw_files=a.raw_files, dir_files=a.dir_files,
-             big_file_mb=a.big_file_mb)
+             big_file_mb=a.big_file_mb, flat=a.flat)
     if a.record:
         record_everything(a.dir)
 
