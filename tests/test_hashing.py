@@ -774,3 +774,29 @@ def test_forget_then_state_sees_a_flat_folder_again(tmp_path: Path, small_chunks
     assert h.state("d/") == before  # known
     assert h.forget("d/") == (True, before)
     assert h.state("d/").digest == reference_digest(tmp_path / "d")  # type: ignore[union-attr]
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_hashing_workers_die_at_sigterm() -> None:
+    """reftool makes SIGTERM a KeyboardInterrupt (reftool/__main__.py). Its hashing workers
+    must not inherit that: a worker that took the signal just before blocking on the pool's
+    lock never ran the handler, and Pool.terminate waited for it forever (1 plan in 40 hung)."""
+    if not hashing._can_fork():
+        pytest.skip("no fork on this platform")
+    import signal
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    try:
+        pool = hashing._fork_pool(2)
+        try:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+            assert signal.SIGTERM not in pool.apply(signal.pthread_sigmask,
+                                                    (signal.SIG_BLOCK, []))
+        finally:
+            pool.terminate()
+        assert signal.getsignal(signal.SIGTERM) is _on_term  # the tool keeps its own
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
+    finally:
+        signal.signal(signal.SIGTERM, previous)

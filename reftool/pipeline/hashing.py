@@ -496,8 +496,7 @@ class Hasher:
                if row[3] >= PARALLEL_WALK_FILES and "\0" not in p]
         if self.jobs < 2 or not big or not _can_fork():
             return
-        import multiprocessing
-        self._pool = multiprocessing.get_context("fork").Pool(self.jobs)
+        self._pool = _fork_pool(self.jobs)
         for path in big:
             full = os.path.join(self.root, path.rstrip("/"))
             try:
@@ -663,8 +662,7 @@ class Hasher:
             return [_build_part(job) for job in jobs]
         if self._pool is not None:
             return list(self._pool.imap_unordered(_build_part, jobs))
-        import multiprocessing
-        with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+        with _fork_pool(self.jobs) as pool:
             return list(pool.imap_unordered(_build_part, jobs))
 
     def _part_signatures(self, full: str, path: str, listing: _Listing, rules: Rules | None,
@@ -677,8 +675,7 @@ class Hasher:
             if self._pool is not None:
                 sigs = self._pool.map(_part_signature, work, chunksize=size)
             else:
-                import multiprocessing
-                with multiprocessing.get_context("fork").Pool(self.jobs) as pool:
+                with _fork_pool(self.jobs) as pool:
                     sigs = pool.map(_part_signature, work, chunksize=size)
             return {part: sig for (part, _), sig in zip(jobs, sigs)}
         return {part: _part_signature(job) for part, job in jobs}
@@ -1035,6 +1032,30 @@ def _signature(sigs: dict[str, str], parts: list[str]) -> str:
     return hashlib.sha256(b"".join(
         b"%s %s\n" % (part.encode("utf-8"), sigs[part].encode("ascii"))
         for part in parts)).hexdigest()
+
+
+def _fork_pool(jobs: int) -> Any:
+    """Worker processes that SIGTERM stops at once. They are forks of the tool, whose SIGTERM
+    handler raises KeyboardInterrupt (reftool/__main__.py); a worker that took that signal
+    just before blocking on the pool's lock would never run it, and `terminate` would wait
+    for it forever. SIGTERM is held while they are made, and their own is the default."""
+    import multiprocessing
+    import signal
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        return multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _worker_signals() -> None:
+    import signal
+    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _can_fork() -> bool:
