@@ -714,7 +714,7 @@ def _list_top(top: str, path: str, rules: Rules | None = None) -> _Listing:
     subdirs.sort()
     text = "".join(files) + "".join(subdirs)
     if text.isascii() and "\n" not in text and "\r" not in text:
-        encoded = [name.encode("ascii") for name in files]  # sorted as str: as bytes
+        encoded = list(map(str.encode, files))  # ASCII: sorted as str is sorted as bytes
     else:
         every = sorted(files + subdirs)
         _no_twins([_encoded(name, path) for name in every], path)
@@ -735,7 +735,9 @@ def _chunks(encoded: list[bytes], names: list[str]) -> list[tuple[str, tuple[str
     A chunk is named "/" + the name that ends it; the last one is ""."""
     if len(names) <= CHUNK_MAX:
         return [("", tuple(names))]
-    ends = [i for i, name in enumerate(encoded) if _ends_chunk(name)]
+    limit = (1 << 32) // CHUNK_FILES  # `_ends_chunk`, inline: this runs on every plan
+    ends = [i for i, crc in enumerate(map(zlib.crc32, encoded))
+            if crc * _MIX & 0xFFFFFFFF < limit]
     out: list[tuple[str, tuple[str, ...]]] = []
     start = 0
     for end in ends + [len(names)]:  # the last: no name ends it
@@ -755,7 +757,10 @@ def _ends_chunk(encoded: bytes) -> bool:
     """Whether a file name (NFC, UTF-8) ends a chunk: 1 name in CHUNK_FILES, the same on every
     machine. CRC-32 is cheap but linear, so that the low bits of similar names (`f0001.txt`,
     `f0002.txt`) are alike; a multiplication spreads it into its high bits, which decide."""
-    return zlib.crc32(encoded) * 0x9E3779B1 & 0xFFFFFFFF < (1 << 32) // CHUNK_FILES
+    return zlib.crc32(encoded) * _MIX & 0xFFFFFFFF < (1 << 32) // CHUNK_FILES
+
+
+_MIX = 0x9E3779B1  # 2**32 / the golden ratio (Knuth's multiplicative hashing)
 
 
 def _rows_from(part: str, names: tuple[str, ...] | None,
@@ -825,10 +830,10 @@ def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str
                     else os.lstat(os.path.join(top, name))
             except FileNotFoundError:
                 continue  # gone since the folder was listed
-            if stat.S_ISREG(st.st_mode):
-                append(b"%s %d %d %d %d %d\n" % (_encoded(name, path), st.st_size,
-                                                 st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                 st.st_mode & _X_BIT))
+            if stat.S_ISREG(st.st_mode):  # the names were checked when the folder was listed
+                append(b"%s %d %d %d %d %d\n" % (
+                    name.encode() if name.isascii() else _encoded(name, path), st.st_size,
+                    st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode & _X_BIT))
             else:
                 item = _file_at(os.path.join(top, name), name, path, real_root, st)
                 if item is not None:
