@@ -482,8 +482,8 @@ class Hasher:
         self.now_ns = time.time_ns() if now_ns is None else now_ns
         self._memo: dict[tuple[str, str], FileState | None] = {}  # (path, rules digest)
         self._pool: Any = None
-        # dir -> (its listing, part -> async stat digest)
-        self._prefetched: dict[str, tuple[_Listing, dict[str, Any]]] = {}
+        # dir -> (its listing, [(parts, async stat digests of those parts)])
+        self._prefetched: dict[str, tuple[_Listing, list[tuple[list[str], Any]]]] = {}
         self._real_dirs: dict[str, str] = {}  # folder -> its realpath, until a stage writes
 
     def prefetch(self) -> None:
@@ -503,9 +503,11 @@ class Hasher:
                 listing = _list_top(full, path, None)
             except (OSError, HashError):
                 continue  # asked for, it is listed again and the error said then
-            self._prefetched[path] = (listing, {
-                part: self._pool.apply_async(_part_signature, (job,))
-                for part, job in _signature_jobs(full, path, self.real_root, listing, None)})
+            jobs = _signature_jobs(full, path, self.real_root, listing, None)
+            self._prefetched[path] = (listing, [  # a few parts a task: fewer round trips
+                ([part for part, _ in batch],
+                 self._pool.apply_async(_signatures_of, ([job for _, job in batch],)))
+                for batch in _batches(jobs, 16)])
 
     def close(self) -> None:
         if self._pool is not None:
@@ -623,7 +625,8 @@ class Hasher:
         todo = parts
         if cached is not None:  # is any part changed? (the common case: none)
             if ahead is not None:
-                sigs = {part: result.get() for part, result in ahead[1].items()}
+                sigs = {part: sig for batch, result in ahead[1]
+                        for part, sig in zip(batch, result.get())}
             else:
                 sigs = self._part_signatures(full, path, listing, rules, parallel=(
                     self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES))
@@ -807,6 +810,17 @@ def _signature_jobs(full: str, path: str, real_root: str, listing: _Listing,
     jobs += [(name, (os.path.join(full, name), None, name + "/", path, real_root, rules))
              for name in listing.subdirs]
     return jobs
+
+
+def _batches(items: list[Any], count: int) -> list[list[Any]]:
+    """`items` in at most `count` runs of about equal length, in order."""
+    n = len(items)
+    count = max(1, min(count, n))
+    return [items[i * n // count:(i + 1) * n // count] for i in range(count)]
+
+
+def _signatures_of(jobs: list[_SigJob]) -> list[str]:
+    return [_part_signature(job) for job in jobs]
 
 
 def _part_signature(job: _SigJob) -> str:
