@@ -800,3 +800,20 @@ def test_hashing_workers_die_at_sigterm() -> None:
         assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_forget_drops_what_prefetch_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           small_chunks: None) -> None:
+    monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+    flat(tmp_path, 200)
+    saved_state(tmp_path)
+    h = hasher(tmp_path)
+    h.prefetch()
+    try:
+        for _, result in h._prefetched["d/"][1]:
+            result.wait()  # walked
+        (tmp_path / "d/f0100.txt").write_text("written after the walk")
+        h.forget("d/")
+        assert h.state("d/").digest == reference_digest(tmp_path / "d")  # type: ignore[union-attr]
+    finally:
+        h.close()

@@ -531,6 +531,7 @@ class Hasher:
         """Drop what is known of `path` (it was rewritten): (whether it was known, its state
         under no rules, or under the rules it was last hashed under)."""
         self._real_dirs.clear()  # a stage wrote: a folder may have become a link
+        self._prefetched.pop(path, None)  # walked before it wrote
         keys = [k for k in self._memo if k[0] == path]
         known, state = bool(keys), None
         for k in sorted(keys, reverse=True):  # the state under no rules ("") comes last
@@ -1072,7 +1073,10 @@ def _fork_pool(jobs: int) -> Any:
 
 def _worker_signals() -> None:
     import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+    except ValueError:  # not the main thread of the worker: leave it (a failing
+        pass  # initializer would have the pool start workers forever)
     if hasattr(signal, "pthread_sigmask"):
         signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
