@@ -273,23 +273,33 @@ class Recorder:
     def _stat(self, real: Callable[..., os.stat_result], kind: str
               ) -> Callable[..., os.stat_result]:
         def hooked(path: Any, *args: Any, **kwargs: Any) -> os.stat_result:
-            if self._busy or kwargs.get("dir_fd") is not None:
-                if kwargs.get("dir_fd") is not None:
-                    self.spoiled = True
+            if self._busy:
                 return real(path, *args, **kwargs)
+            named = self._named(path, kwargs.get("dir_fd"))
             follow = kwargs.get("follow_symlinks", True) and kind == "s"
             try:
                 result = real(path, *args, **kwargs)
             except OSError as e:
-                rel = self._relative(path)
+                rel = self._relative(named)
                 if rel is not None:
                     self._note(rel, "s" if follow else "l", f"errno {e.errno}")
                 raise
-            rel = self._relative(path)
+            rel = self._relative(named)
             if rel is not None:
                 self._note(rel, "s" if follow else "l", _stat_value(result))
             return result
         return hooked
+
+    def _named(self, path: Any, dir_fd: int | None) -> Any:
+        """The path a stat relative to a folder's descriptor is of, by the name the system
+        keeps for the descriptor; None (which spoils the recording) where it keeps none."""
+        if dir_fd is None or isinstance(path, int) or os.path.isabs(os.fsdecode(path)):
+            return path
+        try:
+            folder = os.readlink(f"/proc/self/fd/{dir_fd}")
+        except OSError:
+            return None
+        return os.path.join(folder, os.fsdecode(path))
 
     @classmethod
     def _audit(cls, event: str, args: tuple[Any, ...]) -> None:

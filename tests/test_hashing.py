@@ -420,43 +420,417 @@ def test_folder_turned_link_after_a_stage_wrote_is_refused(tmp_path: Path) -> No
         hasher.state("out/f0.txt")
 
 
-def test_no_worker_process_is_forked_while_another_thread_runs() -> None:
-    """A thread may hold a lock at the moment of a fork, and the child would wait on it
-    forever: `run` hashes directories while stage threads finish (a run hung so, about one in
-    ten, before this rule)."""
-    import threading
-
-    from reftool.pipeline.hashing import _can_fork
-    assert _can_fork()
-    release = threading.Event()
-    other = threading.Thread(target=release.wait)
-    other.start()
-    try:
-        assert not _can_fork()
-    finally:
-        release.set()
-        other.join()
-    assert _can_fork()
-
-
-def _term_handler_here(_: object) -> str:
+def _handlers_here(_: object) -> tuple[str, str]:
     import signal
-    return repr(signal.getsignal(signal.SIGTERM))
+    return repr(signal.getsignal(signal.SIGTERM)), repr(signal.getsignal(signal.SIGINT))
 
 
-def test_a_worker_ends_on_the_sigterm_that_terminates_its_pool() -> None:
-    """Forked workers inherit the parent's handlers: `run` prints "interrupted" on SIGTERM
-    and carries on, so a worker kept it would outlive Pool.terminate() and the pool would
-    wait for it forever (a run hung so)."""
+def test_a_worker_leaves_ctrl_c_to_the_tool() -> None:
+    """Ctrl-C reaches every process of the terminal's group: a worker that kept Python's
+    handler printed a KeyboardInterrupt traceback of its own beside the tool's "interrupted"."""
     import multiprocessing
     import signal
 
-    from reftool.pipeline.hashing import _worker_start
-    previous = signal.signal(signal.SIGTERM, lambda *_: None)  # as a run installs
+    with hashing._fork_pool(1) as pool:
+        assert pool.map(_handlers_here, [0]) == [(repr(signal.SIG_DFL), repr(signal.SIG_IGN))]
+    with multiprocessing.get_context("fork").Pool(1) as pool:  # the check can fail
+        assert pool.map(_handlers_here, [0])[0][1] != repr(signal.SIG_IGN)
+
+
+# ---------------------------------------------------------------------------------- flat folders
+
+def reference_digest(folder: Path, excluded: Callable[[str, bool], bool] | None = None) -> str:
+    """[digest.directory] by the book: a plain walk, every file read, `manifest` sorts."""
+    rows = []
+    for dirpath, dirnames, filenames in os.walk(folder):
+        rel_dir = os.path.relpath(dirpath, folder)
+        pre = "" if rel_dir == "." else rel_dir + "/"
+        if excluded is not None:
+            dirnames[:] = [d for d in dirnames if not excluded(hashing._nfc(pre + d), True)]
+        for name in filenames:
+            rel = hashing._nfc(pre + name)
+            full = os.path.join(dirpath, name)
+            if (excluded is not None and excluded(rel, False)) or not os.path.exists(full):
+                continue  # left out, or a dangling link
+            data = Path(full).read_bytes()
+            rows.append((rel, hashlib.sha256(data).hexdigest(), len(data),
+                         bool(os.stat(full).st_mode & 0o100)))
+    return hashing.directory_digest_of_manifest(manifest(rows))
+
+
+@pytest.fixture
+def small_chunks(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Chunks of about 8 files and at most 32: a few hundred files make many of them."""
+    monkeypatch.setattr(hashing, "CHUNK_FILES", 8)
+    monkeypatch.setattr(hashing, "CHUNK_MAX", 32)
+
+
+@pytest.fixture
+def written(monkeypatch: pytest.MonkeyPatch) -> list[tuple[str, int]]:
+    """(part, files) of every part of a directory rebuilt and written to the part store."""
+    parts: list[tuple[str, int]] = []
+    real = hashing.PartStore.write
+
+    def spy(self: hashing.PartStore, path: str, part: str, *args: object, **kw: object) -> None:
+        parts.append((part, args[-2]))  # type: ignore[arg-type]
+        real(self, path, part, *args, **kw)  # type: ignore[arg-type]
+    monkeypatch.setattr(hashing.PartStore, "write", spy)
+    return parts
+
+
+def flat(root: Path, count: int, folder: str = "d") -> None:
+    (root / folder).mkdir(parents=True, exist_ok=True)
+    for i in range(count):
+        (root / folder / f"f{i:04d}.txt").write_text(f"{i}\n")
+
+
+def chunk_ender(taken: set[str], prefix: str = "new", ends: bool = True) -> str:
+    """A file name that ends a chunk (or, with `ends` False, one that does not)."""
+    i = 0
+    while True:
+        name = f"{prefix}{i}.txt"
+        if name not in taken and hashing._ends_chunk(name.encode()) == ends:
+            return name
+        i += 1
+
+
+def saved_state(root: Path, path: str = "d/", prefetch: bool = False) -> object:
+    h = hasher(root)
+    if prefetch:
+        h.prefetch()
     try:
-        with multiprocessing.get_context("fork").Pool(1, _worker_start) as pool:
-            assert pool.map(_term_handler_here, [0]) == [repr(signal.SIG_DFL)]
-        with multiprocessing.get_context("fork").Pool(1) as pool:  # the check can fail
-            assert pool.map(_term_handler_here, [0]) != [repr(signal.SIG_DFL)]
+        state = h.state(path)
+    finally:
+        h.close()
+    h.cache.save()
+    return state
+
+
+def test_chunks_depend_only_on_the_names(small_chunks: None) -> None:
+    names = sorted(f"n{i:05d}" for i in range(1000))
+
+    def chunks(ns: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+        return hashing._chunks([n.encode() for n in ns], ns)
+    before = chunks(names)
+    assert [n for _, c in before for n in c] == names
+    assert 60 < len(before) < 250 and before[-1][0] == ""  # about 1,000 / 8
+    assert all(0 < len(c) <= 32 for k, c in before if k)
+    assert all(k == "/" + c[-1] for k, c in before if k)
+    # one name added in a chunk, or one removed, changes that chunk and no other
+    k, c = next((k, c) for k, c in before[1:] if k and 3 <= len(c) < 30)
+    plain = chunk_ender(set(names), c[1] + "x", ends=False)  # sorts right after c[1]
+    after = chunks(sorted(names + [plain]))
+    assert set(before) - set(after) == {(k, c)} and len(set(after) - set(before)) == 1
+    after = chunks([n for n in names if n != c[1]])
+    assert set(before) - set(after) == {(k, c)} and len(set(after) - set(before)) == 1
+    # a name that ends a chunk splits it in two; removing one joins two
+    ender = chunk_ender(set(names), c[1] + "x")
+    after = chunks(sorted(names + [ender]))
+    assert set(before) - set(after) == {(k, c)} and set(after) - set(before) == {
+        ("/" + ender, c[:2] + (ender,)), (k, c[2:])}
+    i = before.index((k, c))
+    after = chunks([n for n in names if n != c[-1]])
+    assert set(before) - set(after) == {(k, c), before[i + 1]}
+    assert set(after) - set(before) == {(before[i + 1][0], c[:-1] + before[i + 1][1])}
+    # names that never end a chunk are cut every CHUNK_MAX files, still by name
+    never = sorted({chunk_ender(set(), f"z{i}-", ends=False) for i in range(200)})
+    capped = chunks(never)
+    assert [len(c) for _, c in capped] == [32] * 6 + [8]
+    assert [k for k, _ in capped] == ["/" + never[i] for i in range(31, 192, 32)] + [""]
+    # few files: one part, as before chunks
+    assert chunks(names[:32]) == [("", tuple(names[:32]))]
+
+
+FLAT_MODES = ["serial", "parallel", "prefetch"]
+
+
+@pytest.mark.parametrize("mode", FLAT_MODES)
+def test_flat_directory_digest_is_the_manifest_one_through_changes(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, small_chunks: None, mode: str) -> None:
+    if mode == "serial":
+        monkeypatch.setattr(hashing, "_can_fork", lambda: False)
+    else:  # walked, stat-ed and rebuilt in worker processes
+        monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+        monkeypatch.setattr(hashing, "PARALLEL_PARTS_FILES", 0)
+    flat(tmp_path, 300)
+    d = tmp_path / "d"
+    names = sorted(p.name for p in d.iterdir())
+    enders = hashing._list_top(str(d), "d/").boundaries()
+    assert len(enders) > 10
+    steps: list[Callable[[], object]] = [
+        lambda: (d / names[0]).write_text("first!"),
+        lambda: (d / names[-1]).write_text("last!"),
+        lambda: (d / names[150]).write_text("middle"),
+        lambda: (d / enders[3]).write_text("an ender"),
+        lambda: (d / chunk_ender(set(names), ends=False)).write_text("new"),
+        lambda: (d / chunk_ender(set(names))).write_text("new, ends a chunk"),
+        lambda: os.remove(d / enders[4]),
+        lambda: os.remove(d / names[0]),
+        lambda: os.remove(d / names[-1]),
+        lambda: os.chmod(d / names[7], 0o755),
+        lambda: make(tmp_path, {"d/sub/x.txt": "x"}),
+        lambda: [os.remove(d / n) for n in names[100:140]],
+    ]
+    previous = saved_state(tmp_path, prefetch=mode == "prefetch")
+    assert previous.digest == reference_digest(d)  # type: ignore[attr-defined]
+    for change in steps:
+        change()
+        state = saved_state(tmp_path, prefetch=mode == "prefetch")
+        assert state != previous
+        assert state.digest == reference_digest(d)  # type: ignore[attr-defined]
+        assert state == hasher(tmp_path, cache=False).state("d/")
+        assert saved_state(tmp_path, prefetch=mode == "prefetch") == state  # the no-op
+        previous = state
+
+
+def test_flat_files_and_subdirectories_interleave(tmp_path: Path, reads: list[str],
+                                                  small_chunks: None) -> None:
+    # "a.NNN" < "a/" < "a0NN" in UTF-8 bytes: the subdirectory's block sorts inside the files
+    files = {f"d/a.{i:03d}": f"{i}" for i in range(60)} | {
+        f"d/a0{i:02d}": f"{i}" for i in range(60)} | {
+        "d/a-": "-", "d/a b": " ", "d/a~": "~", "d/a!": "!", "d/a.txt": "t",
+        "d/a/x": "ax", "d/a/y/z": "ayz", "d/a.5/in": "in", "d/b c/q": "q"}
+    make(tmp_path, files)
+    d = tmp_path / "d"
+    listing = hashing._list_top(str(d), "d/")
+    assert any(c[0] < "a/" < c[-1] for _, c in listing.chunks if c)  # split around a/
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+    for rel in ("d/a/x", "d/a.059", "d/a000", "d/a/y/z", "d/a.5/in", "d/a~"):
+        (tmp_path / rel).write_text("changed " + rel)
+        reads.clear()
+        state = saved_state(tmp_path)
+        assert reads == [rel.rsplit("/", 1)[1]]
+        assert state.digest == reference_digest(d)  # type: ignore[attr-defined]
+    (tmp_path / "d/a.txt").unlink()
+    make(tmp_path, {"d/a.txt/now/a/folder": "f"})
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+
+
+@pytest.mark.parametrize("subdir", [False, True])
+def test_flat_non_ascii_names_nfc_and_nfd(tmp_path: Path, small_chunks: None,
+                                          subdir: bool) -> None:
+    """NFD names sort by their NFC bytes (after "z"), not where the folder lists them."""
+    import unicodedata
+    names = [f"caf\u00e9{i}" for i in range(40)]  # NFC
+    names += [unicodedata.normalize("NFD", f"\u00e9t\u00e9{i}") for i in range(40)]  # NFD
+    names += [f"\U0001f600{i}" for i in range(40)] + [f"z{i}" for i in range(40)]
+    make(tmp_path, {f"d/{n}": n for n in names} | ({"d/\u00e9/x": "x"} if subdir else {}))
+    d = tmp_path / "d"
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+    (d / names[45]).write_text("edited NFD")
+    (d / names[90]).unlink()
+    state = saved_state(tmp_path)
+    assert state.digest == reference_digest(d)  # type: ignore[attr-defined]
+    assert state == hasher(tmp_path, cache=False).state("d/")
+    (d / unicodedata.normalize("NFC", names[50])).write_text("a twin")  # NFC of an NFD name
+    with pytest.raises(HashError) as e:
+        saved_state(tmp_path)
+    assert e.value.code == "path_unrepresentable"
+
+
+def test_one_edit_in_a_large_flat_folder_rewalks_one_chunk(
+        tmp_path: Path, reads: list[str], written: list[tuple[str, int]],
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: a 1-byte edit in a flat folder of 5,000 files re-reads that file, and walks
+    and rewrites its chunk of about CHUNK_FILES files, not all 5,000 (one part, before)."""
+    flat(tmp_path, 5000)
+    first = saved_state(tmp_path)
+    assert first.digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+    assert len(written) > 2 and sum(n for _, n in written) == 5000
+    written.clear()
+    reads.clear()
+    stats = [0]
+    for name in ("stat", "lstat"):
+        real = getattr(os, name)
+
+        def counting(*a: object, _real: Callable[..., object] = real, **kw: object) -> object:
+            stats[0] += 1
+            return _real(*a, **kw)
+        monkeypatch.setattr(os, name, counting)
+    assert saved_state(tmp_path) == first
+    assert reads == [] and written == [] and stats[0] <= 5000 + 20  # one stat a file
+    with open(tmp_path / "d" / "f1234.txt", "ab") as f:
+        f.write(b"x")
+    state = saved_state(tmp_path)
+    assert reads == ["f1234.txt"]
+    assert len(written) == 1 and written[0][1] <= hashing.CHUNK_MAX
+    assert state.digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+
+
+def test_a_chunk_split_or_joined_reads_no_unchanged_file(
+        tmp_path: Path, reads: list[str], written: list[tuple[str, int]],
+        small_chunks: None) -> None:
+    """A chunk's files may be in the rows of another chunk of the last walk: those of the
+    chunks that overlap it are looked up, so no unchanged file is read again."""
+    flat(tmp_path, 300)
+    d = tmp_path / "d"
+    saved_state(tmp_path)
+    chunks = hashing._list_top(str(d), "d/").chunks
+    i = next(i for i, (k, c) in enumerate(chunks[:-2])
+             if len(c) >= 3 and 3 <= len(chunks[i + 1][1]) and len(c) + len(chunks[i + 1][1]) < 32)
+    reads.clear()
+    written.clear()
+    os.remove(d / chunks[i][1][-1])  # two chunks become one
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+    assert reads == [] and written == [(chunks[i + 1][0], len(chunks[i][1]) + len(chunks[i + 1][1]) - 1)]
+    written.clear()
+    c = chunks[i + 1][1]
+    # one chunk becomes two: the joined one, cut after the new name (right after c[1])
+    new = chunk_ender({p.name for p in d.iterdir()}, c[1].removesuffix(".txt") + "x")
+    (d / new).write_text("ends a chunk")
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+    assert reads == [new]
+    assert sorted(written) == sorted([("/" + new, len(chunks[i][1]) - 1 + 3),
+                                      (chunks[i + 1][0], len(c) - 2)])
+
+
+def test_a_racy_file_in_a_flat_folder_is_never_trusted(
+        tmp_path: Path, reads: list[str], monkeypatch: pytest.MonkeyPatch,
+        small_chunks: None) -> None:
+    monkeypatch.setattr(hashing, "RACY_WINDOW_NS", 200_000_000)  # 0.2 s
+    flat(tmp_path, 300)
+    time.sleep(0.4)
+    h = hasher(tmp_path, later=False)
+    h.state("d/")
+    h.cache.save()
+    (tmp_path / "d/f0123.txt").write_text("racy")
+    for _ in range(2):  # hashed at once: racy each time, so read each time
+        reads.clear()
+        h = hasher(tmp_path, later=False)
+        state = h.state("d/")
+        h.cache.save()
+        assert reads == ["f0123.txt"]
+        assert state.digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+    time.sleep(0.4)  # no longer racy: read once more, then trusted
+    reads.clear()
+    saved_state(tmp_path)
+    assert reads == ["f0123.txt"]
+    reads.clear()
+    saved_state(tmp_path)
+    assert reads == []
+
+
+def test_flat_folder_under_rules(tmp_path: Path, reads: list[str], small_chunks: None) -> None:
+    from reftool.files.ignore import rules_for
+    flat(tmp_path, 200)
+    make(tmp_path, {**{f"d/x{i}.log": "log" for i in range(50)}, "d/cache/c": "c",
+                    "d/keep/k.log": "k"})
+    rules = rules_for("d/", (), ("*.log", "cache/", "!keep/k.log"))
+    assert rules is not None
+
+    def out(rel: str, is_dir: bool) -> bool:
+        return rules.excluded(rel, is_dir)  # type: ignore[union-attr]
+    h = hasher(tmp_path)
+    state = h.state("d/", rules)
+    h.cache.save()
+    assert state.digest == reference_digest(tmp_path / "d", out)  # type: ignore[union-attr]
+    assert state.files == 201  # type: ignore[union-attr]
+    (tmp_path / "d/x7.log").write_text("excluded: changes nothing")
+    reads.clear()
+    h = hasher(tmp_path)
+    assert h.state("d/", rules) == state and reads == []
+    (tmp_path / "d/f0042.txt").write_text("included")
+    h = hasher(tmp_path)
+    changed = h.state("d/", rules)
+    assert reads == ["f0042.txt"]
+    assert changed.digest == reference_digest(tmp_path / "d", out)  # type: ignore[union-attr]
+
+
+def test_flat_folder_links_and_special_files(tmp_path: Path, small_chunks: None,
+                                             reads: list[str],
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[str] = []
+    real = hashing._build_part
+
+    def spy(job: hashing._PartJob) -> hashing._PartResult:
+        built.append(job.part)
+        return real(job)
+    monkeypatch.setattr(hashing, "_build_part", spy)
+    flat(tmp_path, 200)
+    d = tmp_path / "d"
+    make(tmp_path, {"target/t": "t"})
+    os.symlink(d / "f0003.txt", d / "link.txt")
+    os.symlink(d / "nowhere", d / "dangling")
+    state = saved_state(tmp_path)
+    assert state.digest == reference_digest(d) and state.files == 201  # type: ignore[attr-defined]
+    built.clear()
+    reads.clear()
+    assert saved_state(tmp_path) == state  # a link's stat is its target's: nothing changed
+    assert built == [] and reads == []
+    (d / "f0003.txt").write_text("seen through the link too")
+    assert saved_state(tmp_path).digest == reference_digest(d)  # type: ignore[attr-defined]
+    os.symlink(tmp_path / "target", d / "dirlink")
+    with pytest.raises(HashError) as e:
+        saved_state(tmp_path)
+    assert e.value.code == "symlink_dir"
+    os.remove(d / "dirlink")
+    if hasattr(os, "mkfifo"):
+        os.mkfifo(d / "f0100.fifo")
+        with pytest.raises(HashError) as e:  # refused by the stat walk of a cached folder
+            saved_state(tmp_path)
+        assert e.value.code == "not_a_file"
+
+
+def test_a_cache_of_the_previous_version_is_not_trusted(tmp_path: Path) -> None:
+    flat(tmp_path, 10)
+    saved_state(tmp_path)
+    index = tmp_path / ".reftool/hashcache/index.json"
+    data = json.loads(index.read_text())
+    assert data["version"] == hashing.CACHE_VERSION > 1
+    data["version"] = 1
+    data["dirs"]["d/"] = [data["dirs"]["d/"][0], "sha256:" + "0" * 64, 0, 0]  # its 4 columns
+    index.write_text(json.dumps(data))
+    assert saved_state(tmp_path).digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+
+
+def test_forget_then_state_sees_a_flat_folder_again(tmp_path: Path, small_chunks: None) -> None:
+    flat(tmp_path, 100)
+    h = hasher(tmp_path)
+    before = h.state("d/")
+    (tmp_path / "d/f0050.txt").write_text("a stage wrote it")
+    assert h.state("d/") == before  # known
+    assert h.forget("d/") == (True, before)
+    assert h.state("d/").digest == reference_digest(tmp_path / "d")  # type: ignore[union-attr]
+
+
+def _on_term(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def test_hashing_workers_die_at_sigterm() -> None:
+    """reftool makes SIGTERM a KeyboardInterrupt (reftool/__main__.py). Its hashing workers
+    must not inherit that: a worker that took the signal just before blocking on the pool's
+    lock never ran the handler, and Pool.terminate waited for it forever (1 plan in 40 hung)."""
+    if not hashing._can_fork():
+        pytest.skip("no fork on this platform")
+    import signal
+    previous = signal.signal(signal.SIGTERM, _on_term)
+    try:
+        pool = hashing._fork_pool(2)
+        try:
+            assert pool.apply(signal.getsignal, (signal.SIGTERM,)) == signal.SIG_DFL
+            assert signal.SIGTERM not in pool.apply(signal.pthread_sigmask,
+                                                    (signal.SIG_BLOCK, []))
+        finally:
+            pool.terminate()
+        assert signal.getsignal(signal.SIGTERM) is _on_term  # the tool keeps its own
+        assert signal.SIGTERM not in signal.pthread_sigmask(signal.SIG_BLOCK, [])
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+def test_forget_drops_what_prefetch_walked(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                           small_chunks: None) -> None:
+    monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+    flat(tmp_path, 200)
+    saved_state(tmp_path)
+    h = hasher(tmp_path)
+    h.prefetch()
+    try:
+        for _, result in h._prefetched["d/"][1]:
+            result.wait()  # walked
+        (tmp_path / "d/f0100.txt").write_text("written after the walk")
+        h.forget("d/")
+        assert h.state("d/").digest == reference_digest(tmp_path / "d")  # type: ignore[union-attr]
+    finally:
+        h.close()

@@ -217,3 +217,19 @@ def test_a_change_to_the_tool_is_a_change(monkeypatch: pytest.MonkeyPatch, tmp_p
     finally:
         os.utime(module, ns=(st.st_atime_ns, st.st_mtime_ns))
     assert planmemo._tool_stamp() == before
+
+
+def test_a_stat_relative_to_a_folder_descriptor_is_observed_by_name(tmp_path: Path) -> None:
+    """Hashing stats the files of a listed folder relative to its descriptor: the recorder
+    names them as the project does, and a stat it cannot name spoils the recording."""
+    (tmp_path / "data").mkdir()
+    (tmp_path / "data" / "a.txt").write_text("a\n")
+    recorder = planmemo.Recorder(str(tmp_path))
+    fd = os.open(tmp_path / "data", os.O_RDONLY)
+    try:
+        with recorder:
+            os.stat("a.txt", dir_fd=fd, follow_symlinks=False)
+    finally:
+        os.close(fd)
+    assert "l\0data/a.txt" in recorder.observed and not recorder.spoiled
+    assert recorder._named("a.txt", 10_000) is None  # no such descriptor: cannot be named

@@ -21,6 +21,8 @@ import stat
 import sys
 import time
 import unicodedata
+import zlib
+from bisect import bisect_left, bisect_right
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -31,14 +33,24 @@ from ..files.model import FileState
 from ..files.safe_io import kind_of, open_regular, write_atomic
 
 CACHE_FORMAT = "reftool-hash-cache"
-CACHE_VERSION = 1
+CACHE_VERSION = 2  # 2: the top-level files of a directory are cached in chunks
 #: A file modified this close to (or after) the moment it was hashed is not cached.
 RACY_WINDOW_NS = 2_000_000_000
 #: Directories that held at least this many files are walked by two processes.
 PARALLEL_WALK_FILES = 20_000
 #: Directories that held at least this many files are rebuilt part by part in two processes.
 PARALLEL_PARTS_FILES = 2_000
+#: The top-level files of a directory are cached in chunks of about this many files: a chunk
+#: ends after a file whose name's hash falls in the lowest 1/CHUNK_FILES of its range
+#: (`_ends_chunk`), so that its boundaries depend only on the names, and adding, removing or
+#: editing a file changes its own chunk alone.
+CHUNK_FILES = 1024
+#: ... and of at most this many: names that never end a chunk cannot make one huge chunk. A
+#: directory with no more top-level files than this keeps them in one part.
+CHUNK_MAX = 4 * CHUNK_FILES
 _BUFFER = 1 << 20
+#: Files of a folder are looked at relative to it, where the platform can (not Windows).
+_BY_FD = os.stat in os.supports_dir_fd and os.stat in os.supports_follow_symlinks
 #: [digest.directory]: the owner-execute bit, where the platform has one. Windows has none
 #: (Python makes one up from the file name's extension), so there MODE is always `-`.
 _X_BIT = 0 if os.name == "nt" else stat.S_IXUSR
@@ -218,17 +230,20 @@ class HashCache:
     """The stat-keyed cache of digests, for one project root.
 
     `index.json` holds single files and the stat signatures of directories. A directory is
-    cached in *parts*: its top-level files, and each top-level subdirectory. A part keeps the
-    manifest lines it contributes (`.frag`, raw bytes under a header naming the part and the
-    stat digest it was taken under) and its per-file rows (`.rows.json`), so that a change
-    in one part rewrites only that part, and unchanged parts are read as raw bytes.
+    cached in *parts*: its top-level files, in chunks when there are many (CHUNK_MAX), and
+    each top-level subdirectory. A part keeps the manifest lines it contributes (`.frag`, raw
+    bytes under a header naming the part and the stat digest it was taken under) and its
+    per-file rows (`.rows.json`), so that a change in one part rewrites only that part, and
+    unchanged parts are read as raw bytes.
     """
 
     def __init__(self, folder: Path | None, root_id: str) -> None:
         self.folder = folder
         self.root_id = root_id
         self.files: dict[str, list[Any]] = {}  # path -> [size, mtime, ctime, ino, x, hex]
-        self.dirs: dict[str, list[Any]] = {}  # path -> [signature, digest, size, files]
+        # path -> [signature ("" when a file was racy), digest, size, files, the names
+        # that ended its chunks of top-level files]
+        self.dirs: dict[str, list[Any]] = {}
         self.dirty = False
 
     @classmethod
@@ -258,7 +273,10 @@ class HashCache:
         if data is None:
             return
         files, dirs = data.get("files"), data.get("dirs")
-        if _valid_rows(files, 6) and _valid_rows(dirs, 4):
+        if _valid_rows(files, 6) and _valid_rows(dirs, 5) and all(
+                isinstance(r[0], str) and isinstance(r[3], int) and isinstance(r[4], list)
+                and all(isinstance(b, str) for b in r[4])
+                for r in dirs.values()):  # type: ignore[union-attr]
             self.files, self.dirs = files, dirs  # type: ignore[assignment]
 
     def part_store(self) -> PartStore | None:
@@ -284,7 +302,9 @@ class HashCache:
 class PartStore:
     """Where the parts of cached directories live; plain data, so worker processes use it.
 
-    A part is the top-level files of a directory (part "") or one top-level subdirectory.
+    A part is a chunk of the top-level files of a directory, or one top-level subdirectory
+    (part NAME). A chunk is named after the file that ends it (part "/NAME"); the last one,
+    or all of them when they are few, is part "".
     `<key>.frag` holds the manifest lines the part contributes, as raw bytes under a header
     naming the part and the stat digest it was taken under; `<key>.rows.json` its per-file
     rows [size, mtime, ctime, ino, x, hex], trusted file by file on an equal stat.
@@ -349,12 +369,14 @@ class PartStore:
 class _PartJob:
     full: str  # the directory on disk
     path: str  # the directory as the pipeline names it (`a/b/`)
-    part: str  # "" for its top-level files, else a top-level subdirectory
+    part: str  # a chunk of its top-level files ("" or "/NAME"), else a top-level subdirectory
     real_root: str
     store: PartStore | None
     now_ns: int
     rules: Rules | None = None  # [digest.ignore]
     key: str = ""  # the directory's key in the caches: its path, and its rules' digest
+    names: tuple[str, ...] | None = None  # a chunk's file names, in manifest order
+    rows_from: tuple[str, ...] = ()  # the parts whose rows may hold its files (else itself)
 
 
 @dataclass(frozen=True, slots=True)
@@ -378,8 +400,8 @@ def _build_part(job: _PartJob) -> _PartResult:
     gc_was_enabled = gc.isenabled()
     gc.disable()  # many small objects and no cycles: collections would only slow this
     try:
-        if job.part == "":
-            found, lines, _ = _scan_top(job.full, job.path, job.real_root, job.rules)
+        if job.names is not None:
+            found, lines = _scan_names(job.full, job.names, job.path, job.real_root)
         else:
             found, lines = _scan(os.path.join(job.full, job.part), job.part + "/", job.path,
                                  job.real_root, job.rules)
@@ -388,7 +410,10 @@ def _build_part(job: _PartJob) -> _PartResult:
         hit = job.store.lines(store_key, job.part, sig) if job.store else None
         if hit is not None:
             return _PartResult(job.part, sig, hit[0], hit[1], hit[2], True, 0, 0)
-        old = job.store.rows(store_key, job.part) if job.store else {}
+        old: dict[str, list[Any]] = {}
+        if job.store is not None:
+            for part in job.rows_from or (job.part,):
+                old.update(job.store.rows(store_key, part))
         found.sort(key=_first)
         _no_twins([f[0] for f in found], job.path)
         rows: dict[str, list[Any]] = {}
@@ -457,30 +482,32 @@ class Hasher:
         self.now_ns = time.time_ns() if now_ns is None else now_ns
         self._memo: dict[str, dict[str, FileState | None]] = {}  # path -> rules digest -> state
         self._pool: Any = None
-        self._prefetched: dict[str, dict[str, Any]] = {}  # dir -> subdir -> async result
+        # dir -> (its listing, [(parts, async stat digests of those parts)])
+        self._prefetched: dict[str, tuple[_Listing, list[tuple[list[str], Any]]]] = {}
         self._real_dirs: dict[str, str] = {}  # folder -> its realpath, until a stage writes
 
     def prefetch(self) -> None:
         """Start walking, in two worker processes, the large directories hashed last time,
-        so that their walk overlaps with reading and validating the project files. Results
-        are used only if the directory is asked for; otherwise they are dropped."""
+        so that their walk overlaps with reading and validating the project files. The
+        folder itself is listed here, once; the workers stat its chunks of files and its
+        subdirectories. Results are used only if the directory is asked for (under no
+        rules), as its state at this moment; otherwise they are dropped."""
         big = [p for p, row in self.cache.dirs.items()  # not those hashed under rules
                if row[3] >= PARALLEL_WALK_FILES and "\0" not in p]
         if self.jobs < 2 or not big or not _can_fork():
             return
-        import multiprocessing
-        self._pool = multiprocessing.get_context("fork").Pool(self.jobs, _worker_start)
+        self._pool = _fork_pool(self.jobs)
         for path in big:
             full = os.path.join(self.root, path.rstrip("/"))
             try:
-                subdirs = sorted(e.name for e in os.scandir(full)
-                                 if e.is_dir(follow_symlinks=False))
-            except OSError:
-                continue
-            self._prefetched[path] = {
-                name: self._pool.apply_async(_scan_signature, ((
-                    os.path.join(full, name), name + "/", path, self.real_root, None),))
-                for name in subdirs}
+                listing = _list_top(full, path, None)
+            except (OSError, HashError):
+                continue  # asked for, it is listed again and the error said then
+            jobs = _signature_jobs(full, path, self.real_root, listing, None)
+            self._prefetched[path] = (listing, [  # a few parts a task: fewer round trips
+                ([part for part, _ in batch],
+                 self._pool.apply_async(_signatures_of, ([job for _, job in batch],)))
+                for batch in _batches(jobs, 16)])
 
     def close(self) -> None:
         if self._pool is not None:
@@ -507,6 +534,7 @@ class Hasher:
         """Drop what is known of `path` (it was rewritten): (whether it was known, its state
         under no rules, or else under the rules whose digest sorts first)."""
         self._real_dirs.clear()  # a stage wrote: a folder may have become a link
+        self._prefetched.pop(path, None)  # walked before it wrote
         states = self._memo.pop(path, {})  # by path: forgetting is O(1) (issue 18: it was a
         # scan of every state known, 0.45 s of a 1,000-stage run)
         if not states:
@@ -578,12 +606,12 @@ class Hasher:
     def _dir_state(self, path: str, rules: Rules | None = None) -> FileState | None:
         """[digest.directory], reading only the files whose stat changed.
 
-        The stat signature has two levels: a digest per *part* (the top-level files, and each
-        top-level subdirectory, over the stats of every file in it). When it equals the cached
-        one, nothing is read. Otherwise each part whose stat digest changed is walked again and
-        only its changed files are read; the manifest lines of the other parts come from the
-        cache as they are, since a part's lines are contiguous in manifest order. Large
-        directories are walked and hashed by two processes, part by part.
+        The stat signature has two levels: a digest per *part* (each chunk of the top-level
+        files, and each top-level subdirectory, over the stats of every file in it). When it
+        equals the cached one, nothing is read. Otherwise each part whose stat digest changed
+        is walked again and only its changed files are read; the manifest lines of the other
+        parts come from the cache as they are, since a part's lines are contiguous in manifest
+        order. Large directories are walked and hashed by two processes, part by part.
         """
         full = self._target(path)
         if full is None:
@@ -593,15 +621,20 @@ class Hasher:
         key = path if rules is None else f"{path}\0{rules.digest}"  # [stale.cache]
         cached = self.cache.dirs.get(key)
         store = self.cache.part_store()
-        _, top_lines, subdirs = _scan_top(full, path, self.real_root, rules)
-        parts = [""] + subdirs
+        ahead = self._prefetched.pop(path, None) if rules is None else None
+        listing = ahead[0] if ahead is not None else _list_top(full, path, rules)
+        parts = listing.parts()
+        chunk_names = dict(listing.chunks)
         results: dict[str, _PartResult] = {}
         todo = parts
         if cached is not None:  # is any part changed? (the common case: none)
-            big = self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES
-            sigs = self._subtree_signatures(full, path, subdirs, big, rules)
-            sigs[""] = hashlib.sha256(b"".join(top_lines)).hexdigest()
-            if _signature(sigs, subdirs) == cached[0]:
+            if ahead is not None:
+                sigs = {part: sig for batch, result in ahead[1]
+                        for part, sig in zip(batch, result.get())}
+            else:
+                sigs = self._part_signatures(full, path, listing, rules, parallel=(
+                    self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES))
+            if _signature(sigs, parts) == cached[0]:
                 return FileState(digest=cached[1], size=cached[2], files=cached[3])
             todo = []
             for part in parts:
@@ -611,81 +644,260 @@ class Hasher:
                 else:
                     results[part] = _PartResult(part, sigs[part], hit[0], hit[1], hit[2],
                                                 True, 0, 0)
-        jobs = [_PartJob(full, path, part, self.real_root, store, self.now_ns, rules, key)
+        before = cached[4] if cached is not None else None
+        jobs = [_PartJob(full, path, part, self.real_root, store, self.now_ns, rules, key,
+                         chunk_names.get(part), _rows_from(part, chunk_names.get(part), before))
                 for part in todo]
         for result in self._run_parts(jobs, parallel=self.jobs >= 2 and len(jobs) >= 2 and (
                 cached is None or cached[3] >= PARALLEL_PARTS_FILES)):
             results[result.part] = result
             self.progress.expect(result.hashed_files, result.hashed_bytes)
             self.progress.advance(result.hashed_bytes, result.hashed_files)
-        # a subdirectory's lines form one block that sorts as "NAME/" among the top-level
-        # files' own lines ([digest.directory] orders by the UTF-8 bytes of the path)
-        blocks = [(line.split(b" ", 3)[3], line + b"\n")
-                  for line in results[""].body.split(b"\n")[:-1]]
-        blocks += [(_nfc(name).encode("utf-8") + b"/", results[name].body) for name in subdirs]
-        blocks.sort(key=_first)
         state = FileState(
-            digest=directory_digest_of_manifest(b"".join(body for _, body in blocks)),
+            digest=directory_digest_of_manifest(_manifest_of(listing, results)),
             size=sum(r.size for r in results.values()),
             files=sum(r.count for r in results.values()))
-        if all(r.cacheable for r in results.values()):
-            self.cache.dirs[key] = [_signature({p: r.sig for p, r in results.items()}, subdirs),
-                                     state.digest, state.size, state.files]
-        else:
-            self.cache.dirs.pop(key, None)
+        cacheable = all(r.cacheable for r in results.values())  # else a file was racy
+        self.cache.dirs[key] = [
+            _signature({p: r.sig for p, r in results.items()}, parts) if cacheable else "",
+            state.digest, state.size, state.files, listing.boundaries()]
         self.cache.dirty = True
         return state
 
     def _run_parts(self, jobs: list[_PartJob], *, parallel: bool) -> Iterable[_PartResult]:
         if not parallel or not _can_fork():
             return [_build_part(job) for job in jobs]
-        import multiprocessing
-        with multiprocessing.get_context("fork").Pool(self.jobs, _worker_start) as pool:
+        if self._pool is not None:
+            return list(self._pool.imap_unordered(_build_part, jobs))
+        with _fork_pool(self.jobs) as pool:
             return list(pool.imap_unordered(_build_part, jobs))
 
-    def _subtree_signatures(self, full: str, path: str, subdirs: list[str], parallel: bool,
-                            rules: Rules | None = None) -> dict[str, str]:
-        """The stat digest of each top-level subdirectory."""
-        jobs = [(os.path.join(full, name), name + "/", path, self.real_root, rules)
-                for name in subdirs]
-        ahead = self._prefetched.pop(path, None) if rules is None else None
-        if ahead is not None and set(ahead) == set(subdirs):
-            return {name: ahead[name].get() for name in subdirs}
-        if parallel and len(subdirs) >= 2 and _can_fork():
-            import multiprocessing
-            with multiprocessing.get_context("fork").Pool(self.jobs, _worker_start) as pool:
-                sigs = pool.map(_scan_signature, jobs, chunksize=max(1, len(jobs) // 16))
-            return dict(zip(subdirs, sigs))
-        return {name: _scan_signature(job) for name, job in zip(subdirs, jobs)}
+    def _part_signatures(self, full: str, path: str, listing: _Listing, rules: Rules | None,
+                         *, parallel: bool) -> dict[str, str]:
+        """The stat digest of each part: chunks of files and subdirectories."""
+        jobs = _signature_jobs(full, path, self.real_root, listing, rules)
+        if parallel and len(jobs) >= 2 and _can_fork():
+            work = [job for _, job in jobs]
+            size = max(1, len(work) // 16)
+            if self._pool is not None:
+                sigs = self._pool.map(_part_signature, work, chunksize=size)
+            else:
+                with _fork_pool(self.jobs) as pool:
+                    sigs = pool.map(_part_signature, work, chunksize=size)
+            return {part: sig for (part, _), sig in zip(jobs, sigs)}
+        return {part: _part_signature(job) for part, job in jobs}
+
+
+@dataclass(frozen=True, slots=True)
+class _Listing:
+    """The top of a directory: its files in chunks, and its subdirectories, leaving out what
+    its rules exclude. Each chunk is (part name, its file names in manifest order)."""
+
+    chunks: list[tuple[str, tuple[str, ...]]]
+    subdirs: list[str]
+
+    def parts(self) -> list[str]:
+        return [part for part, _ in self.chunks] + self.subdirs
+
+    def boundaries(self) -> list[str]:
+        """The NFC names that end its chunks, in order (the last chunk, "", ends none)."""
+        return [part[1:] for part, _ in self.chunks if part]
 
 
 _Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, real path, stat
+_SigJob = tuple[str, tuple[str, ...] | None, str, str, str, Rules | None]  # see _part_signature
 
 
-def _scan_top(top: str, path: str, real_root: str, rules: Rules | None = None
-              ) -> tuple[list[_Found], list[bytes], list[str]]:
-    """The files at the top of a directory (with their signature lines) and its subdirectories,
-    leaving out what `rules` exclude ([digest.ignore])."""
-    found: list[_Found] = []
-    lines: list[bytes] = []
+def _list_top(top: str, path: str, rules: Rules | None = None) -> _Listing:
+    """The files at the top of a directory, in chunks, and its subdirectories, from one
+    listing and no stat (the file type comes with the listing where the platform gives it).
+    Every name is checked ([digest.directory]) before the rules apply ([digest.ignore])."""
+    files: list[str] = []
     subdirs: list[str] = []
     with os.scandir(top) as it:
-        entries = sorted(it, key=_name)
-    if not all(e.name.isascii() for e in entries):
-        _no_twins([_encoded(e.name, path) for e in entries], path)
-    for e in entries:
-        encoded = _encoded(e.name, path)
-        is_dir = e.is_dir(follow_symlinks=False)
-        if rules is not None and rules.excluded(_nfc(e.name), is_dir):
-            continue  # an excluded entry is not examined further
-        if is_dir:
-            subdirs.append(e.name)
+        for e in it:
+            (subdirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
+    files.sort()
+    subdirs.sort()
+    text = "".join(files) + "".join(subdirs)
+    if text.isascii() and "\n" not in text and "\r" not in text:
+        encoded = list(map(str.encode, files))  # ASCII: sorted as str is sorted as bytes
+    else:
+        every = sorted(files + subdirs)
+        _no_twins([_encoded(name, path) for name in every], path)
+        pairs = sorted((_encoded(name, path), name) for name in files)
+        encoded, files = [e for e, _ in pairs], [name for _, name in pairs]
+    if rules is not None:
+        keep = [not rules.excluded(_nfc(name), False) for name in files]
+        encoded = [e for e, k in zip(encoded, keep) if k]
+        files = [name for name, k in zip(files, keep) if k]
+        subdirs = [name for name in subdirs if not rules.excluded(_nfc(name), True)]
+    return _Listing(_chunks(encoded, files), subdirs)
+
+
+def _chunks(encoded: list[bytes], names: list[str]) -> list[tuple[str, tuple[str, ...]]]:
+    """Files in manifest order cut into chunks whose boundaries depend only on the names: a
+    chunk ends after a name that `_ends_chunk`, or after CHUNK_MAX files (counted from the
+    last such name, so that this cut moves only within a run of names that end no chunk).
+    A chunk is named "/" + the name that ends it; the last one is ""."""
+    if len(names) <= CHUNK_MAX:
+        return [("", tuple(names))]
+    limit = (1 << 32) // CHUNK_FILES  # `_ends_chunk`, inline: this runs on every plan
+    ends = [i for i, crc in enumerate(map(zlib.crc32, encoded))
+            if crc * _MIX & 0xFFFFFFFF < limit]
+    out: list[tuple[str, tuple[str, ...]]] = []
+    start = 0
+    for end in ends + [len(names)]:  # the last: no name ends it
+        stop = min(end + 1, len(names))
+        while stop - start > CHUNK_MAX:  # a run too long: cut it every CHUNK_MAX files
+            cut = start + CHUNK_MAX
+            out.append(("/" + encoded[cut - 1].decode("utf-8"), tuple(names[start:cut])))
+            start = cut
+        if end < len(names):
+            out.append(("/" + encoded[end].decode("utf-8"), tuple(names[start:stop])))
+            start = stop
+    out.append(("", tuple(names[start:])))
+    return out
+
+
+def _ends_chunk(encoded: bytes) -> bool:
+    """Whether a file name (NFC, UTF-8) ends a chunk: 1 name in CHUNK_FILES, the same on every
+    machine. CRC-32 is cheap but linear, so that the low bits of similar names (`f0001.txt`,
+    `f0002.txt`) are alike; a multiplication spreads it into its high bits, which decide."""
+    return zlib.crc32(encoded) * _MIX & 0xFFFFFFFF < (1 << 32) // CHUNK_FILES
+
+
+_MIX = 0x9E3779B1  # 2**32 / the golden ratio (Knuth's multiplicative hashing)
+
+
+def _rows_from(part: str, names: tuple[str, ...] | None,
+               before: list[str] | None) -> tuple[str, ...]:
+    """The parts whose rows may hold the files of a chunk: the chunks of the last walk whose
+    names overlap it (`before`: the names that ended them), so that a chunk split or joined
+    since (a boundary file added or removed) reads none of its unchanged files again."""
+    if names is None or not names or before is None:
+        return (part,)
+    first, last = _nfc(names[0]), _nfc(names[-1])
+    return tuple(dict.fromkeys(
+        [part] + ["/" + before[i] if i < len(before) else ""
+                  for i in range(bisect_left(before, first), bisect_left(before, last) + 1)]))
+
+
+def _manifest_of(listing: _Listing, results: dict[str, _PartResult]) -> bytes:
+    """[digest.directory]: the manifest from the lines of the parts. A chunk's lines are
+    contiguous, and so are a subdirectory's, which sort as "NAME/" among the top-level files:
+    a chunk is split into its lines only where a subdirectory sorts inside it."""
+    subdirs = [(_nfc(name).encode("utf-8") + b"/", results[name].body)
+               for name in listing.subdirs]
+    inside = sorted(k for k, _ in subdirs)
+    blocks = list(subdirs)
+    for part, _ in listing.chunks:
+        body = results[part].body
+        if not body:
             continue
-        item = _file_of(e, e.name, encoded, path, real_root)
+        first = body[:body.index(b"\n")].split(b" ", 3)[3]
+        last = body.rsplit(b"\n", 2)[-2].split(b" ", 3)[3]
+        i = bisect_right(inside, first)
+        if i < len(inside) and inside[i] < last:
+            blocks += [(line.split(b" ", 3)[3], line + b"\n") for line in body.split(b"\n")[:-1]]
+        else:
+            blocks.append((first, body))
+    blocks.sort(key=_first)
+    return b"".join(body for _, body in blocks)
+
+
+def _signature_jobs(full: str, path: str, real_root: str, listing: _Listing,
+                    rules: Rules | None) -> list[tuple[str, _SigJob]]:
+    """What `_part_signature` needs for each part, as plain data for a worker process."""
+    jobs: list[tuple[str, _SigJob]] = [
+        (part, (full, names, "", path, real_root, None)) for part, names in listing.chunks]
+    jobs += [(name, (os.path.join(full, name), None, name + "/", path, real_root, rules))
+             for name in listing.subdirs]
+    return jobs
+
+
+def _batches(items: list[Any], count: int) -> list[list[Any]]:
+    """`items` in at most `count` runs of about equal length, in order."""
+    n = len(items)
+    count = max(1, min(count, n))
+    return [items[i * n // count:(i + 1) * n // count] for i in range(count)]
+
+
+def _signatures_of(jobs: list[_SigJob]) -> list[str]:
+    return [_part_signature(job) for job in jobs]
+
+
+def _part_signature(job: _SigJob) -> str:
+    """In a worker process: the stat digest of one part, a chunk of files or a subtree."""
+    folder, names, prefix, path, real_root, rules = job
+    if names is None:
+        return _scan_signature((folder, prefix, path, real_root, rules))
+    return _names_signature(folder, names, path, real_root)
+
+
+def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str) -> str:
+    """The stat digest of files of `top`, the lines `_scan_names` would give: one lstat and
+    one line a file, relative to the folder where the platform can."""
+    lines: list[bytes] = []
+    append = lines.append
+    fd = os.open(top, os.O_RDONLY) if _BY_FD else None
+    try:
+        for name in names:
+            try:
+                st = os.stat(name, dir_fd=fd, follow_symlinks=False) if fd is not None \
+                    else os.lstat(os.path.join(top, name))
+            except FileNotFoundError:
+                continue  # gone since the folder was listed
+            if stat.S_ISREG(st.st_mode):  # the names were checked when the folder was listed
+                append(b"%s %d %d %d %d %d\n" % (
+                    name.encode() if name.isascii() else _encoded(name, path), st.st_size,
+                    st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode & _X_BIT))
+            else:
+                item = _file_at(os.path.join(top, name), name, path, real_root, st)
+                if item is not None:
+                    append(_line(item))
+    finally:
+        if fd is not None:
+            os.close(fd)
+    return hashlib.sha256(b"".join(lines)).hexdigest()
+
+
+def _scan_names(top: str, names: tuple[str, ...], path: str, real_root: str
+                ) -> tuple[list[_Found], list[bytes]]:
+    """The files of `top` named (a chunk of its top-level files), with their signature
+    lines."""
+    found: list[_Found] = []
+    lines: list[bytes] = []
+    for name in names:
+        full = os.path.join(top, name)
+        try:
+            st = os.lstat(full)
+        except FileNotFoundError:
+            continue  # gone since the folder was listed
+        item = _file_at(full, name, path, real_root, st)
         if item is not None:
             found.append(item)
             lines.append(_line(item))
-    return found, lines, subdirs
+    return found, lines
+
+
+def _file_at(full: str, name: str, path: str, real_root: str,
+             st: os.stat_result) -> _Found | None:
+    """A top-level file of a directory from its lstat, as `_file_of` does from its entry."""
+    encoded = _encoded(name, path)
+    if stat.S_ISREG(st.st_mode):
+        return encoded, name, full, st
+    if stat.S_ISDIR(st.st_mode):
+        return None  # a folder since the listing: a part of its own on the next listing
+    if stat.S_ISLNK(st.st_mode):
+        target = _link_target(full, path + name, real_root)
+        if target is None:
+            return None
+        full, st = target, os.stat(target)
+    if not stat.S_ISREG(st.st_mode):  # [security.special-files]: FIFOs, sockets, devices
+        raise HashError("not_a_file", path + name, f"{path + name!r} {kind_of(st.st_mode)}, "
+                        "expected a regular file", phase="io")
+    return encoded, name, full, st
 
 
 def _scan(top: str, prefix: str, path: str, real_root: str, rules: Rules | None = None
@@ -837,31 +1049,44 @@ def _link_target(link: str, shown: str, real_root: str) -> str | None:
     return real if os.path.exists(real) else None  # a dangling link is no file
 
 
-def _signature(sigs: dict[str, str], subdirs: list[str]) -> str:
-    """A directory's stat signature from the stat digests of its parts."""
-    return hashlib.sha256(sigs[""].encode() + b"".join(
-        b"%s/ %s\n" % (name.encode("utf-8"), sigs[name].encode("ascii"))
-        for name in subdirs)).hexdigest()
+def _signature(sigs: dict[str, str], parts: list[str]) -> str:
+    """A directory's stat signature from the stat digests of its parts: their names, in
+    order, are part of it, so that a file moved from one chunk to another changes it."""
+    return hashlib.sha256(b"".join(
+        b"%s %s\n" % (part.encode("utf-8"), sigs[part].encode("ascii"))
+        for part in parts)).hexdigest()
 
 
-def _worker_start() -> None:
-    """In a forked worker: the signal handlers it inherited are the parent's (a `run`'s
-    handler prints "interrupted" and carries on), so the SIGTERM by which a pool is
-    terminated would not end it, and the pool would wait for it forever. A worker ends on
-    SIGTERM and leaves Ctrl-C to the process that forked it."""
+def _fork_pool(jobs: int) -> Any:
+    """Worker processes that SIGTERM stops at once. They are forks of the tool, whose SIGTERM
+    handler raises KeyboardInterrupt (reftool/__main__.py); a worker that took that signal
+    just before blocking on the pool's lock would never run it, and `terminate` would wait
+    for it forever. SIGTERM is held while they are made, and their own is the default."""
+    import multiprocessing
     import signal
-    signal.signal(signal.SIGTERM, signal.SIG_DFL)
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    held = hasattr(signal, "pthread_sigmask")
+    if held:
+        mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM})
+    try:
+        return multiprocessing.get_context("fork").Pool(jobs, initializer=_worker_signals)
+    finally:
+        if held:
+            signal.pthread_sigmask(signal.SIG_SETMASK, mask)
+
+
+def _worker_signals() -> None:
+    import signal
+    try:
+        signal.signal(signal.SIGTERM, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the tool's to handle: a
+        # worker that took it printed a KeyboardInterrupt traceback of its own
+    except ValueError:  # not the main thread of the worker: leave it (a failing
+        pass  # initializer would have the pool start workers forever)
+    if hasattr(signal, "pthread_sigmask"):
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGTERM})
 
 
 def _can_fork() -> bool:
-    """Whether worker processes may be forked now: only while this process has no other
-    thread. A thread may hold a lock (stdout's, the printer's, the allocator's) at the moment
-    of the fork, and the child would wait on it forever: `run` hashes directories while stage
-    threads finish, and a pool forked then hung about one run in ten (issue 18)."""
-    import threading
-    if threading.active_count() > 1:
-        return False
     import multiprocessing
     return "fork" in multiprocessing.get_all_start_methods()
 
