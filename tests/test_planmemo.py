@@ -233,3 +233,21 @@ def test_a_stat_relative_to_a_folder_descriptor_is_observed_by_name(tmp_path: Pa
         os.close(fd)
     assert "l\0data/a.txt" in recorder.observed and not recorder.spoiled
     assert recorder._named("a.txt", 10_000) is None  # no such descriptor: cannot be named
+
+
+def test_a_plan_that_listed_more_than_the_walk_limit_is_not_kept(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Checking such an answer would walk the folders in one process, slower than the plan's
+    own walk in two: it is not kept (a directory dep of 100,000 files)."""
+    (tmp_path / "data").mkdir()
+    for i in range(5):
+        (tmp_path / "data" / f"{i}.txt").write_text("x\n")
+    for limit, spoiled in ((100, False), (3, True)):
+        monkeypatch.setattr(planmemo, "WALK_LIMIT", limit)
+        recorder = planmemo.Recorder(str(tmp_path))
+        with recorder:
+            with os.scandir(tmp_path / "data") as it:
+                list(it)
+        recorder._walk_listed()
+        assert recorder.spoiled is spoiled
+        assert ("t\0data" in recorder.observed) is not spoiled
