@@ -406,6 +406,10 @@ class Recorder:
         entries = [entry] + [e for e in _read(self.root) if e.get("key") != entry["key"]]
         data = {"format": FORMAT, "version": VERSION, "entries": entries[:ENTRIES]}
         try:
+            ignore = Path(self.root, ".reftool", ".gitignore")
+            if not ignore.exists():  # a folder of caches, never versioned ([stale.cache])
+                write_atomic(ignore, b"# written by reftool: a local cache, never versioned\n*\n",
+                             base=Path(self.root))
             write_atomic(Path(self.root, MEMO), json.dumps(data, separators=(",", ":")).encode(),
                          base=Path(self.root))
         except OSError:

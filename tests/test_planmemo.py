@@ -251,3 +251,17 @@ def test_a_plan_that_listed_more_than_the_walk_limit_is_not_kept(
         recorder._walk_listed()
         assert recorder.spoiled is spoiled
         assert ("t\0data" in recorder.observed) is not spoiled
+
+
+def test_the_memo_lives_in_a_folder_git_ignores(tmp_path: Path) -> None:
+    """[stale.cache]: .reftool/ ignores itself, even when the memo is the first file in it."""
+    for name in ("pipeline.yaml", "pipeline.lock"):
+        (tmp_path / name).write_text("x\n")
+    recorder = planmemo.Recorder(str(tmp_path))
+    recorder.started += 10 * planmemo.RACY_NS  # as if recorded long after the files were
+    with recorder:
+        os.lstat(tmp_path / "pipeline.yaml")
+        os.lstat(tmp_path / "pipeline.lock")
+    assert recorder.remember(["plan"], str(tmp_path), "Nothing to run\n", 0)
+    assert (tmp_path / planmemo.MEMO).is_file()
+    assert (tmp_path / ".reftool" / ".gitignore").read_text().splitlines()[-1] == "*"
