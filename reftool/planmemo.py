@@ -181,11 +181,26 @@ def key(argv: Sequence[str], start: str, root: str) -> dict[str, object]:
 
 
 def _read(root: str) -> list[dict[str, Any]]:
+    """The remembered answers; none when the memo is no regular file of a bounded size (a
+    link, a FIFO or a device planted there is neither followed nor waited on:
+    [security.special-files], [security.symlinks])."""
     try:
-        with open(os.path.join(root, MEMO), "rb") as f:
+        fd = os.open(os.path.join(root, MEMO), os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
+                     | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return []
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode) or st.st_size > MAX_MEMO_BYTES:
+            return []
+        with os.fdopen(fd, "rb") as f:
+            fd = -1
             data = json.loads(f.read(MAX_MEMO_BYTES + 1))
     except (OSError, ValueError, RecursionError):
         return []
+    finally:
+        if fd >= 0:
+            os.close(fd)
     if not isinstance(data, dict) or data.get("format") != FORMAT or \
             data.get("version") != VERSION or not isinstance(data.get("entries"), list):
         return []

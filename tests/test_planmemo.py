@@ -265,3 +265,23 @@ def test_the_memo_lives_in_a_folder_git_ignores(tmp_path: Path) -> None:
     assert recorder.remember(["plan"], str(tmp_path), "Nothing to run\n", 0)
     assert (tmp_path / planmemo.MEMO).is_file()
     assert (tmp_path / ".reftool" / ".gitignore").read_text().splitlines()[-1] == "*"
+
+
+def test_a_memo_planted_as_a_link_or_fifo_is_neither_followed_nor_waited_on(
+        tmp_path: Path) -> None:
+    """[security.special-files], [security.symlinks]: a pull request can commit
+    .reftool/plan-memo.json as a link (to /dev/stdin, say); the plan reads nothing through it."""
+    (tmp_path / "pipeline.yaml").write_text("x\n")
+    (tmp_path / ".reftool").mkdir()
+    real = tmp_path / "elsewhere.json"
+    real.write_text(json.dumps({"format": planmemo.FORMAT, "version": planmemo.VERSION,
+                                "entries": [{"key": {}}]}))
+    memo = tmp_path / planmemo.MEMO
+    memo.symlink_to(real)
+    assert planmemo._read(str(tmp_path)) == []
+    memo.unlink()
+    os.mkfifo(memo)
+    assert planmemo._read(str(tmp_path)) == []  # returns at once: no writer is waited for
+    memo.unlink()
+    shutil.copy(real, memo)
+    assert planmemo._read(str(tmp_path)) == [{"key": {}}]  # the check can pass
