@@ -57,9 +57,6 @@ ENTRIES = 4  # answers kept, one per command line, the latest first
 MAX_MEMO_BYTES = 256 * 1024 * 1024
 PIPELINE = "pipeline.yaml"  # [tool.root]: the default pipeline file
 LOCK = "pipeline.lock"
-#: Shell variables that change between two commands typed in one shell without meaning
-#: anything to a plan (the working directory is part of the key on its own).
-VOLATILE_ENV = frozenset({"_", "OLDPWD", "PWD"})
 #: Options whose plan is never remembered: --force is never a no-op; --committed-only and
 #: --no-hash-cache ask for work that a memo would skip; -f and -C name other files.
 NOT_REMEMBERED = ("--force", "--committed-only", "--no-hash-cache", "-f", "--file", "-h",
@@ -167,10 +164,10 @@ def _tool_stamp() -> str:
 
 
 def _environment() -> str:
+    """Every variable, none left out: a stage may record any of them ([pipeline.env-record])."""
     h = sha256()
     for name, value in sorted(os.environ.items()):
-        if name not in VOLATILE_ENV:
-            h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
+        h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
