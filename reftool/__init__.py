@@ -9,6 +9,7 @@ from __future__ import annotations
 TYPE_CHECKING = False  # `python -m reftool plan` starts without importing typing
 if TYPE_CHECKING:
     from typing import Any
+del TYPE_CHECKING  # not a name of the public API
 
 __version__ = "0.1.0"
 
