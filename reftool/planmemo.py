@@ -148,7 +148,7 @@ def _tool_stamp() -> str:
     """The tool as installed: its Python, and the size and mtime of every file of the package
     and of its schemas, so that an edited or upgraded tool never replays an old answer."""
     package = os.path.dirname(os.path.abspath(__file__))
-    h = sha256(f"{sys.version}\0{sys.executable}\n".encode())
+    h = sha256(f"{sys.version}\0{os.path.realpath(sys.executable)}\n".encode())
     for top in (package, os.path.join(os.path.dirname(package), "schemas")):
         for folder, dirs, files in os.walk(top):
             dirs[:] = sorted(d for d in dirs if d != "__pycache__")
@@ -164,10 +164,13 @@ def _tool_stamp() -> str:
 
 
 def _environment() -> str:
-    """Every variable, none left out: a stage may record any of them ([pipeline.env-record])."""
+    """Every variable but `_`, which shells set to the path of each command they run (so that
+    `reftool plan` and `python -m reftool plan` would never share an answer); a stage may
+    record any other ([pipeline.env-record])."""
     h = sha256()
     for name, value in sorted(os.environ.items()):
-        h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
+        if name != "_":
+            h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
     return h.hexdigest()
 
 
