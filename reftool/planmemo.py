@@ -233,8 +233,11 @@ def answer(argv: Sequence[str], out: IO[str]) -> int | None:
         root = find_root(start)
         if root is None:
             return None
+        entries = _read(root)
+        if not entries:
+            return None  # nothing remembered: the key is not even computed
         wanted = key(argv, start, root)
-        for entry in _read(root):
+        for entry in entries:
             if entry.get("key") == wanted and _holds(entry, root):
                 out.write(entry["stdout"])
                 out.flush()
