@@ -74,11 +74,16 @@ def eligible(argv: Sequence[str]) -> bool:
                    for a in argv[1:] for o in NOT_REMEMBERED)
 
 
-def find_root(start: str) -> str | None:
-    """[tool.root], as reftool.cli.find_root for the default pipeline file."""
+def find_root(start: str, pipeline_file: str = PIPELINE) -> str | None:
+    """[tool.root]: the nearest of `start` and its parents holding the pipeline file, searched
+    as git searches for `.git`: upward, and no further than the top of the git repository
+    `start` is in (a folder holding `.git`); None when there is none. (Here, not in the CLI,
+    so that a remembered plan finds its root before the CLI is imported.)"""
+    if os.path.isabs(pipeline_file):
+        return None
     folder = start
     while True:
-        if os.path.isfile(os.path.join(folder, PIPELINE)):
+        if os.path.isfile(os.path.join(folder, pipeline_file)):
             return folder
         if os.path.lexists(os.path.join(folder, ".git")):
             return None
@@ -418,16 +423,13 @@ class Recorder:
             return False
         from pathlib import Path
 
-        from .files.safe_io import write_atomic
+        from .files.safe_io import ignore_cache_folder, write_atomic
         entry = {"key": key(argv, start, self.root), "observed": self.observed,
                  "stdout": stdout, "code": code}
         entries = [entry] + [e for e in _read(self.root) if e.get("key") != entry["key"]]
         data = {"format": FORMAT, "version": VERSION, "entries": entries[:ENTRIES]}
         try:
-            ignore = Path(self.root, ".reftool", ".gitignore")
-            if not ignore.exists():  # a folder of caches, never versioned ([stale.cache])
-                write_atomic(ignore, b"# written by reftool: a local cache, never versioned\n*\n",
-                             base=Path(self.root))
+            ignore_cache_folder(Path(self.root))
             write_atomic(Path(self.root, MEMO), json.dumps(data, separators=(",", ":")).encode(),
                          base=Path(self.root))
         except OSError:

@@ -85,17 +85,10 @@ _PATH_ARGS = ("paths", "out")
 
 
 def find_root(start: Path, pipeline_file: str) -> Path | None:
-    """[tool.root]: the nearest of `start` and its parents holding the pipeline file, searched
-    as git searches for `.git`: upward, and no further than the top of the git repository
-    `start` is in (a folder holding `.git`); None when there is none."""
-    if os.path.isabs(pipeline_file):
-        return None
-    for folder in (start, *start.parents):
-        if (folder / pipeline_file).is_file():
-            return folder
-        if os.path.lexists(folder / ".git"):
-            return None
-    return None
+    """[tool.root] (reftool.planmemo.find_root)."""
+    from ..planmemo import find_root as search
+    found = search(str(start), pipeline_file)
+    return None if found is None else Path(found)
 
 
 def _enter_root(args: argparse.Namespace) -> None:

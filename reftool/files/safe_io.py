@@ -160,6 +160,19 @@ def open_for_writing(path: Path, *, base: Path, append: bool = False) -> IO[str]
     return open(fd, "a" if append else "w", encoding="utf-8", errors="replace", newline="\n")
 
 
+CACHE_IGNORE = b"# written by reftool: a local cache, never versioned\n*\n"
+
+
+def ignore_cache_folder(root: Path) -> bool:
+    """[stale.cache]: `.reftool/` ignores itself in git (`.reftool/.gitignore` holds `*`);
+    written when it is not there, never through a link. Whether it was written now."""
+    ignore = root / ".reftool" / ".gitignore"
+    if os.path.lexists(ignore):
+        return False
+    write_atomic(ignore, CACHE_IGNORE, base=root)
+    return True
+
+
 def open_folder(folder: Path, *, base: Path) -> int:
     """A folder below `base`, made if need be, opened as a descriptor, none of it a link
     ([security.symlinks]): files opened in it with `open_in_folder` cost one call each, and

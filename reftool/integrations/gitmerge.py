@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..files.model import Lock, LockEntry, canonical_lock_text, entry_to_dict, lock_from_dict
-from ..files.safe_io import open_for_writing, open_regular, refuse_links, write_atomic
+from ..files.safe_io import ignore_cache_folder, open_for_writing, open_regular, refuse_links
 from ..files.values import utf16_key
 
 DRIVER = "reftool-lock"
@@ -113,10 +113,7 @@ def install(root: Path) -> list[str]:
                 f.write("\n")
             f.write("\n".join(missing) + "\n")
         done.append(f"{attributes.name}: {', '.join(missing)}")
-    ignore = root / ".reftool" / ".gitignore"
-    if not os.path.lexists(ignore):
-        write_atomic(ignore, b"# written by reftool: a local cache, never versioned\n*\n",
-                     base=root)
+    if ignore_cache_folder(root):
         done.append(".reftool/ ignores itself (.reftool/.gitignore)")
     return done
 

@@ -30,7 +30,7 @@ from typing import Any
 
 from ..files.ignore import Rules
 from ..files.model import FileState
-from ..files.safe_io import kind_of, open_regular, write_atomic
+from ..files.safe_io import ignore_cache_folder, kind_of, open_regular, write_atomic
 
 CACHE_FORMAT = "reftool-hash-cache"
 CACHE_VERSION = 2  # 2: the top-level files of a directory are cached in chunks
@@ -287,9 +287,7 @@ class HashCache:
         if self.folder is None or not self.dirty:
             return
         try:
-            ignore = self.folder.parent / ".gitignore"
-            if not ignore.exists():
-                _atomic_write(ignore, "# written by reftool: a local cache, never versioned\n*\n")
+            ignore_cache_folder(self.folder.parent.parent)
             _atomic_write(self.folder / "index.json", json.dumps(
                 {**self._head(), "files": self.files, "dirs": self.dirs},
                 separators=(",", ":")))
