@@ -17,6 +17,7 @@ from __future__ import annotations
 import collections
 import os
 import queue
+import selectors
 import signal
 import subprocess
 import threading
@@ -111,6 +112,22 @@ class _Running:
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(
         maxlen=TAIL_LINES))
     inputs: LockEntry | None = None
+    # a stage run here ([exec.shell]), by the run's own thread: its commands not yet started,
+    # its log (with -q), the end of its output not yet a whole line, and whether its output
+    # pipe is still open
+    commands: collections.deque[str] = field(default_factory=collections.deque)
+    log: IO[str] | None = None
+    partial: bytes = b""
+    reading: bool = False
+    pidfd: int | None = None
+
+
+def _pidfd(pid: int) -> int | None:
+    """A descriptor that becomes readable when process `pid` ends (Linux 5.3 and later)."""
+    try:
+        return os.pidfd_open(pid)
+    except (AttributeError, OSError):
+        return None
 
 
 class _Threads:
@@ -187,7 +204,9 @@ class Runner:
         self.reserved = graph.reserved_of(pipeline, pipeline_file)
         self.rejected: set[str] = set()  # malformed cache entries already reported
         self.deps = graph.dependencies(pipeline, self.index)
-        self.threads = _Threads()
+        self.threads = _Threads()  # the threads that wait on the cluster's stages
+        self._selector_: selectors.BaseSelector | None = None  # the output pipes of the rest
+        self._environment: dict[str, str] | None = None
         self._logs_fd: int | None = None
         self._logs_lock = threading.Lock()
 
@@ -200,46 +219,64 @@ class Runner:
         todo = [d.name for d in plan.to_run]
         finished: dict[str, Status] = {}
         stop = False
+
+        def done(outcome: Outcome) -> None:
+            nonlocal stop
+            finished[outcome.name] = outcome.status
+            summary.outcomes.append(outcome)
+            if outcome.status == "failed" and not self.options.keep_going:
+                stop = True  # [exec.failure]: nothing more starts
+
+        def start_ready(ending: str | None = None) -> None:
+            """Start the stages whose upstream stages are done, in the plan's order, while
+            there is room. `ending`: a stage whose commands succeeded but which is not yet
+            recorded; the stages are started in the order they would be once it is, up to the
+            first that waits on it."""
+            for name in list(todo):
+                if stop or len(self.running) >= max(1, self.options.jobs):
+                    return
+                ups = waits_on[name]
+                early = self._not_started(decisions[name], ups, finished)
+                if early is not None:
+                    todo.remove(name)
+                    done(early)
+                    continue
+                if not all(u in finished for u in ups):
+                    if ending in ups and all(u in finished or u == ending for u in ups):
+                        return  # its turn comes next, once `ending` is recorded
+                    continue
+                todo.remove(name)
+                if not self.journal.unsynced.isdisjoint(self.deps[name]):
+                    self.journal.sync()  # [exec.record]: durable before it starts
+                outcome = self._start(name, decisions[name].downstream,
+                                      "forced" in decisions[name].codes)
+                if outcome is not None:
+                    done(outcome)
+
         previous = self._install_signals()
         try:
             while todo or self.running:
                 if not stop and not self.interrupts:
-                    for name in list(todo):
-                        if len(self.running) >= max(1, self.options.jobs):
-                            break
-                        ups = waits_on[name]
-                        early = self._not_started(decisions[name], ups, finished)
-                        if early is not None:
-                            todo.remove(name)
-                            finished[name] = early.status
-                            summary.outcomes.append(early)
-                            continue
-                        if not all(u in finished for u in ups):
-                            continue
-                        todo.remove(name)
-                        if not self.journal.unsynced.isdisjoint(self.deps[name]):
-                            self.journal.sync()  # [exec.record]: durable before it starts
-                        outcome = self._start(name, decisions[name].downstream,
-                                              "forced" in decisions[name].codes)
-                        if outcome is not None:
-                            finished[name] = outcome.status
-                            summary.outcomes.append(outcome)
-                            if outcome.status == "failed" and not self.options.keep_going:
-                                stop = True  # [exec.failure]: nothing more starts
-                                break
+                    start_ready()
                 if not self.running:
                     if stop or self.interrupts or not todo:
                         break
                     continue
-                try:
-                    name, code, error = self.events.get(timeout=0.2)
-                except queue.Empty:
+                event = self._next_event()
+                if event is None:
                     continue
-                outcome = self._finish(name, code, error)
-                finished[name] = outcome.status
-                summary.outcomes.append(outcome)
-                if outcome.status == "failed" and not self.options.keep_going:
-                    stop = True
+                name, code, error = event
+                running = self.running.pop(name)
+                outcome = self._ended(running, code, error)
+                if outcome is None:
+                    # It succeeded ([exec.failure] has nothing to stop): the next stages in
+                    # the plan's order that do not depend on it start now, and its outputs are
+                    # hashed and recorded while their commands run (issue 18). Its dependents
+                    # wait for its record ([exec.record]).
+                    if not stop and not self.interrupts:
+                        start_ready(ending=name)
+                    outcome = self._finish(running)
+                done(outcome)
         finally:
             self._restore_signals(previous)
         for name in todo:
@@ -312,7 +349,10 @@ class Runner:
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
         running = _Running(stage=stage, inputs=inputs, started=started)
         self.running[name] = running
-        self.threads.submit(self._execute, running)
+        if self.executor is not None:
+            self.threads.submit(self._execute_remotely, running)
+        else:
+            self._launch(running)
         return None
 
     def _restore(self, stage: Stage, inputs: LockEntry, started: float) -> Outcome | None:
@@ -364,50 +404,135 @@ class Runner:
                 self.printer.say(f"{stage.name}: outputs fetched from {self.remote.url}")
         return outs
 
-    def _execute(self, running: _Running) -> None:
-        """In a thread: run the stage's commands one after another, streaming their output."""
+    # ----------------------------------------------------------- commands run here
+
+    # The run's own thread starts each command and reads its output (issue 18). With a thread
+    # per running stage, a stage's Popen and its reads waited for the interpreter lock while
+    # this thread hashed and recorded the stage before it: spawning took twice as long. Now
+    # only the commands run beside the tool's work, on the other cores.
+
+    def _launch(self, running: _Running) -> None:
+        """Start a stage's first command ([exec.shell]); with -q, its log is opened first."""
         stage = running.stage
-        if self.executor is not None:
-            self.events.put((stage.name, *self._execute_remotely(running)))
-            return
-        env = dict(self.workspace.environ)
-        env.update(REFTOOL_STAGE=stage.name, REFTOOL_PROJECT=str(self.root.resolve()))
-        log = None
+        running.commands.extend(stage.cmd)
         if self.options.quiet:
             try:  # [security.symlinks]: never through a link
-                log = open_in_folder(self._logs(), f"{stage.name}.log",
-                                     f".reftool/logs/{stage.name}.log")
+                running.log = open_in_folder(self._logs(), f"{stage.name}.log",
+                                             f".reftool/logs/{stage.name}.log")
             except OSError as e:
-                self.events.put((stage.name, 1, f"cannot write its log: {e}"))
+                self._ended_here(running, 1, f"cannot write its log: {e}")
                 return
-        code: int | None = 0
-        error = ""
+        self._next_command(running)
+
+    def _next_command(self, running: _Running) -> None:
+        """Start the stage's next command, or report the stage's end when none is left."""
+        stage = running.stage
+        if self.interrupts:
+            self._ended_here(running, None, "")
+            return
+        if not running.commands:
+            self._ended_here(running, 0, "")
+            return
+        if self._environment is None:
+            self._environment = dict(self.workspace.environ)
+            self._environment["REFTOOL_PROJECT"] = str(self.root.resolve())
+        env = dict(self._environment, REFTOOL_STAGE=stage.name)
         try:
-            for command in stage.cmd:  # [exec.shell]
-                if self.interrupts:
-                    code = None
-                    break
-                running.process = subprocess.Popen(
-                    ["/bin/sh", "-c", command], cwd=self.root / stage.wdir, env=env,
-                    stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                    start_new_session=True)
-                assert running.process.stdout is not None
-                for raw in running.process.stdout:
-                    line = raw.decode("utf-8", "replace").rstrip("\n")
-                    running.tail.append(line)
-                    if log is not None:
-                        log.write(line + "\n")
-                    else:
-                        self.printer.say(f"[{stage.name}] {line}")
-                code = running.process.wait()
-                if code != 0:
-                    break
+            running.process = subprocess.Popen(
+                ["/bin/sh", "-c", running.commands.popleft()], cwd=self.root / stage.wdir,
+                env=env, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT, start_new_session=True)
         except OSError as e:
-            code, error = 127, f"cannot start the command: {e}"
-        finally:
-            if log is not None:
-                log.close()
-        self.events.put((stage.name, code, error))
+            self._ended_here(running, 127, f"cannot start the command: {e}")
+            return
+        assert running.process.stdout is not None
+        running.reading = True
+        self._selector().register(running.process.stdout.fileno(), selectors.EVENT_READ,
+                                  (running, False))
+        running.pidfd = _pidfd(running.process.pid)
+        if running.pidfd is not None:  # readable once the process is gone
+            self._selector().register(running.pidfd, selectors.EVENT_READ, (running, True))
+
+    def _selector(self) -> selectors.BaseSelector:
+        if self._selector_ is None:
+            self._selector_ = selectors.DefaultSelector()
+        return self._selector_
+
+    def _ended_here(self, running: _Running, code: int | None, error: str) -> None:
+        if running.log is not None:
+            running.log.close()
+            running.log = None
+        self.events.put((running.stage.name, code, error))
+
+    def _next_event(self) -> tuple[str, int | None, str] | None:
+        """The next stage whose commands ended, waiting at most 0.2 s (signals are handled
+        meanwhile); None when none did."""
+        if self.events.empty() and self.executor is None:
+            self._pump(0.2)
+        try:
+            return self.events.get(timeout=None if self.executor is None else 0.2,
+                                   block=self.executor is not None)
+        except queue.Empty:
+            return None
+
+    def _pump(self, timeout: float) -> None:
+        """Read what the running commands wrote, and go on with those that ended."""
+        lingering = [r for r in self.running.values() if r.process is not None
+                     and r.pidfd is None and not r.reading and r.process.returncode is None]
+        if lingering:  # no pidfd here: a process whose output closed is polled
+            timeout = min(timeout, 0.001)
+        ready = self._selector().select(timeout) if self._selector_ is not None else []
+        for key, _ in ready:
+            running, exited = key.data
+            if exited:
+                self._selector().unregister(key.fd)
+                os.close(key.fd)
+                running.pidfd = None
+                self._reap(running)
+            else:
+                self._read(running)
+        for running in lingering:
+            self._reap(running)
+
+    def _read(self, running: _Running) -> None:
+        """One read of a stage's output; its lines to its log or, prefixed, to stdout."""
+        assert running.process is not None and running.process.stdout is not None
+        fd = running.process.stdout.fileno()
+        try:
+            chunk = os.read(fd, 65536)
+        except InterruptedError:
+            return
+        lines = (running.partial + chunk).split(b"\n")
+        running.partial = lines.pop() if chunk else b""
+        if not chunk and lines == [b""]:
+            lines = []
+        for raw in lines:
+            self._show(running, raw.decode("utf-8", "replace"))
+        if not chunk:  # end of its output
+            self._selector().unregister(fd)
+            running.process.stdout.close()
+            running.reading = False
+            self._reap(running)
+
+    def _show(self, running: _Running, line: str) -> None:
+        running.tail.append(line)
+        if running.log is not None:
+            running.log.write(line + "\n")
+        else:
+            self.printer.say(f"[{running.stage.name}] {line}")
+
+    def _reap(self, running: _Running) -> None:
+        """When a command's output is closed and its process gone: the next command."""
+        assert running.process is not None
+        if running.reading or running.pidfd is not None:
+            return
+        code = running.process.poll()
+        if code is None:
+            return
+        if code != 0:
+            self._ended_here(running, code, "")
+        else:
+            self._next_command(running)
 
     def _logs(self) -> int:
         """.reftool/logs/, checked and opened once a run (issue 18: checking every folder of
@@ -418,13 +543,19 @@ class Runner:
             return self._logs_fd
 
     def close(self) -> None:
+        if self._selector_ is not None:
+            self._selector_.close()
+            self._selector_ = None
         if self._logs_fd is not None:
             os.close(self._logs_fd)
             self._logs_fd = None
 
-    def _execute_remotely(self, running: _Running) -> tuple[int | None, str]:
+    def _execute_remotely(self, running: _Running) -> None:
         """In a thread: the stage on the cluster ([tool.dask]); its output shown as it comes
         (unless --quiet), the whole of it in .reftool/logs/STAGE.log, written by the worker."""
+        self.events.put((running.stage.name, *self._on_cluster(running)))
+
+    def _on_cluster(self, running: _Running) -> tuple[int | None, str]:
         from .dask_executor import Task, directory_listing
         stage = running.stage
         assert running.inputs is not None
@@ -492,9 +623,11 @@ class Runner:
                 out[full] = (listing(full, rules), rules)
         return out
 
-    def _finish(self, name: str, code: int | None, error: str) -> Outcome:
-        running = self.running.pop(name)
-        stage = running.stage
+    def _ended(self, running: _Running, code: int | None, error: str) -> Outcome | None:
+        """The outcome of a stage whose commands ended, when it failed or was interrupted;
+        None when they succeeded, every declared output exists and its deps and params are
+        as it started with them ([security.deps-during-run])."""
+        stage, name = running.stage, running.stage.name
         if code is None or (code != 0 and self.interrupts):
             return Outcome(name, "interrupted", time.monotonic() - running.started,
                            "interrupted; not recorded")
@@ -514,6 +647,14 @@ class Runner:
         if changed:  # [security.deps-during-run]: outputs of inputs that no longer exist
             return self._failed(name, running.started, f"{changed} (runtime/dep_changed); "
                                 "not recorded, outputs not cached: run it again", running.tail)
+        return None
+
+    def _finish(self, running: _Running) -> Outcome:
+        """A stage whose commands succeeded, whose outputs exist and whose deps did not change
+        while it ran: its outputs hashed, its entry recorded ([exec.record]) and its outputs
+        cached ([exec.cache])."""
+        stage, name = running.stage, running.stage.name
+        assert running.inputs is not None
         try:
             entry = record(stage, self.workspace)
         except (NotRecordable, HashError, OSError) as e:
