@@ -529,3 +529,19 @@ def test_a_failed_command_ends_its_stage(project: Project) -> None:
     assert r.returncode == 1
     assert "s: FAILED: exit code 3" in r.stdout and "[s] first" in r.stdout
     assert not (project.root / "second").exists()
+
+
+def test_output_is_read_whole_without_pidfd(project: Project,
+                                            monkeypatch: pytest.MonkeyPatch) -> None:
+    """Where no pidfd tells that a process ended (not Linux), a command whose output closed
+    is polled: the same stages, the same logs."""
+    from reftool import cli
+    from reftool.pipeline import execute
+    monkeypatch.setattr(execute, "_pidfd", lambda pid: None)
+    project.base(STREAMS)
+    monkeypatch.chdir(project.root)
+    assert cli.main(["run", "-q", "-j", "2", "--no-record"]) == 0
+    logs = project.root / ".reftool" / "logs"
+    assert (logs / "leaves.log").read_text().splitlines() == ["early", "late"]
+    assert (project.root / "closes.txt").read_text() == "done\n"
+    assert set(lock_of(project.root)["stages"]) == {"odd", "closes", "leaves", "chatty"}

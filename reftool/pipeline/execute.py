@@ -15,6 +15,7 @@ if their outputs came out byte-identical, it is up to date and skipped ([stale.e
 from __future__ import annotations
 
 import collections
+import fcntl
 import os
 import queue
 import selectors
@@ -120,6 +121,18 @@ class _Running:
     partial: bytes = b""
     reading: bool = False
     pidfd: int | None = None
+
+
+PIPE_BYTES = 1 << 20
+
+
+def _widen(fd: int) -> None:
+    """Let a command write 1 MiB of output before it waits for the tool to read it (Linux;
+    the default is 64 KiB), as it may while the tool hashes another stage's outputs."""
+    try:
+        fcntl.fcntl(fd, fcntl.F_SETPIPE_SZ, PIPE_BYTES)
+    except (AttributeError, OSError):
+        pass  # elsewhere, or over the user's pipe quota: the default size
 
 
 def _pidfd(pid: int) -> int | None:
@@ -446,6 +459,7 @@ class Runner:
             self._ended_here(running, 127, f"cannot start the command: {e}")
             return
         assert running.process.stdout is not None
+        _widen(running.process.stdout.fileno())
         running.reading = True
         self._selector().register(running.process.stdout.fileno(), selectors.EVENT_READ,
                                   (running, False))
