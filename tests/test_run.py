@@ -478,3 +478,54 @@ def test_without_the_sync_a_dependent_would_start_over_an_unsynced_entry(
     monkeypatch.chdir(proj.root)
     assert cli.main(["run", "-q", "--no-record"]) == 0
     assert ("b", {"a"}) in seen
+
+
+# --------------------------------------------------------- how a stage's output is read
+
+STREAMS = """\
+version: "1.0"
+stages:
+  odd:
+    cmd:
+      - printf 'one\\ntwo without end'
+      - printf '\\377bad\\n' && echo second command > odd.txt
+    outs: [odd.txt]
+  closes:
+    cmd: exec >&-; sleep 0.5; echo done > closes.txt
+    outs: [closes.txt]
+  leaves:
+    cmd: (sleep 0.5; echo late) & echo early && echo x > leaves.txt
+    outs: [leaves.txt]
+  chatty:
+    cmd: seq 1 200000 && echo x > chatty.txt
+    outs: [chatty.txt]
+"""
+
+
+@pytest.mark.parametrize("jobs", ["1", "3"])
+def test_output_is_read_whole_in_every_shape(project: Project, jobs: str) -> None:
+    """[tool.run]: the last line without its LF, bytes that are not UTF-8, a command that
+    closes its output and goes on, one that leaves a process writing to it, and 200,000 lines
+    of output beside other stages: every line reaches the log, and each stage is recorded
+    only once its commands ended."""
+    project.base(STREAMS)
+    r = run(project.root, "-q", "-j", jobs)
+    assert r.returncode == 0, r.stdout + r.stderr
+    logs = project.root / ".reftool" / "logs"
+    assert (logs / "odd.log").read_text() == "one\ntwo without end\n\ufffdbad\n"
+    assert (project.root / "odd.txt").read_text() == "second command\n"
+    assert (project.root / "closes.txt").read_text() == "done\n"
+    assert (logs / "leaves.log").read_text().splitlines() == ["early", "late"]
+    assert (logs / "chatty.log").read_text() == "".join(f"{i}\n" for i in range(1, 200_001))
+    assert set(lock_of(project.root)["stages"]) == {"odd", "closes", "leaves", "chatty"}
+
+
+def test_a_failed_command_ends_its_stage(project: Project) -> None:
+    """[exec.record]: the next command of a stage starts only when the one before exited 0;
+    the tail of its output is shown."""
+    project.base('version: "1.0"\nstages:\n  s:\n    cmd: [echo first && exit 3, '
+                 "touch second]\n    outs: [s.txt]\n")
+    r = run(project.root)
+    assert r.returncode == 1
+    assert "s: FAILED: exit code 3" in r.stdout and "[s] first" in r.stdout
+    assert not (project.root / "second").exists()
