@@ -46,6 +46,12 @@ def compile_schema(name: str, pointer: str = "") -> Predicate:
     return _Compiler().reference(root["$id"] + "#" + pointer, base="")
 
 
+def compile_node(node: Any, *, base: str = "") -> Predicate:
+    """The predicate of a schema given as a value, with the project validator's semantics;
+    `$ref`s resolve against `base` and the `$id`s of the files of `schemas/`."""
+    return _Compiler().compile(node, base=base)
+
+
 def passes(name: str, instance: Any, *, pointer: str = "") -> bool:
     """True when `instance` is valid for sure; False when it is not, or when this module cannot
     tell (a schema it does not mirror, a value jsonschema itself would fail on)."""
