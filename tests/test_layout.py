@@ -23,6 +23,7 @@ LAYERS: list[tuple[str, ...]] = [
     ("reftool.files.safe_io",),
     ("reftool.files.values",), ("reftool.files.ignore",), ("reftool.files.documents",), ("reftool.files.model",),
     ("reftool.files.load",), ("reftool.files.graph",), ("reftool.files.schemas",),
+    ("reftool.files.schemacheck",),
     ("reftool.files.validate",), ("reftool.files.diagnostics",),
     ("reftool.pipeline",), ("reftool.pipeline.hashing",), ("reftool.pipeline.plan",),
     ("reftool.pipeline.render",), ("reftool.pipeline.workspace",),

@@ -21,6 +21,7 @@ from .documents import Document, DocumentCache, Format, JsonPath, load, located,
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_json
+from .schemacheck import passes
 from .schemas import validator
 from .spec import (
     ERROR_CODES,
@@ -187,9 +188,13 @@ def schema_diagnostics(doc: Document, schema: str, *, instance: Any = None,
                        pointer: str = "", base: JsonPath = ()) -> list[Diagnostic]:
     """Schema errors of `instance` (default: the document's value) with positions.
 
-    `base` is the path of `instance` inside the document, for locating errors.
+    `base` is the path of `instance` inside the document, for locating errors. A value the
+    compiled schema passes is valid without jsonschema (`schemacheck`); any other is explained
+    by jsonschema, whose errors these are.
     """
     value = doc.value if instance is None else instance
+    if passes(schema, value, pointer=pointer):
+        return []
     out: list[Diagnostic] = []
     for err in validator(schema, pointer).iter_errors(value):
         out.extend(_explain(doc, err, base))

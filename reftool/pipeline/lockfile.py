@@ -167,8 +167,7 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
             header.get("version") != JOURNAL_VERSION or header.get("lock") != lock_path.name \
             or header.get("base") != lock_digest(lock_path):
         return lock, 0, 0
-    from ..files.schemas import validator
-    check = validator("lock", "/$defs/entry")
+    from ..files.schemacheck import is_valid
     stages = dict(lock.stages) if lock is not None else {}
     applied = 0
     for line in lines[1:-1]:  # the text after the last LF was never completed
@@ -180,7 +179,7 @@ def replay(root: Path, lock_path: Path, lock: Lock | None) -> tuple[Lock | None,
                 break
             if entry is None:
                 stages.pop(record["stage"], None)
-            elif any(check.iter_errors(entry)):
+            elif not is_valid("lock", entry, pointer="/$defs/entry"):
                 break
             else:
                 stages[record["stage"]] = entry_from_dict(entry)
