@@ -545,3 +545,20 @@ def test_output_is_read_whole_without_pidfd(project: Project,
     assert (logs / "leaves.log").read_text().splitlines() == ["early", "late"]
     assert (project.root / "closes.txt").read_text() == "done\n"
     assert set(lock_of(project.root)["stages"]) == {"odd", "closes", "leaves", "chatty"}
+
+
+def test_outputs_that_cannot_be_read_fail_with_the_next_stage_running(project: Project) -> None:
+    """[exec.failure]: a stage's outputs are hashed and recorded while the next stage that
+    does not depend on it runs, so a stage whose output cannot be read (a FIFO) fails with
+    that stage already started; it finishes and is recorded, and the failed stage's dependents
+    do not run. A command that fails stops everything after it
+    (test_failed_stage_not_recorded_and_dependents_not_run)."""
+    project.base('version: "1.0"\nstages:\n'
+                 "  a:\n    cmd: mkfifo a.txt\n    outs: [a.txt]\n"
+                 "  b:\n    cmd: echo b > b.txt\n    outs: [b.txt]\n"
+                 "  c:\n    cmd: cat a.txt > c.txt\n    deps: [a.txt]\n    outs: [c.txt]\n")
+    r = run(project.root, "-j", "1")
+    assert r.returncode == 1
+    assert "a: FAILED: cannot record it" in r.stdout
+    assert set(lock_of(project.root)["stages"]) == {"b"}
+    assert not (project.root / "c.txt").exists()

@@ -8,6 +8,12 @@ hashed and the lock entry is appended to the journal and flushed to stable stora
 stage that depends on it starts ([exec.record]). A failed or interrupted stage is not
 recorded, and its dependents do not run ([exec.failure]).
 
+The run's own thread starts the commands and reads their output (a selector over their pipes,
+and over pidfds that say when a process ended). Once a stage's commands succeeded, its outputs
+exist and its deps did not change, the next stages that do not depend on it start, and its
+outputs are hashed and recorded while their commands run: the tool's work and the commands
+use two cores.
+
 A stage that the plan marked *downstream* is decided again when its upstream stages are done:
 if their outputs came out byte-identical, it is up to date and skipped ([stale.early-cutoff]).
 """
@@ -144,10 +150,9 @@ def _pidfd(pid: int) -> int | None:
 
 
 class _Threads:
-    """Daemon threads that run stages' commands, each reused once its stage is done: as many
-    as ran at once (issue 18: starting a thread per stage was a tenth of a trivial stage's
-    cost). Daemons, as before: a command that leaves a process holding its output open never
-    keeps the tool from exiting."""
+    """Daemon threads that wait on stages run on a cluster ([tool.dask]), each reused once
+    its stage is done: as many as ran at once (issue 18: starting a thread per stage was a
+    tenth of a trivial stage's cost). Stages run here need none (`Runner._launch`)."""
 
     def __init__(self) -> None:
         self.tasks: queue.SimpleQueue[tuple[Callable[[Any], None], Any]] = queue.SimpleQueue()
@@ -512,10 +517,7 @@ class Runner:
         """One read of a stage's output; its lines to its log or, prefixed, to stdout."""
         assert running.process is not None and running.process.stdout is not None
         fd = running.process.stdout.fileno()
-        try:
-            chunk = os.read(fd, 65536)
-        except InterruptedError:
-            return
+        chunk = os.read(fd, 65536)
         lines = (running.partial + chunk).split(b"\n")
         running.partial = lines.pop() if chunk else b""
         if not chunk and lines == [b""]:
