@@ -199,6 +199,24 @@ def _missing_input(stage: Stage, workspace: Workspace) -> str:
     return "a params key it reads is missing"
 
 
+class _Progress:
+    """Where a run stands: the stages still to start, and how those that ended did."""
+
+    def __init__(self, plan: Plan, deps: dict[str, set[str]]) -> None:
+        self.summary = Summary(up_to_date=len(plan.up_to_date))
+        self.decisions = {d.name: d for d in plan.to_run}
+        self.waits_on = {n: {u for u in deps[n] if u in self.decisions} for n in self.decisions}
+        self.todo = [d.name for d in plan.to_run]
+        self.finished: dict[str, Status] = {}
+        self.stop = False
+
+    def done(self, outcome: Outcome, keep_going: bool) -> None:
+        self.finished[outcome.name] = outcome.status
+        self.summary.outcomes.append(outcome)
+        if outcome.status == "failed" and not keep_going:
+            self.stop = True  # [exec.failure]: nothing more starts
+
+
 class Runner:
     def __init__(self, *, root: Path, pipeline: Pipeline, lock: Lock | None,
                  workspace: Workspace, journal: Journal, store: Store | None, options: Options,
@@ -231,53 +249,14 @@ class Runner:
     # ------------------------------------------------------------------------------ the loop
 
     def run(self, plan: Plan) -> Summary:
-        summary = Summary(up_to_date=len(plan.up_to_date))
-        decisions = {d.name: d for d in plan.to_run}
-        waits_on = {n: {u for u in self.deps[n] if u in decisions} for n in decisions}
-        todo = [d.name for d in plan.to_run]
-        finished: dict[str, Status] = {}
-        stop = False
-
-        def done(outcome: Outcome) -> None:
-            nonlocal stop
-            finished[outcome.name] = outcome.status
-            summary.outcomes.append(outcome)
-            if outcome.status == "failed" and not self.options.keep_going:
-                stop = True  # [exec.failure]: nothing more starts
-
-        def start_ready(ending: str | None = None) -> None:
-            """Start the stages whose upstream stages are done, in the plan's order, while
-            there is room. `ending`: a stage whose commands succeeded but which is not yet
-            recorded; the stages are started in the order they would be once it is, up to the
-            first that waits on it."""
-            for name in list(todo):
-                if stop or len(self.running) >= max(1, self.options.jobs):
-                    return
-                ups = waits_on[name]
-                early = self._not_started(decisions[name], ups, finished)
-                if early is not None:
-                    todo.remove(name)
-                    done(early)
-                    continue
-                if not all(u in finished for u in ups):
-                    if ending in ups and all(u in finished or u == ending for u in ups):
-                        return  # its turn comes next, once `ending` is recorded
-                    continue
-                todo.remove(name)
-                if not self.journal.unsynced.isdisjoint(self.deps[name]):
-                    self.journal.sync()  # [exec.record]: durable before it starts
-                outcome = self._start(name, decisions[name].downstream,
-                                      "forced" in decisions[name].codes)
-                if outcome is not None:
-                    done(outcome)
-
+        state = _Progress(plan, self.deps)
         previous = self._install_signals()
         try:
-            while todo or self.running:
-                if not stop and not self.interrupts:
-                    start_ready()
+            while state.todo or self.running:
+                if not state.stop and not self.interrupts:
+                    self._start_ready(state)
                 if not self.running:
-                    if stop or self.interrupts or not todo:
+                    if state.stop or self.interrupts or not state.todo:
                         break
                     continue
                 event = self._next_event()
@@ -291,20 +270,46 @@ class Runner:
                     # the plan's order that do not depend on it start now, and its outputs are
                     # hashed and recorded while their commands run (issue 18). Its dependents
                     # wait for its record ([exec.record]).
-                    if not stop and not self.interrupts:
-                        start_ready(ending=name)
+                    if not state.stop and not self.interrupts:
+                        self._start_ready(state, ending=name)
                     outcome = self._finish(running)
-                done(outcome)
+                state.done(outcome, self.options.keep_going)
         finally:
             self._restore_signals(previous)
-        for name in todo:
-            if name not in finished:
-                summary.outcomes.append(Outcome(name, "interrupted" if self.interrupts
-                                                else "blocked", 0.0, "not started"))
-        summary.interrupted = bool(self.interrupts)
+        for name in state.todo:
+            if name not in state.finished:
+                state.summary.outcomes.append(Outcome(
+                    name, "interrupted" if self.interrupts else "blocked", 0.0, "not started"))
+        state.summary.interrupted = bool(self.interrupts)
         if not self.running:
             self.close()
-        return summary
+        return state.summary
+
+    def _start_ready(self, state: _Progress, ending: str | None = None) -> None:
+        """Start the stages whose upstream stages are done, in the plan's order, while there is
+        room. `ending`: a stage whose commands succeeded but which is not yet recorded; the
+        stages are started in the order they would be once it is, up to the first that waits
+        on it."""
+        for name in list(state.todo):
+            if state.stop or len(self.running) >= max(1, self.options.jobs):
+                return
+            ups = state.waits_on[name]
+            early = self._not_started(state.decisions[name], ups, state.finished)
+            if early is not None:
+                state.todo.remove(name)
+                state.done(early, self.options.keep_going)
+                continue
+            if not all(u in state.finished for u in ups):
+                if ending in ups and all(u in state.finished or u == ending for u in ups):
+                    return  # its turn comes next, once `ending` is recorded
+                continue
+            state.todo.remove(name)
+            if not self.journal.unsynced.isdisjoint(self.deps[name]):
+                self.journal.sync()  # [exec.record]: durable before it starts
+            decision = state.decisions[name]
+            outcome = self._start(name, decision.downstream, "forced" in decision.codes)
+            if outcome is not None:
+                state.done(outcome, self.options.keep_going)
 
     def _not_started(self, decision: Any, ups: set[str],
                      finished: dict[str, Status]) -> Outcome | None:
