@@ -253,6 +253,39 @@ def test_a_plan_that_listed_more_than_the_walk_limit_is_not_kept(
         assert ("t\0data" in recorder.observed) is not spoiled
 
 
+
+def test_a_folder_past_the_walk_limit_is_not_read_whole(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A flat folder of 100,000 files was listed, sorted and stat-ed whole before the limit
+    was checked (1.1 s and 100 MiB on every plan): past the limit, the walk stops reading,
+    and nothing of the folder is stat-ed."""
+    for i in range(200):
+        (tmp_path / f"{i}.txt").write_text("x\n")
+    _, _, count = planmemo._walk(str(tmp_path), limit=1000)
+    assert count == 200
+    listed: list[int] = []
+    scandir = os.scandir
+
+    def counting(path: str) -> object:
+        it = scandir(path)
+
+        class Counted:
+            def __enter__(self) -> object:
+                it.__enter__()
+                return self
+
+            def __exit__(self, *exc: object) -> None:
+                it.__exit__(*exc)
+
+            def __iter__(self) -> object:
+                for entry in it:
+                    listed.append(1)
+                    yield entry
+        return Counted()
+    monkeypatch.setattr(planmemo.os, "scandir", counting)
+    _, _, count = planmemo._walk(str(tmp_path), limit=50)
+    assert count == 51 and len(listed) == 51
+
 def test_the_memo_lives_in_a_folder_git_ignores(tmp_path: Path) -> None:
     """[stale.cache]: .reftool/ ignores itself, even when the memo is the first file in it."""
     for name in ("pipeline.yaml", "pipeline.lock"):
