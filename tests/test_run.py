@@ -562,3 +562,20 @@ def test_outputs_that_cannot_be_read_fail_with_the_next_stage_running(project: P
     assert "a: FAILED: cannot record it" in r.stdout
     assert set(lock_of(project.root)["stages"]) == {"b"}
     assert not (project.root / "c.txt").exists()
+
+
+def test_a_reader_that_leaves_stops_nothing(project: Project) -> None:
+    """`reftool run | head -1`: once the reader of its output is gone, the run still runs
+    every stage and records it, and its exit code is the run's (it used to stop half done,
+    with nothing recorded and exit 0)."""
+    project.base('version: "1.0"\nstages:\n'
+                 "  a:\n    cmd: seq 1 100000 && echo a > a.txt\n    outs: [a.txt]\n"
+                 "  b:\n    cmd: seq 1 1000 && echo b > b.txt\n    outs: [b.txt]\n")
+    p = subprocess.Popen([sys.executable, "-m", "reftool", "run", "--no-record"],
+                         cwd=project.root, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    assert p.stdout is not None and p.stderr is not None
+    p.stdout.readline()
+    p.stdout.close()
+    assert p.wait(timeout=120) == 0
+    assert p.stderr.read() == b""
+    assert set(lock_of(project.root)["stages"]) == {"a", "b"}

@@ -107,8 +107,23 @@ class _Printer:
 
     def say(self, text: str) -> None:
         with self.lock:
-            self.out.write(text + "\n")
-            self.out.flush()
+            try:
+                self.out.write(text + "\n")
+                self.out.flush()
+            except BrokenPipeError:  # `reftool run | head`: the reader left, the run goes on
+                _to_devnull(self.out)
+
+
+def _to_devnull(out: IO[str]) -> None:
+    """What is written to `out` from now on goes nowhere: a run whose reader left still runs
+    its stages and records them ([exec.record]) rather than stop half done."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):  # not a file descriptor (a test's buffer)
+        pass
+    finally:
+        os.close(devnull)
 
 
 @dataclass
