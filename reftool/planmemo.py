@@ -37,12 +37,12 @@ if TYPE_CHECKING:
     from typing import IO, Any
 
 try:  # the interpreter's own SHA-256: hashlib would load OpenSSL first (milliseconds)
-    from _sha256 import sha256  # Python 3.11
+    from _sha256 import sha256  # type: ignore[import-not-found]  # Python 3.11
 except ImportError:  # pragma: no cover - other Pythons
     try:
-        from _sha2 import sha256  # type: ignore[import-not-found,no-redef]  # 3.12 and later
+        from _sha2 import sha256  # type: ignore[import-not-found]  # 3.12 and later
     except ImportError:
-        from hashlib import sha256  # type: ignore[assignment]
+        from hashlib import sha256
 
 MEMO = os.path.join(".reftool", "plan-memo.json")
 JOURNAL = os.path.join(".reftool", "lock-journal.jsonl")
@@ -127,23 +127,24 @@ def _walk(folder: str, skip: frozenset[str] = frozenset(), limit: int = WALK_LIM
         count += len(entries)
         if count > limit:
             break
-        for e in entries:
-            if e.path in skip:
+        for entry in entries:
+            if entry.path in skip:
                 continue
             try:
-                st = e.stat(follow_symlinks=False)
+                st = entry.stat(follow_symlinks=False)
             except OSError as err:
-                lines.append(b"%s\0errno %d\n" % (os.fsencode(prefix + e.name), err.errno or 0))
+                lines.append(b"%s\0errno %d\n" % (os.fsencode(prefix + entry.name),
+                                                    err.errno or 0))
                 continue
             latest = max(latest, st.st_mtime_ns, st.st_ctime_ns)
             lines.append(b"%s\0%d %d %d %d %d %d\n" % (
-                os.fsencode(prefix + e.name), st.st_mode, st.st_size, st.st_mtime_ns,
+                os.fsencode(prefix + entry.name), st.st_mode, st.st_size, st.st_mtime_ns,
                 st.st_ctime_ns, st.st_ino, st.st_dev))
             if stat.S_ISLNK(st.st_mode):
-                lines.append(f"->{_observe(e.path, 's')}\n".encode())
+                lines.append(f"->{_observe(entry.path, 's')}\n".encode())
             elif stat.S_ISDIR(st.st_mode):
-                stack.append((e.path, prefix + e.name + "/"))
-    return sha256(b"".join(lines)).hexdigest(), latest, count
+                stack.append((entry.path, prefix + entry.name + "/"))
+    return str(sha256(b"".join(lines)).hexdigest()), latest, count
 
 
 def _entries(folder: str, most: int) -> list[os.DirEntry[str]]:
@@ -179,7 +180,7 @@ def _tool_stamp() -> str:
                         continue
                     h.update(f"{folder}/{name}\0{st.st_size} {st.st_mtime_ns}\n".encode(
                         "utf-8", "surrogateescape"))
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 def _environment() -> str:
@@ -190,7 +191,7 @@ def _environment() -> str:
     for name, value in sorted(os.environ.items()):
         if name != "_":
             h.update(f"{name}={value}\0".encode("utf-8", "surrogateescape"))
-    return h.hexdigest()
+    return str(h.hexdigest())
 
 
 def key(argv: Sequence[str], start: str, root: str) -> dict[str, object]:
@@ -295,10 +296,10 @@ class Recorder:
     def _relative(self, path: object) -> str | None:
         """The path as the project names it, or None when it is not observed (outside the
         project, or one of the tool's caches)."""
-        if isinstance(path, int) or path is None:
+        if not isinstance(path, (str, bytes, os.PathLike)):
             self.spoiled = True  # a descriptor: cannot be observed again by name
             return None
-        text = os.fsdecode(path)  # type: ignore[call-overload]
+        text = os.fsdecode(path)
         full = os.path.normpath(text if os.path.isabs(text) else os.path.join(self.root, text))
         if full == self.root:
             return "."
@@ -406,15 +407,15 @@ class Recorder:
             sys.addaudithook(Recorder._audit)
             Recorder._hooked = True
         self._real = (os.stat, os.lstat)
-        os.stat = self._stat(self._real[0], "s")  # type: ignore[assignment]
-        os.lstat = self._stat(self._real[1], "l")  # type: ignore[assignment]
+        os.stat = self._stat(self._real[0], "s")
+        os.lstat = self._stat(self._real[1], "l")
         Recorder._active = self
         return self
 
     def __exit__(self, *exc: object) -> None:
         Recorder._active = None
         if self._real is not None:
-            os.stat, os.lstat = self._real  # type: ignore[assignment]
+            os.stat, os.lstat = self._real
 
     # -- the outcome
 

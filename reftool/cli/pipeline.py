@@ -129,7 +129,7 @@ def cmd_plan(args: argparse.Namespace) -> int:
     if recorder is None:
         return _plan(args, None)[0]
     watch = _Watched(sys.stderr)
-    sys.stderr = watch  # type: ignore[assignment]
+    sys.stderr = watch
     try:
         code, text = _plan(args, recorder)
     finally:

@@ -200,9 +200,9 @@ def parse_ignore_text(data: bytes) -> tuple[tuple[Rule, ...], list[IgnoreProblem
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data[:e.start].count(b"\n") + 1
+        number = data[:e.start].count(b"\n") + 1
         column = e.start - (data.rfind(b"\n", 0, e.start) + 1) + 1
-        return (), [IgnoreProblem(line, column, "invalid_utf8", "is not valid UTF-8")]
+        return (), [IgnoreProblem(number, column, "invalid_utf8", "is not valid UTF-8")]
     rules: list[Rule] = []
     problems: list[IgnoreProblem] = []
     for number, raw in enumerate(text.split("\n"), start=1):

@@ -556,15 +556,15 @@ class Hasher:
             return None, None
         folder, name = os.path.split(full)
         if stat.S_ISLNK(st.st_mode) or name in ("", ".", ".."):
-            real, st = os.path.realpath(full), None
+            real, kept = os.path.realpath(full), None
         else:
             known = self._real_dirs.get(folder)
             if known is None:
                 known = self._real_dirs[folder] = os.path.realpath(folder)
-            real = os.path.join(known, name)
+            real, kept = os.path.join(known, name), st
         if real != self.real_root and not real.startswith(self.real_root + os.sep):
             raise HashError("path_escapes", path, f"{path!r} resolves outside the project")
-        return full, None if st is None or stat.S_ISLNK(st.st_mode) else st
+        return full, kept
 
     def _trusted(self, row: list[Any] | None, st: _Stat) -> str | None:
         if row is not None and row[:5] == st.key():
