@@ -21,7 +21,6 @@ from .documents import Document, DocumentCache, Format, JsonPath, load, located,
 from .errors import Diagnostic, SpecError, diagnostic
 from .load import VarsContext, build_lock, build_pipeline
 from .model import Lock, Pipeline, Stage, canonical_json
-from .schemacheck import passes
 from .schemas import validator
 from .spec import (
     ERROR_CODES,
@@ -192,6 +191,7 @@ def schema_diagnostics(doc: Document, schema: str, *, instance: Any = None,
     compiled schema passes is valid without jsonschema (`schemacheck`); any other is explained
     by jsonschema, whose errors these are.
     """
+    from .schemacheck import passes  # here: a plan whose files are cached checks no schema
     value = doc.value if instance is None else instance
     if passes(schema, value, pointer=pointer):
         return []
