@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from .. import __version__
-from ..files.safe_io import NotRegularFile, UnsafePath
+from ..files.safe_io import NotRegularFile, UnsafePath, to_devnull
 from ..files.spec import (
     EXIT_INTERNAL,
     EXIT_INTERRUPTED,
@@ -121,8 +121,7 @@ def _dispatch(args: argparse.Namespace) -> int:
         print("reftool: interrupted", file=sys.stderr)
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # `reftool ... | head`: the reader has all it wanted
-        devnull = os.open(os.devnull, os.O_WRONLY)
-        os.dup2(devnull, sys.stdout.fileno())
+        to_devnull(sys.stdout)
         return EXIT_OK
     except FileNotFoundError as e:
         print(f"reftool: {e.filename}: no such file or directory", file=sys.stderr)

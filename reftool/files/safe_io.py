@@ -238,3 +238,15 @@ def open_regular(path: str | os.PathLike[str], display: str | None = None, *,
         import fcntl
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_NONBLOCK)
     return open(fd, "rb") if buffered else open(fd, "rb", buffering=0)
+
+
+def to_devnull(out: IO[str]) -> None:
+    """What is written to `out` from now on goes nowhere: its reader left (`reftool ... |
+    head`). A stream that is no file descriptor (a test's buffer) is left as it is."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, out.fileno())
+    except (OSError, ValueError):
+        pass
+    finally:
+        os.close(devnull)

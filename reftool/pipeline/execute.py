@@ -43,6 +43,7 @@ from ..files.model import Lock, LockEntry, Pipeline, Stage
 from .plan import NotRecordable, Plan, cacheable, input_signature, inputs_of, record
 from .plan import stage_reasons
 from ..files.safe_io import UnsafePath, is_inside, open_folder, open_for_writing, open_in_folder
+from ..files.safe_io import to_devnull
 from .store import CorruptCache, MalformedEntry, Remote, Store, remove_output
 from .workspace import Workspace
 
@@ -111,19 +112,8 @@ class _Printer:
                 self.out.write(text + "\n")
                 self.out.flush()
             except BrokenPipeError:  # `reftool run | head`: the reader left, the run goes on
-                _to_devnull(self.out)
+                to_devnull(self.out)  # every stage still runs and is recorded
 
-
-def _to_devnull(out: IO[str]) -> None:
-    """What is written to `out` from now on goes nowhere: a run whose reader left still runs
-    its stages and records them ([exec.record]) rather than stop half done."""
-    devnull = os.open(os.devnull, os.O_WRONLY)
-    try:
-        os.dup2(devnull, out.fileno())
-    except (OSError, ValueError):  # not a file descriptor (a test's buffer)
-        pass
-    finally:
-        os.close(devnull)
 
 
 @dataclass
