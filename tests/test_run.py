@@ -76,6 +76,40 @@ def test_quiet_writes_logs(proj: Project) -> None:
     assert (proj.root / ".reftool/logs/a.log").read_text() == "a from a\n"
 
 
+def test_quiet_logs_hold_the_last_run_and_are_made_only_for_output(proj: Project) -> None:
+    """[tool.run] with -q: a stage's log holds its last run's output; a stage that printed
+    nothing has no log made for it (making a file per stage was most of a quiet trivial
+    stage's cost), and a log an earlier run left is emptied, never left stale."""
+    r = run(proj.root, "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    logs = proj.root / ".reftool/logs"
+    assert (logs / "a.log").read_text() == "a from a\n"
+    assert not (logs / "b.log").exists() and not (logs / "c.log").exists()
+    (logs / "c.log").write_text("stale\n")
+    (proj.root / "in2.txt").write_text("changed\n")
+    (proj.root / "params.yaml").write_text("a: 5\nb: 2\n")
+    r = run(proj.root, "-q")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert (logs / "c.log").read_text() == ""
+    assert (logs / "a.log").read_text() == "a from a\n"
+    assert not (logs / "b.log").exists()
+
+
+def test_a_log_link_planted_by_the_command_is_not_written_through(project: Project) -> None:
+    """[security.symlinks]: a command that puts a link where its log will be made, then
+    prints, fails its stage; nothing is written through the link."""
+    outside = project.root.parent / f"{project.root.name}-outside.txt"
+    project.base('version: "1.0"\nstages:\n  s:\n    cmd: mkdir -p .reftool/logs && '
+                 f"ln -s {outside} .reftool/logs/s.log && echo hello && touch s.txt\n"
+                 "    outs: [s.txt]\n")
+    r = run(project.root, "-q")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "s: FAILED: cannot write its log" in r.stdout and "symbolic link" not in r.stderr
+    assert "    hello" in r.stdout  # its output is still shown, from the tail
+    assert not outside.exists()
+    assert "s" not in lock_of(project.root)["stages"]
+
+
 def test_outputs_removed_before_run_unless_persist(proj: Project) -> None:
     # [exec.outputs-before]
     proj.write("pipeline.yaml", PIPELINE + "  d:\n    cmd: test ! -e d.txt && echo d > d.txt\n"

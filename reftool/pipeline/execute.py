@@ -129,6 +129,7 @@ class _Running:
     # pipe is still open
     commands: collections.deque[str] = field(default_factory=collections.deque)
     log: IO[str] | None = None
+    log_error: str = ""
     partial: bytes = b""
     reading: bool = False
     pidfd: int | None = None
@@ -440,13 +441,15 @@ class Runner:
     # only the commands run beside the tool's work, on the other cores.
 
     def _launch(self, running: _Running) -> None:
-        """Start a stage's first command ([exec.shell]); with -q, its log is opened first."""
+        """Start a stage's first command ([exec.shell]). With -q, its log from an earlier run
+        is emptied first; a log that is not there is made when the stage first writes a line
+        (making a file per stage cost 0.2-1.3 ms here, most of a quiet stage's own time)."""
         stage = running.stage
         running.commands.extend(stage.cmd)
         if self.options.quiet:
             try:  # [security.symlinks]: never through a link
                 running.log = open_in_folder(self._logs(), f"{stage.name}.log",
-                                             f".reftool/logs/{stage.name}.log")
+                                             f".reftool/logs/{stage.name}.log", create=False)
             except OSError as e:
                 self._ended_here(running, 1, f"cannot write its log: {e}")
                 return
@@ -491,6 +494,8 @@ class Runner:
         if running.log is not None:
             running.log.close()
             running.log = None
+        if code == 0 and running.log_error:
+            code, error = 1, running.log_error
         self.events.put((running.stage.name, code, error))
 
     def _next_event(self) -> tuple[str, int | None, str] | None:
@@ -542,10 +547,18 @@ class Runner:
 
     def _show(self, running: _Running, line: str) -> None:
         running.tail.append(line)
+        if not self.options.quiet:
+            self.printer.say(f"[{running.stage.name}] {line}")
+            return
+        if running.log is None and not running.log_error:
+            name = running.stage.name
+            try:  # [security.symlinks]: never through a link
+                running.log = open_in_folder(self._logs(), f"{name}.log",
+                                             f".reftool/logs/{name}.log")
+            except OSError as e:  # the stage fails when its commands end
+                running.log_error = f"cannot write its log: {e}"
         if running.log is not None:
             running.log.write(line + "\n")
-        else:
-            self.printer.say(f"[{running.stage.name}] {line}")
 
     def _reap(self, running: _Running) -> None:
         """When a command's output is closed and its process gone: the next command."""
@@ -734,7 +747,7 @@ class Runner:
         if tail:
             shown = "\n".join(f"    {line}" for line in tail)
             self.printer.say(f"{name}: last {len(tail)} lines of its output:\n{shown}")
-        if self.options.quiet:
+        if self.options.quiet and tail:
             self.printer.say(f"{name}: full output in .reftool/logs/{name}.log")
         return Outcome(name, "failed", time.monotonic() - started, message)
 
