@@ -286,6 +286,53 @@ def test_a_folder_past_the_walk_limit_is_not_read_whole(
     _, _, count = planmemo._walk(str(tmp_path), limit=50)
     assert count == 51 and len(listed) == 51
 
+def test_a_tree_past_the_walk_limit_is_listed_but_never_stat_ed(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A tree of many folders past the limit: its folders are listed until the limit is
+    passed and nothing in it is stat-ed (100 folders of 1,000 files had 21,000 stat-ed on
+    every plan, for an answer then not kept); under the limit, every entry is stat-ed once and
+    the digest is the same from one walk to the next until a file's stat changes."""
+    for d in "abc":
+        (tmp_path / d).mkdir()
+        for i in range(30):
+            (tmp_path / d / f"{i}.txt").write_text("x\n")
+    whole, _, count = planmemo._walk(str(tmp_path), limit=1000)
+    assert count == 93 and whole != planmemo.PAST_LIMIT
+    assert planmemo._walk(str(tmp_path), limit=1000)[0] == whole
+    stats: list[str] = []
+    scandir = os.scandir
+
+    class Entry:
+        def __init__(self, entry: os.DirEntry[str]) -> None:
+            self.entry, self.name, self.path = entry, entry.name, entry.path
+
+        def is_dir(self, follow_symlinks: bool = True) -> bool:
+            return self.entry.is_dir(follow_symlinks=follow_symlinks)
+
+        def stat(self, follow_symlinks: bool = True) -> os.stat_result:
+            stats.append(self.path)
+            return self.entry.stat(follow_symlinks=follow_symlinks)
+
+    class Listing:
+        def __init__(self, path: str) -> None:
+            self.it = scandir(path)
+
+        def __enter__(self) -> Listing:
+            return self
+
+        def __exit__(self, *exc: object) -> None:
+            self.it.close()
+
+        def __iter__(self) -> object:
+            return (Entry(e) for e in self.it)
+    monkeypatch.setattr(planmemo.os, "scandir", Listing)
+    digest, _, count = planmemo._walk(str(tmp_path), limit=50)
+    assert (digest, count, stats) == (planmemo.PAST_LIMIT, 51, [])
+    assert planmemo._walk(str(tmp_path), limit=1000)[0] == whole and len(stats) == 93
+    os.utime(tmp_path / "b" / "7.txt", ns=(1, 1))
+    assert planmemo._walk(str(tmp_path), limit=1000)[0] != whole
+
+
 def test_the_memo_lives_in_a_folder_git_ignores(tmp_path: Path) -> None:
     """[stale.cache]: .reftool/ ignores itself, even when the memo is the first file in it."""
     for name in ("pipeline.yaml", "pipeline.lock"):
