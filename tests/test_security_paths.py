@@ -324,6 +324,36 @@ def test_remove_output_refuses_reserved_paths(tmp_path: Path, path: str) -> None
     assert (tmp_path / ".git").is_dir() and (tmp_path / "pipeline.yaml").is_file()
 
 
+def test_remove_output_removes_every_kind_once_and_never_through_a_link(tmp_path: Path) -> None:
+    """[exec.outputs-before]: a file, a link (not what it points at), a folder and a FIFO at
+    an output path are removed; a missing output or one under a file is no error; an output
+    whose folder is a link out of the project is refused, whether the caller gave the
+    project's real path or not."""
+    from reftool.files.safe_io import UnsafePath
+    from reftool.pipeline.store import remove_output
+    root = tmp_path / "p"
+    root.mkdir()
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (outside / "keep.txt").write_text("keep\n")
+    (root / "f.txt").write_text("x")
+    (root / "link.txt").symlink_to(outside / "keep.txt")
+    (root / "d").mkdir()
+    (root / "d" / "inner.txt").write_text("x")
+    os.mkfifo(root / "fifo")
+    (root / "afile").write_text("x")
+    (root / "out").symlink_to(outside)
+    real = os.path.realpath(root)
+    for path in ("f.txt", "link.txt", "d/", "fifo", "missing.txt", "afile/under.txt"):
+        remove_output(root, path, real_root=real)
+    assert sorted(p.name for p in root.iterdir()) == ["afile", "out"]
+    assert (outside / "keep.txt").read_text() == "keep\n"
+    for real_root in (None, real):
+        with pytest.raises(UnsafePath):
+            remove_output(root, "out/keep.txt", real_root=real_root)
+    assert (outside / "keep.txt").is_file()
+
+
 # ---------------------------------------------------------------- 3. writes through links
 
 def report_project(sandbox: Sandbox) -> None:

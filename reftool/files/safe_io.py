@@ -106,9 +106,11 @@ def make_dirs(base: Path, folder: Path) -> None:
             raise UnsafePath(f"{step}: is not a folder")
 
 
-def is_inside(base: Path, path: Path) -> bool:
-    """Whether `path`, links resolved, lies in `base` (links resolved)."""
-    real_base = os.path.realpath(base)
+def is_inside(base: Path, path: Path, *, real_base: str | None = None) -> bool:
+    """Whether `path`, links resolved, lies in `base` (links resolved; `real_base` when the
+    caller knows it already)."""
+    if real_base is None:
+        real_base = os.path.realpath(base)
     real = os.path.realpath(path)
     return real == real_base or real.startswith(real_base.rstrip(os.sep) + os.sep)
 

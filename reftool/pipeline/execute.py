@@ -248,9 +248,10 @@ class Runner:
         self.deps = graph.dependencies(pipeline, self.index)
         self.threads = _Threads()  # the threads that wait on the cluster's stages
         self._selector_: selectors.BaseSelector | None = None  # the output pipes of the rest
-        self._environment: dict[str, str] | None = None
+        self._environment: dict[bytes, bytes] | None = None
         self._logs_fd: int | None = None
         self._logs_lock = threading.Lock()
+        self._real_root_: str | None = None
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -361,7 +362,8 @@ class Runner:
         try:
             for o in stage.outputs:  # [exec.outputs-before], never a reserved path
                 if not o.persist:
-                    remove_output(self.root, o.path, reserved=self.reserved)
+                    remove_output(self.root, o.path, reserved=self.reserved,
+                                  real_root=self._real_root())
         except UnsafePath as e:
             return self._failed(name, started, f"refused: {e}")
         restored = None if forced else self._restore(stage, inputs, started)
@@ -370,9 +372,11 @@ class Runner:
         for o in stage.outputs:
             (self.root / o.path.rstrip("/")).parent.mkdir(parents=True, exist_ok=True)
         wdir = self.root / stage.wdir
-        if not wdir.is_dir():
+        if stage.wdir == ".":
+            pass  # the project's own folder
+        elif not wdir.is_dir():
             return self._failed(name, started, f"working directory {stage.wdir!r} does not exist")
-        if not is_inside(self.root, wdir):  # [security.symlinks]
+        elif not is_inside(self.root, wdir, real_base=self._real_root()):  # [security.symlinks]
             return self._failed(name, started, f"working directory {stage.wdir!r} resolves "
                                 "outside the project")
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
@@ -464,10 +468,12 @@ class Runner:
         if not running.commands:
             self._ended_here(running, 0, "")
             return
-        if self._environment is None:
-            self._environment = dict(self.workspace.environ)
-            self._environment["REFTOOL_PROJECT"] = str(self.root.resolve())
-        env = dict(self._environment, REFTOOL_STAGE=stage.name)
+        if self._environment is None:  # encoded once a run, not once a command (issue 18)
+            self._environment = {os.fsencode(k): os.fsencode(v)
+                                 for k, v in self.workspace.environ.items()}
+            self._environment[b"REFTOOL_PROJECT"] = os.fsencode(self.root.resolve())
+        env = dict(self._environment)
+        env[b"REFTOOL_STAGE"] = os.fsencode(stage.name)
         try:
             running.process = subprocess.Popen(
                 ["/bin/sh", "-c", running.commands.popleft()], cwd=self.root / stage.wdir,
@@ -572,6 +578,12 @@ class Runner:
             self._ended_here(running, code, "")
         else:
             self._next_command(running)
+
+    def _real_root(self) -> str:
+        """The project's real path, found once a run (it was two realpath calls a stage)."""
+        if self._real_root_ is None:
+            self._real_root_ = os.path.realpath(self.root)
+        return self._real_root_
 
     def _logs(self) -> int:
         """.reftool/logs/, checked and opened once a run (issue 18: checking every folder of

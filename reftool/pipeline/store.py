@@ -10,6 +10,7 @@ corrupt object is reported, deleted and never restored.
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import json
 import os
@@ -349,20 +350,28 @@ def _copy_hashing(source: Path, dest: Path) -> str:
 
 
 def _remove(path: Path) -> None:
-    """Remove a file, link or directory, if there."""
-    if path.is_symlink() or path.is_file():
-        path.unlink()
-    elif path.is_dir():
+    """Remove a file, link or directory, if there (one lstat)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except OSError as e:
+        if e.errno in (errno.ENOENT, errno.ENOTDIR, errno.ELOOP):  # as pathlib's is_*()
+            return
+        raise
+    if stat.S_ISDIR(mode):
         shutil.rmtree(path)
+    else:
+        path.unlink()
 
 
-def remove_output(root: Path, path: str, *, reserved: frozenset[str] = frozenset()) -> None:
+def remove_output(root: Path, path: str, *, reserved: frozenset[str] = frozenset(),
+                  real_root: str | None = None) -> None:
     """[exec.outputs-before]; never a reserved path, nor anything outside the project, even
-    if validation was bypassed ([security.reserved])."""
+    if validation was bypassed ([security.reserved]). `real_root`: the project's real path,
+    when the caller knows it."""
     if not is_relative_path(path) or reserved_conflict(path, reserved) is not None:
         raise UnsafePath(f"{path}: is reserved; reftool never removes it")
     target = root / path.rstrip("/")
-    if not is_inside(root, target.parent):
+    if not is_inside(root, target.parent, real_base=real_root):
         raise UnsafePath(f"{path}: its folder resolves outside the project")
     _remove(target)
 
