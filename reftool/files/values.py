@@ -162,11 +162,17 @@ def jcs(value: Any) -> bytes:
     return _jcs_text(value).encode("utf-8")
 
 
+# What json.dumps(text, ensure_ascii=False) returns, without building an encoder per call
+# (issue 18: a stage's input signature made 44 of them, 0.5 ms)
+_string = json.encoder.encode_basestring
+
+
 def _jcs_text(value: Any) -> str:
+    if isinstance(value, str):
+        return _string(value)
     if isinstance(value, dict):
         return "{" + ",".join(
-            json.dumps(k, ensure_ascii=False) + ":" + _jcs_text(v)
-            for k, v in sorted_items(value)) + "}"
+            _string(k) + ":" + _jcs_text(v) for k, v in sorted_items(value)) + "}"
     if isinstance(value, list):
         return "[" + ",".join(_jcs_text(v) for v in value) + "]"
     if isinstance(value, float):
