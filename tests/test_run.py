@@ -106,6 +106,7 @@ def test_a_log_link_planted_by_the_command_is_not_written_through(project: Proje
     assert r.returncode == 1, r.stdout + r.stderr
     assert "s: FAILED: cannot write its log" in r.stdout and "symbolic link" not in r.stderr
     assert "    hello" in r.stdout  # its output is still shown, from the tail
+    assert "full output in" not in r.stdout  # no log to point at
     assert not outside.exists()
     assert "s" not in lock_of(project.root)["stages"]
 

@@ -684,7 +684,8 @@ class Runner:
                            "interrupted; not recorded")
         if code != 0:
             return self._failed(name, running.started, error or (
-                f"exit code {code}" if code > 0 else f"killed by signal {-code}"), running.tail)
+                f"exit code {code}" if code > 0 else f"killed by signal {-code}"), running.tail,
+                logged=not running.log_error)
         missing = [o.path for o in stage.outputs
                    if not os.path.lexists(self.root / o.path.rstrip("/"))]
         if missing:  # [exec.record]: every declared output must exist
@@ -754,12 +755,14 @@ class Runner:
         self.entries[name] = entry
 
     def _failed(self, name: str, started: float, message: str,
-                tail: collections.deque[str] | None = None) -> Outcome:
+                tail: collections.deque[str] | None = None, *, logged: bool = True) -> Outcome:
+        """A failed stage's outcome, said with the last lines of its output and, with -q,
+        where the whole of it is (`logged`: its log could be written)."""
         self.printer.say(f"{name}: FAILED: {message}")
         if tail:
             shown = "\n".join(f"    {line}" for line in tail)
             self.printer.say(f"{name}: last {len(tail)} lines of its output:\n{shown}")
-        if self.options.quiet and tail:
+        if self.options.quiet and tail and logged:
             self.printer.say(f"{name}: full output in .reftool/logs/{name}.log")
         return Outcome(name, "failed", time.monotonic() - started, message)
 
