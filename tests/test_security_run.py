@@ -5,6 +5,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pytest
 
@@ -305,3 +306,28 @@ def test_keep_going_still_fails_on_a_changed_dep(sandbox: Sandbox, jobs: str) ->
     thread.join()  # type: ignore[attr-defined]
     r.assert_error("s: FAILED", "runtime/dep_changed")
     assert sorted(_lock(sandbox)) == ["t"]  # the independent stage ran and is recorded
+
+
+def test_a_params_file_rewritten_in_the_same_clock_tick_is_read_again(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """[security.deps-during-run] for params: a file system whose clock ticks coarsely gives
+    a file rewritten within one tick, at the same size, the same stat. The workspace then
+    reads its bytes again (the hash cache's racy rule, [stale.cache]) and sees the new value;
+    a file last written long before it was read is trusted on its stat alone."""
+    from reftool.pipeline import workspace as ws
+    from reftool.pipeline.hashing import HashCache, Hasher
+    (tmp_path / "p.yaml").write_text("lr: 1\n")
+    frozen = ws._stat_key(tmp_path / "p.yaml")
+    monkeypatch.setattr(ws, "_stat_key", lambda path: frozen)  # the same tick, the same stat
+    space = ws.Workspace(tmp_path, Hasher(tmp_path, HashCache.open(tmp_path, enabled=False)))
+    assert space.params_file("p.yaml") == {"lr": 1}
+    (tmp_path / "p.yaml").write_text("lr: 2\n")  # same size
+    space.refresh([], ["p.yaml"])
+    assert space.params_file("p.yaml") == {"lr": 2}
+    space.refresh([], ["p.yaml"])  # unchanged: kept, after reading its bytes again
+    assert space.params_file("p.yaml") == {"lr": 2}
+    key, digest, _ = space._params_seen["p.yaml"]
+    space._params_seen["p.yaml"] = (key, digest, max(key[0], key[1]) + 3 * ws.RACY_WINDOW_NS)
+    (tmp_path / "p.yaml").write_text("lr: 3\n")  # now past the window: the stat is trusted
+    space.refresh([], ["p.yaml"])
+    assert space.params_file("p.yaml") == {"lr": 2}

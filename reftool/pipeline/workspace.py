@@ -7,7 +7,10 @@ environment variables from one snapshot taken when it is made.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import os
+import stat
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -15,7 +18,7 @@ from typing import Any
 from ..files.documents import Document
 from ..files.errors import SpecError, diagnostic
 from ..files.ignore import IGNORE_FILE, Rule, Rules, parse_ignore_text, read_ignore_file, rules_for
-from .hashing import Hasher
+from .hashing import RACY_WINDOW_NS, Hasher
 from ..files.model import FileState
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 
@@ -32,7 +35,9 @@ class Workspace:
             f: d.value for f, d in (params or {}).items() if d is not None}
         self.environ = dict(os.environ if environ is None else environ)
         self._recorded: dict[str, FileState] = {}
-        self._params_stat: dict[str, tuple[int, ...] | None] = {}  # when params_file read it
+        # when params_file read a file: its stat, the digest of its bytes, and when it was
+        # last read or found unchanged by reading
+        self._params_seen: dict[str, tuple[tuple[int, ...] | None, str, int]] = {}
 
     def path_state(self, path: str, exclude: tuple[str, ...] = ()) -> FileState | None:
         """A path's state; a directory's under its rules ([digest.ignore]), which it names
@@ -66,11 +71,12 @@ class Workspace:
             fmt = PARAMS_EXTENSIONS.get(os.path.splitext(file)[1].lower())
             if fmt is None:
                 raise SpecError([])  # validation reports it: params_format
-            stat_key = _stat_key(self.root / file)
+            stat_key = _stat_key(self.root / file)  # before it is read: git's order
+            read_ns = time.time_ns()
             doc = load(self.root / file, display=file, fmt=fmt,  # type: ignore[arg-type]
                        limit=MAX_TEXT_FILE_BYTES)
             self._params[file] = doc.value
-            self._params_stat[file] = stat_key
+            self._params_seen[file] = (stat_key, doc.digest, read_ns)
         value: Mapping[str, Any] = self._params[file]
         return value
 
@@ -87,9 +93,49 @@ class Workspace:
             if known:
                 before[path] = state
         for file in files:
-            if self._params_stat.get(file) != _stat_key(self.root / file):
+            if not self._params_unchanged(file):
                 self._params.pop(file, None)
         return before
+
+    def _params_unchanged(self, file: str) -> bool:
+        """Whether a params file still holds what params_file read: its stat is the same and,
+        when it was written within RACY_WINDOW_NS of the last read (a write in the same clock
+        tick leaves the same stat), its bytes are too ([security.deps-during-run], as the
+        hash cache does for deps, [stale.cache])."""
+        seen = self._params_seen.get(file)
+        if seen is None:
+            return False
+        key, digest, read_ns = seen
+        full = os.path.join(self.root, file)
+        if key is None or _stat_key(full) != key:
+            return False
+        if max(key[0], key[1]) < read_ns - RACY_WINDOW_NS:
+            return True
+        now_ns = time.time_ns()
+        if _digest_of(full, key[2]) != digest:
+            return False
+        self._params_seen[file] = (key, digest, now_ns)
+        return True
+
+
+def _digest_of(path: str, size: int) -> str | None:
+    """The sha256 of a file's bytes, when it is still the regular file of `size` bytes whose
+    stat was just compared (the same inode: a FIFO or device swapped in has another); None
+    when it cannot be read. Four calls, not the dozen of a checked read (issue 18: the file
+    is read again before and after each stage while it is racy)."""
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        data = os.read(fd, size + 1)
+        return hashlib.sha256(data).hexdigest() if len(data) == size else None
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
 
 
 def ignore_rules(root: Path, pipeline_version: str) -> tuple[Rule, ...]:
@@ -108,7 +154,7 @@ def ignore_rules(root: Path, pipeline_version: str) -> tuple[Rule, ...]:
     return () if data is None else parse_ignore_text(data)[0]
 
 
-def _stat_key(path: Path) -> tuple[int, ...] | None:
+def _stat_key(path: str | os.PathLike[str]) -> tuple[int, ...] | None:
     """What changes when a file is written (nanosecond times, size, inode); None if absent."""
     try:
         st = os.stat(path)
