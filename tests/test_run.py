@@ -111,6 +111,24 @@ def test_a_log_link_planted_by_the_command_is_not_written_through(project: Proje
     assert "s" not in lock_of(project.root)["stages"]
 
 
+@pytest.mark.parametrize("when", ["before the run", "by the command"])
+def test_a_fifo_where_the_log_goes_fails_the_stage_without_hanging(project: Project,
+                                                                   when: str) -> None:
+    """[security.special-files]: a FIFO at .reftool/logs/STAGE.log, left there or made by
+    the command before it prints, fails the stage at once (opening it for writing with no
+    reader used to wait forever)."""
+    make = "mkdir -p .reftool/logs && mkfifo .reftool/logs/s.log && " if when != "before the run" \
+        else ""
+    project.base('version: "1.0"\nstages:\n  s:\n'
+                 f"    cmd: {make}echo hello && touch s.txt\n    outs: [s.txt]\n")
+    if when == "before the run":
+        (project.root / ".reftool" / "logs").mkdir(parents=True)
+        os.mkfifo(project.root / ".reftool" / "logs" / "s.log")
+    r = run(project.root, "-q", timeout=60)
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "s: FAILED: cannot write its log: .reftool/logs/s.log: is a FIFO" in r.stdout
+
+
 def test_outputs_removed_before_run_unless_persist(proj: Project) -> None:
     # [exec.outputs-before]
     proj.write("pipeline.yaml", PIPELINE + "  d:\n    cmd: test ! -e d.txt && echo d > d.txt\n"
