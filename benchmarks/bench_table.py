@@ -282,14 +282,17 @@ def measure(work: Path, mode: str, repeats: int, groups: tuple[str, ...] = GROUP
     sizes = SIZES[mode]
     subprocess.run([PY, "-m", "compileall", "-q", str(HERE.parent / "reftool")], env=ENV,
                    capture_output=True)
-    fewer = max(1, repeats // 2) if mode == "full" else repeats  # the long rows
+    # the -j rows take 10 s a repeat: fewer of them. The run rows keep every repeat: with 2,
+    # the 1,000-stage row read 2.09x and 2.32x in two tables an hour apart, and 1.83x as a
+    # median of 9 (issue 18); the 10,000-stage row is measured once in any case
+    fewer = max(1, repeats // 2) if mode == "full" else repeats
     rows: list[Row] = []
     if "startup" in groups:
         rows += startup_rows(work, repeats)
     if "plan" in groups:
         rows += plan_rows(work, sizes, repeats)
     if "run" in groups:
-        rows += run_rows(work, sizes["run"], fewer)
+        rows += run_rows(work, sizes["run"], repeats)
     if "wide" in groups:
         rows += parallel_rows(work, sizes["wide"], 50, fewer)
     if "dir" in groups:
