@@ -310,6 +310,7 @@ class Recorder:
 
     def __init__(self, root: str) -> None:
         self.root = root
+        self._base = root if root.endswith("/") else root + "/"  # os.path.join's prefix
         self.started = time.time_ns()
         self.observed: dict[str, Any] = {}
         self.listed: set[str] = set()  # folders the plan listed
@@ -326,11 +327,16 @@ class Recorder:
     def _relative(self, path: object) -> str | None:
         """The path as the project names it, or None when it is not observed (outside the
         project, or one of the tool's caches)."""
-        if not isinstance(path, (str, bytes, os.PathLike)):
+        if isinstance(path, str):
+            text = path
+        elif isinstance(path, (bytes, os.PathLike)):
+            text = os.fsdecode(path)
+        else:
             self.spoiled = True  # a descriptor: cannot be observed again by name
             return None
-        text = os.fsdecode(path)
-        full = os.path.normpath(text if os.path.isabs(text) else os.path.join(self.root, text))
+        full = text if text.startswith("/") else self._base + text
+        if "/." in full or "//" in full or full.endswith("/"):  # else normpath changes nothing
+            full = os.path.normpath(full)  # (issue 18: a third of the hook's cost)
         if full == self.root:
             return "."
         if not full.startswith(self.root + os.sep):
