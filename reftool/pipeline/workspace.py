@@ -7,9 +7,7 @@ environment variables from one snapshot taken when it is made.
 from __future__ import annotations
 
 import dataclasses
-import hashlib
 import os
-import stat
 import time
 from collections.abc import Mapping
 from pathlib import Path
@@ -18,7 +16,7 @@ from typing import Any
 from ..files.documents import Document
 from ..files.errors import SpecError, diagnostic
 from ..files.ignore import IGNORE_FILE, Rule, Rules, parse_ignore_text, read_ignore_file, rules_for
-from .hashing import RACY_WINDOW_NS, Hasher
+from .hashing import RACY_WINDOW_NS, Hasher, hash_file
 from ..files.model import FileState
 from ..files.spec import MAX_TEXT_FILE_BYTES, PARAMS_EXTENSIONS
 
@@ -112,30 +110,13 @@ class Workspace:
         if max(key[0], key[1]) < read_ns - RACY_WINDOW_NS:
             return True
         now_ns = time.time_ns()
-        if _digest_of(full, key[2]) != digest:
-            return False
+        try:
+            if hash_file(full) != digest:
+                return False
+        except OSError:
+            return False  # read again when asked, and the error said then
         self._params_seen[file] = (key, digest, now_ns)
         return True
-
-
-def _digest_of(path: str, size: int) -> str | None:
-    """The sha256 of a file's bytes, when it is still the regular file of `size` bytes whose
-    stat was just compared (the same inode: a FIFO or device swapped in has another); None
-    when it cannot be read. Four calls, not the dozen of a checked read (issue 18: the file
-    is read again before and after each stage while it is racy)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        data = os.read(fd, size + 1)
-        return hashlib.sha256(data).hexdigest() if len(data) == size else None
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
 
 
 def ignore_rules(root: Path, pipeline_version: str) -> tuple[Rule, ...]:
