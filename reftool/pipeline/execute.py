@@ -251,7 +251,6 @@ class Runner:
         self._environment: dict[bytes, bytes] | None = None
         self._logs_fd: int | None = None
         self._logs_lock = threading.Lock()
-        self._real_root_: str | None = None
 
     # ------------------------------------------------------------------------------ the loop
 
@@ -362,8 +361,8 @@ class Runner:
         try:
             for o in stage.outputs:  # [exec.outputs-before], never a reserved path
                 if not o.persist:
-                    remove_output(self.root, o.path, reserved=self.reserved,
-                                  real_root=self._real_root())
+                    remove_output(self.root, o.path, reserved=self.reserved,  # its real
+                                  real_root=self.workspace.hasher.real_root)  # path, found once
         except UnsafePath as e:
             return self._failed(name, started, f"refused: {e}")
         restored = None if forced else self._restore(stage, inputs, started)
@@ -376,7 +375,8 @@ class Runner:
             pass  # the project's own folder
         elif not wdir.is_dir():
             return self._failed(name, started, f"working directory {stage.wdir!r} does not exist")
-        elif not is_inside(self.root, wdir, real_base=self._real_root()):  # [security.symlinks]
+        elif not is_inside(self.root, wdir,  # [security.symlinks]
+                           real_base=self.workspace.hasher.real_root):
             return self._failed(name, started, f"working directory {stage.wdir!r} resolves "
                                 "outside the project")
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
@@ -578,12 +578,6 @@ class Runner:
             self._ended_here(running, code, "")
         else:
             self._next_command(running)
-
-    def _real_root(self) -> str:
-        """The project's real path, found once a run (it was two realpath calls a stage)."""
-        if self._real_root_ is None:
-            self._real_root_ = os.path.realpath(self.root)
-        return self._real_root_
 
     def _logs(self) -> int:
         """.reftool/logs/, checked and opened once a run (issue 18: checking every folder of
