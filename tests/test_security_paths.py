@@ -375,6 +375,7 @@ def test_report_never_writes_through_a_link(sandbox: Sandbox, link: tuple[str, s
 
 
 @pytest.mark.parametrize("link", [".reftool", ".reftool/logs", ".reftool/cache",
+                                  ".reftool/cache/objects", ".reftool/cache/runs",
                                   ".reftool/hashcache", "experiments", "pipeline.lock"])
 def test_run_never_writes_through_a_link(sandbox: Sandbox, link: str) -> None:
     """A committed link in a tool-owned path: refused, named, nothing written outside."""
@@ -389,6 +390,51 @@ def test_run_never_writes_through_a_link(sandbox: Sandbox, link: str) -> None:
         return
     assert r.code != 0 or "symbolic link" in r.err, r.out + r.err
     assert "symbolic link" in r.out + r.err or "outside the project" in r.out + r.err
+
+
+HELLO_HEX = hashlib.sha256(b"hello\n").hexdigest()
+
+
+@pytest.mark.parametrize("link", [f".reftool/cache/objects/{HELLO_HEX[:2]}",
+                                  f".reftool/cache/objects/{HELLO_HEX[:2]}/{HELLO_HEX[2:]}"])
+def test_outputs_are_never_cached_through_a_link(sandbox: Sandbox, link: str) -> None:
+    """The folder an output's object goes in, or the object itself, planted as a link: the
+    stage runs and is recorded, its outputs are not cached, the link is named."""
+    sandbox.write("pipeline.yaml", CACHED_FILE)
+    sandbox.write("src.txt", "hello\n")
+    folder = link.count("/") == 3
+    sandbox.link(link, sandbox.outside / "home" if folder else sandbox.outside / "bait.txt")
+    r = sandbox.run("run", "-q")
+    r.assert_clean()
+    assert r.code == 0, r.err
+    assert "outputs not cached" in r.err and "symbolic link" in r.err, r.err
+    assert link in r.err, r.err
+    assert (sandbox.project / "pipeline.lock").is_file()
+
+
+def test_a_cache_folder_swapped_for_a_link_during_a_run_changes_nothing(tmp_path: Path) -> None:
+    """[security.symlinks]: the store writes its entries through the folder it checked and
+    opened, so a link put in place of `runs/` after that leads nowhere."""
+    from reftool.files.model import FileState, OutState
+    from reftool.pipeline.store import Store
+
+    root, outside = tmp_path / "project", tmp_path / "outside"
+    root.mkdir()
+    outside.mkdir()
+    (root / "out.txt").write_text("hello\n")
+    out = {"out.txt": OutState(state=FileState(digest="sha256:" + HELLO_HEX, size=6, files=None),
+                               cache=True, persist=False)}
+    store = Store(root)
+    store.save("sha256:" + "a" * 64, out)
+    runs = root / ".reftool" / "cache" / "runs"
+    runs.rename(root / "moved")
+    runs.symlink_to(outside, target_is_directory=True)
+    store.save("sha256:" + "b" * 64, out)
+    assert list(outside.iterdir()) == []
+    assert sorted(p.name for p in (root / "moved").iterdir()) == ["a" * 64 + ".json",
+                                                                  "b" * 64 + ".json"]
+    with pytest.raises(OSError, match="symbolic link"):
+        Store(root).save("sha256:" + "c" * 64, out)  # a new store checks the folders again
 
 
 def test_plots_never_write_through_a_link(sandbox: Sandbox) -> None:

@@ -78,6 +78,10 @@ def _below(base: Path, path: Path) -> Iterator[Path]:
         yield current
 
 
+LINK_REFUSED = ("is a symbolic link; reftool does not write through a link in a folder it owns "
+                "(remove the link)")
+
+
 def refuse_links(base: Path, path: Path) -> None:
     """[security.symlinks]: raise UnsafePath when `path` or a folder between `base` and it is a
     symbolic link. Components that do not exist yet end the check."""
@@ -87,8 +91,7 @@ def refuse_links(base: Path, path: Path) -> None:
         except FileNotFoundError:
             return
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{step}: is a symbolic link; reftool does not write through a "
-                             "link in a folder it owns (remove the link)")
+            raise UnsafePath(f"{step}: {LINK_REFUSED}")
 
 
 def make_dirs(base: Path, folder: Path) -> None:
@@ -101,8 +104,7 @@ def make_dirs(base: Path, folder: Path) -> None:
             pass
         st = os.lstat(step)
         if stat.S_ISLNK(st.st_mode):
-            raise UnsafePath(f"{step}: is a symbolic link; reftool does not write through a "
-                             "link in a folder it owns (remove the link)")
+            raise UnsafePath(f"{step}: {LINK_REFUSED}")
         if not stat.S_ISDIR(st.st_mode):
             raise UnsafePath(f"{step}: is not a folder")
 
@@ -118,11 +120,14 @@ def is_inside(base: Path, path: Path, *, real_base: str | None = None) -> bool:
 
 # ---------------------------------------------------------------------------------- writing
 
-def _temp_beside(path: Path) -> tuple[Path, int]:
+def _temp_beside(path: str, dir_fd: int | None = None) -> tuple[str, int]:
+    """A new file beside `path` (in the folder `dir_fd`, when given), never through a link."""
+    head, tail = os.path.split(path)
     for attempt in range(100):
-        tmp = path.with_name(f".{path.name}.{os.getpid()}.{attempt}.tmp")
+        tmp = os.path.join(head, f".{tail}.{os.getpid()}.{attempt}.tmp")
         try:
-            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644)
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW, 0o644,
+                         dir_fd=dir_fd)
         except FileExistsError:
             continue
         return tmp, fd
@@ -134,7 +139,7 @@ def write_atomic(path: Path, data: bytes, *, base: Path, durable: bool = False) 
     (flush to stable storage when `durable`), rename over; nothing below `base` is a link."""
     make_dirs(base, path.parent)
     refuse_links(base, path)
-    tmp, fd = _temp_beside(path)
+    tmp, fd = _temp_beside(os.fspath(path))
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
@@ -143,8 +148,63 @@ def write_atomic(path: Path, data: bytes, *, base: Path, durable: bool = False) 
                 os.fsync(f.fileno())
         os.replace(tmp, path)
     except BaseException:
-        tmp.unlink(missing_ok=True)
+        _unlink_quietly(tmp)
         raise
+
+
+def _unlink_quietly(path: str, dir_fd: int | None = None) -> None:
+    try:
+        os.unlink(path, dir_fd=dir_fd)
+    except OSError:
+        pass
+
+
+def lstat_in(folder_fd: int, name: str, display: str) -> os.stat_result | None:
+    """What `name` in a folder from `open_folder` is, or None when it is not there; a link
+    there is refused ([security.symlinks]): nothing is written over it."""
+    try:
+        st = os.stat(name, dir_fd=folder_fd, follow_symlinks=False)
+    except FileNotFoundError:
+        return None
+    if stat.S_ISLNK(st.st_mode):
+        raise UnsafePath(f"{display}: {LINK_REFUSED}")
+    return st
+
+
+def write_in_folder(folder_fd: int, name: str, data: bytes, display: str) -> None:
+    """`write_atomic` of a file `name` in a folder from `open_folder`: no folder of the path
+    is looked at again (issue 18: checking every folder of a cache path for each entry was a
+    tenth of a stage's own time), and a link swapped in for one meanwhile changes nothing."""
+    lstat_in(folder_fd, name, display)
+    tmp, fd = _temp_beside(name, folder_fd)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+        os.close(fd)
+        fd = -1
+        os.replace(tmp, name, src_dir_fd=folder_fd, dst_dir_fd=folder_fd)
+    except BaseException:
+        if fd >= 0:
+            os.close(fd)
+        _unlink_quietly(tmp, folder_fd)
+        raise
+
+
+def open_subfolder(folder_fd: int, name: str, display: str) -> int:
+    """The folder `name` in a folder from `open_folder`, made if need be and opened as a
+    descriptor (to be closed by the caller), never a link ([security.symlinks])."""
+    try:
+        os.mkdir(name, dir_fd=folder_fd)
+    except FileExistsError:
+        pass
+    try:
+        return os.open(name, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | _NOFOLLOW,
+                       dir_fd=folder_fd)
+    except OSError as e:
+        st = lstat_in(folder_fd, name, display)  # a link: refused, named
+        what = "is not a folder" if st is not None else f"cannot open it ({e.strerror})"
+        raise UnsafePath(f"{display}: {what}") from None
 
 
 def open_for_writing(path: Path, *, base: Path, append: bool = False) -> IO[str]:

@@ -18,6 +18,7 @@ import shutil
 import stat
 import threading
 import time
+import weakref
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
@@ -25,8 +26,8 @@ from typing import Any
 from ..files.model import FileState, OutState
 from ..files.spec import reserved_conflict
 from ..files.safe_io import (
-    UnsafePath, is_hex_digest, is_inside, is_relative_path, is_sha256, make_dirs, open_regular,
-    refuse_links, write_atomic,
+    UnsafePath, is_hex_digest, is_inside, is_relative_path, is_sha256, lstat_in, make_dirs,
+    open_folder, open_regular, open_subfolder, refuse_links, write_atomic, write_in_folder,
 )
 
 RUNS_FORMAT = "reftool-run-cache"
@@ -123,6 +124,20 @@ class Store:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.folder = root / ".reftool" / "cache"
+        self._folders: dict[str, int] = {}  # objects/ and runs/, opened once they are written
+        self._folders_lock = threading.Lock()
+        weakref.finalize(self, _close_all, self._folders)
+
+    def _opened(self, name: str) -> int:
+        """The cache's folder `objects` or `runs`, made, checked and opened once a store
+        ([security.symlinks]): what is saved in it goes through the descriptor (issue 18:
+        making and checking each folder of the path again, twice a stage, was a quarter of
+        saving a stage's outputs)."""
+        with self._folders_lock:
+            fd = self._folders.get(name)
+            if fd is None:
+                fd = self._folders[name] = open_folder(self.folder / name, base=self.root)
+            return fd
 
     def _object(self, hexdigest: str) -> Path:
         if not is_hex_digest(hexdigest):  # [security.paths]: a digest never walks the tree
@@ -186,23 +201,29 @@ class Store:
                 "persist": o.persist, **({"files": o.state.files}
                                          if o.state.files is not None else {})}
             for p, o in outs.items()}}
-        self._write(self._run(signature), json.dumps(entry, sort_keys=True).encode())
+        name = _hex(signature) + ".json"
+        write_in_folder(self._opened("runs"), name, json.dumps(entry, sort_keys=True).encode(),
+                        f".reftool/cache/runs/{name}")  # [security.symlinks]
 
     def _write(self, final: Path, data: bytes) -> None:
         write_atomic(final, data, base=self.root)  # [security.symlinks]
 
     def _save_file(self, source: Path, digest: str) -> None:
-        final = self._object(_hex(digest))
-        refuse_links(self.root, final)
-        if final.is_file():
-            return
-        make_dirs(self.root, final.parent)
-        tmp = final.with_name(f".{final.name}.{os.getpid()}.tmp")
-        got = _copy_hashing(source, tmp)
-        if got != _hex(digest):  # it changed after it was hashed: do not keep it
-            tmp.unlink()
-            raise CorruptCache(f"{source} changed while it was stored")
-        os.replace(tmp, final)
+        hexdigest = _hex(digest)
+        display = f".reftool/cache/objects/{hexdigest[:2]}"
+        folder = open_subfolder(self._opened("objects"), hexdigest[:2], display)
+        try:
+            name = hexdigest[2:]
+            there = lstat_in(folder, name, f"{display}/{name}")  # [security.symlinks]
+            if there is not None and stat.S_ISREG(there.st_mode):
+                return
+            tmp = f".{name}.{os.getpid()}.tmp"
+            if _copy_hashing(source, tmp, dir_fd=folder) != hexdigest:
+                os.unlink(tmp, dir_fd=folder)  # it changed after it was hashed: not kept
+                raise CorruptCache(f"{source} changed while it was stored")
+            os.replace(tmp, name, src_dir_fd=folder, dst_dir_fd=folder)
+        finally:
+            os.close(folder)
 
     def _save_dir(self, source: Path, digest: str, path: str, rules: Any) -> None:
         """The files of the directory's manifest, found by the walk that hashed it
@@ -336,17 +357,28 @@ def _file_hex(path: Path) -> str:
     return hash_file(path)
 
 
-def _copy_hashing(source: Path, dest: Path) -> str:
-    """Copy a regular file into a new file `dest` (O_EXCL, O_NOFOLLOW), hashing it."""
+def _copy_hashing(source: Path, dest: str | Path, *, dir_fd: int | None = None) -> str:
+    """Copy a regular file into a new file `dest` (O_EXCL, O_NOFOLLOW; in the folder `dir_fd`
+    when given) with the source's permission bits, hashing it."""
     h = hashlib.sha256()
-    dest.unlink(missing_ok=True)  # a leftover of a killed run of this process id
+    try:
+        os.unlink(dest, dir_fd=dir_fd)  # a leftover of a killed run of this process id
+    except FileNotFoundError:
+        pass
     flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
-    with open_regular(source) as src, open(os.open(dest, flags, 0o644), "wb") as out:
+    with open_regular(source) as src, open(os.open(dest, flags, 0o644, dir_fd=dir_fd),
+                                           "wb") as out:
         while chunk := src.read(1 << 20):
             h.update(chunk)
             out.write(chunk)
-    shutil.copymode(source, dest)
+        os.fchmod(out.fileno(), stat.S_IMODE(os.fstat(src.fileno()).st_mode))  # as copymode
     return h.hexdigest()
+
+
+def _close_all(folders: dict[str, int]) -> None:
+    for fd in folders.values():
+        os.close(fd)
+    folders.clear()
 
 
 def _remove(path: Path) -> None:
