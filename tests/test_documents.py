@@ -42,6 +42,7 @@ from reftool.files.values import (
     pointer_for,
     pointer_tokens,
     resolve_pointer,
+    sha256_digest,
     typed_tree,
 )
 
@@ -1220,6 +1221,23 @@ def values_strategy(*, finite: bool = False) -> st.SearchStrategy[Any]:
                                    st.dictionaries(KEYS, children, max_size=5)),
         max_leaves=25,
     )
+
+
+@DETERMINISTIC
+@given(values_strategy())
+def test_params_digest_is_the_digest_of_the_jcs_of_the_typed_tree(value: Any) -> None:
+    # SPEC [params.digest], computed without building the typed tree (issue 18): the same
+    # bytes as the definition, for every kind of value, key order and awkward text
+    from reftool.files.values import _typed_jcs_text
+    assert _typed_jcs_text(value).encode("utf-8") == jcs(typed_tree(value))
+    assert params_digest(value) == sha256_digest(jcs(typed_tree(value)))
+
+
+def test_params_digest_rejects_non_values() -> None:
+    # SPEC section 4 failing case, as typed_tree
+    for bad in ((1, 2), {1, 2}, b"x", object(), {"a": (1,)}, [1.5, {"a": b"x"}]):
+        with pytest.raises(TypeError):
+            params_digest(bad)
 
 
 def reorder(value: Any, rnd: random.Random) -> Any:

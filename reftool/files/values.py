@@ -187,8 +187,30 @@ def sha256_digest(data: bytes) -> str:
 
 
 def params_digest(value: Any) -> str:
-    """[params.digest]"""
-    return sha256_digest(jcs(typed_tree(value)))
+    """[params.digest]: the digest of the JCS bytes of the value's typed tree."""
+    return sha256_digest(_typed_jcs_text(value).encode("utf-8"))
+
+
+def _typed_jcs_text(value: Any) -> str:
+    """`_jcs_text(typed_tree(value))`, without building the tree and sorting each mapping
+    twice (issue 18: a stage's input signature, twice a stage run, was a tenth of the tool's
+    own time in a 1,000-stage run). The kinds are tested in `type_name`'s order."""
+    if value is None:
+        return '{"null":null}'
+    if isinstance(value, bool):
+        return '{"bool":true}' if value else '{"bool":false}'
+    if isinstance(value, int):
+        return '{"int":' + _string(int_text(value)) + "}"
+    if isinstance(value, float):
+        return '{"float":' + _string(float_text(value)) + "}"
+    if isinstance(value, str):
+        return '{"str":' + _string(value) + "}"
+    if isinstance(value, list):
+        return '{"list":[' + ",".join(_typed_jcs_text(v) for v in value) + "]}"
+    if isinstance(value, dict):
+        return '{"map":{' + ",".join(
+            _string(k) + ":" + _typed_jcs_text(v) for k, v in sorted_items(value)) + "}}"
+    raise TypeError(f"not a spec value: {type(value).__name__}")
 
 
 # ---------------------------------------------------------------------------------- pointers

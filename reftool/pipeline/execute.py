@@ -124,6 +124,7 @@ class _Running:
     tail: collections.deque[str] = field(default_factory=lambda: collections.deque(
         maxlen=TAIL_LINES))
     inputs: LockEntry | None = None
+    signature: str | None = None  # where its outputs are cached, when they are
     # a stage run here ([exec.shell]), by the run's own thread: its commands not yet started,
     # its log (with -q), the end of its output not yet a whole line, and whether its output
     # pipe is still open
@@ -365,7 +366,9 @@ class Runner:
                                   real_root=self.workspace.hasher.real_root)  # path, found once
         except UnsafePath as e:
             return self._failed(name, started, f"refused: {e}")
-        restored = None if forced else self._restore(stage, inputs, started)
+        signature = self._signature(stage, inputs)
+        restored = None if forced or signature is None else self._restore(
+            stage, inputs, signature, started)
         if restored is not None:
             return restored
         for o in stage.outputs:
@@ -380,7 +383,7 @@ class Runner:
             return self._failed(name, started, f"working directory {stage.wdir!r} resolves "
                                 "outside the project")
         self.printer.say(f"{name}: running {' && '.join(stage.cmd)}")
-        running = _Running(stage=stage, inputs=inputs, started=started)
+        running = _Running(stage=stage, inputs=inputs, started=started, signature=signature)
         self.running[name] = running
         if self.executor is not None:
             self.threads.submit(self._execute_remotely, running)
@@ -388,11 +391,19 @@ class Runner:
             self._launch(running)
         return None
 
-    def _restore(self, stage: Stage, inputs: LockEntry, started: float) -> Outcome | None:
-        """[exec.cache]: the outputs of these inputs, from the cache, verified."""
+    def _signature(self, stage: Stage, inputs: LockEntry) -> str | None:
+        """[digest.signature]: where the stage's outputs are found and kept in the cache; None
+        when they are not ([exec.cache]). Computed once a stage run: what it depends on does
+        not change while the stage runs (its inputs as they were when it started, its
+        outputs' declarations, the project's ignore rules read once)."""
         if self.store is None or not self.options.use_cache or not cacheable(stage):
             return None
-        signature = input_signature(stage, inputs, self.workspace)
+        return input_signature(stage, inputs, self.workspace)
+
+    def _restore(self, stage: Stage, inputs: LockEntry, signature: str,
+                 started: float) -> Outcome | None:
+        """[exec.cache]: the outputs of these inputs, from the cache, verified."""
+        assert self.store is not None
         try:
             outs = self._lookup(stage, signature)
         except MalformedEntry as e:  # [security.paths]: told once, never used
@@ -708,9 +719,9 @@ class Runner:
         entry = LockEntry(cmd=entry.cmd, wdir=entry.wdir, deps=running.inputs.deps,
                           params=running.inputs.params, env=running.inputs.env, outs=entry.outs)
         self._commit(name, entry)
-        if self.store is not None and self.options.use_cache and cacheable(stage):
+        if self.store is not None and running.signature is not None:
             try:
-                self.store.save(input_signature(stage, running.inputs, self.workspace),
+                self.store.save(running.signature,
                                 {p: o for p, o in entry.outs.items()},
                                 rules={o.path: self.workspace.rules_of(o.path, o.exclude)
                                        for o in stage.outputs})
