@@ -40,9 +40,9 @@ def reads(monkeypatch: pytest.MonkeyPatch) -> list[str]:
     seen: list[str] = []
     real = hashing.hash_file
 
-    def spy(path: str | os.PathLike[str]) -> str:
+    def spy(path: str | os.PathLike[str], *, checked: bool = False) -> str:
         seen.append(os.path.basename(path))
-        return real(path)
+        return real(path, checked=checked)
     monkeypatch.setattr(hashing, "hash_file", spy)
     return seen
 
@@ -834,3 +834,44 @@ def test_forget_drops_what_prefetch_walked(tmp_path: Path, monkeypatch: pytest.M
         assert h.state("d/").digest == reference_digest(tmp_path / "d")  # type: ignore[union-attr]
     finally:
         h.close()
+
+
+@pytest.mark.parametrize("size", [0, 1, 5, (1 << 16) - 1, 1 << 16, (1 << 16) + 1,
+                                  hashing._SMALL - 1, hashing._SMALL, hashing._SMALL + 1,
+                                  3 * hashing._SMALL + 7])
+@pytest.mark.parametrize("checked", [False, True])
+def test_hash_file_is_sha256_of_every_byte(tmp_path: Path, size: int, checked: bool) -> None:
+    # SPEC [digest.file]: small files read at once (and a read that finds the end), large
+    # ones streamed; the same digest either way, and about the bounds between them
+    data = os.urandom(size)
+    (tmp_path / "f").write_bytes(data)
+    assert hashing.hash_file(tmp_path / "f", checked=checked) == hashlib.sha256(data).hexdigest()
+
+
+def test_hash_file_reads_what_a_file_grew_by(tmp_path: Path,
+                                             monkeypatch: pytest.MonkeyPatch) -> None:
+    # a file that grows between its stat and its read is hashed to its end, streaming once
+    # it is past the one-read size
+    p = tmp_path / "f"
+    p.write_bytes(b"a" * 10)
+    real_fstat = os.fstat
+
+    def stale(fd: int) -> os.stat_result:  # the size the file had before it grew
+        st = real_fstat(fd)
+        return os.stat_result((st.st_mode, st.st_ino, st.st_dev, st.st_nlink, st.st_uid,
+                               st.st_gid, 3, st.st_atime, st.st_mtime, st.st_ctime))
+    monkeypatch.setattr(hashing, "_SMALL", 16)
+    import reftool.files.safe_io as safe_io
+    monkeypatch.setattr(safe_io.os, "fstat", stale)
+    assert hashing.hash_file(p) == hashlib.sha256(b"a" * 10).hexdigest()
+    p.write_bytes(b"b" * 100)
+    assert hashing.hash_file(p) == hashlib.sha256(b"b" * 100).hexdigest()
+
+
+@pytest.mark.parametrize("checked", [False, True])
+def test_hash_file_refuses_a_fifo_at_once(tmp_path: Path, checked: bool) -> None:
+    # SPEC [security.special-files]: a FIFO where a file was (found regular by the caller's
+    # stat, then swapped) is refused, never waited on
+    os.mkfifo(tmp_path / "f")
+    with pytest.raises(OSError, match="FIFO"):
+        hashing.hash_file(tmp_path / "f", checked=checked)

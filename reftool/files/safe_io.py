@@ -307,17 +307,27 @@ def kind_of(mode: int) -> str:
     return "is not a regular file"
 
 
-def open_regular(path: str | os.PathLike[str], display: str | None = None, *,
-                 buffered: bool = True) -> IO[bytes]:
-    """A regular file opened for reading: checked first, then opened with O_NONBLOCK so that
-    a FIFO swapped in meanwhile cannot hang the open, then checked again on the descriptor."""
-    check_regular(path, display)
+def open_regular_fd(path: str | os.PathLike[str], display: str | None = None, *,
+                    checked: bool = False) -> tuple[int, os.stat_result]:
+    """A regular file opened for reading, as a descriptor (the caller closes it) and its
+    fstat: checked first (unless the caller found a regular file there just now: `checked`),
+    then opened with O_NONBLOCK so that a FIFO swapped in meanwhile cannot hang the open,
+    then checked again on the descriptor. O_NONBLOCK stays: reads of a regular file ignore it."""
+    if not checked:
+        check_regular(path, display)
     fd = os.open(path, os.O_RDONLY | _NONBLOCK)
     st = os.fstat(fd)
     if not stat.S_ISREG(st.st_mode):
         os.close(fd)
         raise NotRegularFile(f"{display or os.fspath(path)}: {kind_of(st.st_mode)}, "
                              "expected a regular file")
+    return fd, st
+
+
+def open_regular(path: str | os.PathLike[str], display: str | None = None, *,
+                 buffered: bool = True) -> IO[bytes]:
+    """`open_regular_fd` as a file object, in blocking mode."""
+    fd, _ = open_regular_fd(path, display)
     if _NONBLOCK:
         import fcntl
         fcntl.fcntl(fd, fcntl.F_SETFL, fcntl.fcntl(fd, fcntl.F_GETFL) & ~_NONBLOCK)
