@@ -15,7 +15,8 @@ import bench_table  # noqa: E402
 
 ROWS = ("start-up: plan on a 1-stage project", "  start-up without the remembered answer",
         "no-op plan, 100 stages", "  100 stages, without the remembered answer",
-        "run from scratch, 20 stages", "run after a param change, 10 of 20 stages rerun",
+        "run from scratch, 20 stages", "  20 stages, caching the outputs (the default)",
+        "run after a param change, 10 of 20 stages rerun",
         "run -j 2, 8 independent stages of 50 ms",
         "directory dep of 1,000 files in folders of 1,000, no-op plan",
         "  in folders of 1,000: after a 1-byte edit of one file",
