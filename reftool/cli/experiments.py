@@ -391,6 +391,7 @@ def _declared_figures(root: Path, snaps: Any) -> tuple[list[tuple[str, Any]], in
                 data = read(out.path)
                 if data is not None:
                     rows = read_rows(data, f"{label}:{out.path}")
+                    assert out.plot is not None  # `outputs` holds declared plots only
                     check_rows(rows, out.plot, f"{label}:{out.path}")
                     sources.append((label, rows))
             if not sources:
@@ -449,7 +450,7 @@ def _side_label(root: Path, snap: Any, ref: str | None, branch: str | None = Non
     """A side named by branch (or ref, or experiment) and short commit: `main @ 1a2b3c4`."""
     from ..experiments.records import git
     if snap.kind == "experiment":
-        return snap.label + (f" @ {snap.commit[:7]}" if snap.commit else "")
+        return str(snap.label) + (f" @ {snap.commit[:7]}" if snap.commit else "")
     rev = "HEAD" if snap.kind == "workspace" else (ref or snap.label)
     commit = (git(root, "rev-parse", "--verify", "--quiet", rev + "^{commit}") or "").strip()
     if snap.kind == "workspace":

@@ -7,7 +7,7 @@ linked when their address is known.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -56,10 +56,12 @@ def _images(snaps: Sequence[Any], out: Path) -> tuple[list[str], list[str]]:
     written: list[str] = []
     notes: list[str] = []
     # the values are in the tables: the bars leave them out, to draw faster
-    for name, draw in (("curves.png", curves), ("summary.png", bars)):
+    drawings: tuple[tuple[str, Callable[[], Any]], ...] = (
+        ("curves.png", lambda: curves(snaps, say=notes.append)),
+        ("summary.png", lambda: bars(snaps, say=notes.append, values_shown=False)))
+    for name, draw in drawings:
         try:
-            extra = {"values_shown": False} if draw is bars else {}
-            save(draw(snaps, say=notes.append, **extra), out / name)
+            save(draw(), out / name)
         except ValueError:
             continue
         written.append(name)
