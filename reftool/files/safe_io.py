@@ -173,8 +173,8 @@ def lstat_in(folder_fd: int, name: str, display: str) -> os.stat_result | None:
 
 def write_in_folder(folder_fd: int, name: str, data: bytes, display: str) -> None:
     """`write_atomic` of a file `name` in a folder from `open_folder`: no folder of the path
-    is looked at again (issue 18: checking every folder of a cache path for each entry was a
-    tenth of a stage's own time), and a link swapped in for one meanwhile changes nothing."""
+    is made or checked again (issue 18, `Store._opened`), and a link swapped in for one
+    meanwhile changes nothing."""
     lstat_in(folder_fd, name, display)
     tmp, fd = _temp_beside(name, folder_fd)
     try:
