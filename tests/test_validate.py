@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from conftest import BASE_PIPELINE, Project
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from reftool.files.model import FileState, Lock, LockEntry, OutState, canonical_lock_text
 from reftool.files.schemas import validator
@@ -704,3 +706,37 @@ def test_series_file_readings(tmp_path: Path, text: str, codes: set[tuple[str, s
     (tmp_path / "m.jsonl").write_bytes(text.encode())
     report = validate_paths([tmp_path / "m.jsonl"])
     assert {(d.phase, d.code) for d in report.errors} == codes
+
+
+def _matching_one(value: object, pattern: tuple[str, ...], at: tuple = ()) -> list[tuple]:
+    """The definition: the paths in `value` that one pattern names, in document order."""
+    if not pattern:
+        return [at]
+    head, rest = pattern[0], pattern[1:]
+    items = value.items() if isinstance(value, dict) else (
+        enumerate(value) if isinstance(value, list) else ())
+    return [p for key, child in items
+            if head in ("*", key) or (head == "x-*" and isinstance(key, str)
+                                      and key.startswith("x-"))
+            for p in _matching_one(child, rest, (*at, key))]
+
+
+_HEADS = st.sampled_from(["*", "x-*", "a", "b", "meta", "x-a", "deps", "stages"])
+_KEYS = st.sampled_from(["a", "b", "meta", "x-a", "x-", "xa", "*", "deps", "stages"])
+_TREES = st.recursive(st.one_of(st.none(), st.integers(), st.text(max_size=2)),
+                      lambda kids: st.one_of(st.lists(kids, max_size=3),
+                                             st.dictionaries(_KEYS, kids, max_size=4)),
+                      max_leaves=30)
+
+
+@settings(derandomize=True, database=None, deadline=None, max_examples=300)
+@given(_TREES, st.lists(st.lists(_HEADS, max_size=4).map(tuple), max_size=6))
+def test_one_walk_finds_what_a_walk_a_pattern_finds(value: object,
+                                                    patterns: list[tuple[str, ...]]) -> None:
+    # [version.features] looks for every key a later minor release added in one walk of the
+    # document (issue 18): the same paths, in the same order, as a walk for each pattern
+    from reftool.files.validate import matching_all
+    found = matching_all(value, patterns)
+    assert set(found) == set(patterns)
+    for pattern in patterns:
+        assert found[pattern] == _matching_one(value, pattern), pattern
