@@ -204,17 +204,32 @@ def _walk(value: Any, node: _Node, at: JsonPath,
         found[node.end].append(at)
     keys, star, ext = node.keys, node.star, node.ext
     if isinstance(value, dict):
+        if star is None and ext is None:  # named keys only: looked up, not searched for
+            for name, named in keys.items():
+                if name in value:
+                    _visit(value[name], named, (*at, name), found)
+            return
         items: Iterable[tuple[Any, Any]] = value.items()
-    elif isinstance(value, list):
+    elif isinstance(value, list) and star is not None:  # an index matches "*" alone
         items = enumerate(value)
     else:
         return
     for key, child in items:
-        inner = isinstance(child, (dict, list))  # a scalar is named, or leads nowhere
-        sub = keys.get(key) if keys and isinstance(key, str) else None
-        for nxt in (star, sub, ext if isinstance(key, str) and key.startswith("x-") else None):
-            if nxt is not None and (inner or nxt.end is not None):
-                _walk(child, nxt, (*at, key), found)
+        if star is not None:
+            _visit(child, star, (*at, key), found)
+        if isinstance(key, str):
+            sub = keys.get(key)
+            if sub is not None:
+                _visit(child, sub, (*at, key), found)
+            if ext is not None and key.startswith("x-"):
+                _visit(child, ext, (*at, key), found)
+
+
+def _visit(value: Any, node: _Node, at: JsonPath,
+           found: dict[tuple[str, ...], list[JsonPath]]) -> None:
+    """`_walk`, unless `value` is a scalar that ends no pattern here (it leads nowhere)."""
+    if node.end is not None or isinstance(value, (dict, list)):
+        _walk(value, node, at, found)
 
 
 def _safe_type(value: Any) -> str:
