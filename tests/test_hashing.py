@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import struct
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -769,6 +770,86 @@ def test_flat_folder_links_and_special_files(tmp_path: Path, small_chunks: None,
         with pytest.raises(HashError) as e:  # refused by the stat walk of a cached folder
             saved_state(tmp_path)
         assert e.value.code == "not_a_file"
+
+
+#: mtimes (ns) at and past the edges of the packed stat's 64 bits: before 1970, the largest
+#: signed and unsigned values, 2**64 itself (2554-07-21), and zero
+_EDGE_MTIMES = [-1, -(10 ** 18), 2 ** 63 - 1, 2 ** 63, 2 ** 64 - 1, 2 ** 64 + 5, 0]
+
+
+def _store_files(root: Path) -> dict[str, int]:
+    """The hash cache's files and their inodes: a part built again is written anew."""
+    cache = root / ".reftool" / "hashcache"
+    return {str(p.relative_to(cache)): p.stat().st_ino for p in cache.rglob("*") if p.is_file()}
+
+
+@pytest.mark.parametrize("parallel", [False, True], ids=["one process", "two workers"])
+def test_stat_digest_of_a_no_op_walk_is_the_one_a_build_gave(
+        tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch,
+        parallel: bool) -> None:
+    """Issue 18: the stat digest of a part is computed twice, by the walk that builds a part
+    and by the no-op walk that only checks it. They must agree on every kind of entry
+    (files, links, subfolders, chunks) and every mtime the system may give, else a no-op
+    plan rebuilds parts (or, worse, a changed part looks unchanged)."""
+    if parallel:
+        monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+        monkeypatch.setattr(hashing, "PARALLEL_PARTS_FILES", 0)
+    else:
+        monkeypatch.setattr(hashing, "_can_fork", lambda: False)
+    flat(tmp_path, 120)
+    make(tmp_path, {"d/sub/a.txt": "a", "d/sub/deeper/b.txt": "b"})
+    os.symlink(tmp_path / "d/f0003.txt", tmp_path / "d/link.txt")
+    os.symlink(tmp_path / "d/sub/a.txt", tmp_path / "d/sub/link-a")
+    edges: list[str] = []
+    for i, ns in enumerate(_EDGE_MTIMES):
+        name = f"d/f{i * 17:04d}.txt" if i % 2 else f"d/sub/deeper/e{i}.txt"
+        make(tmp_path, {name: f"edge {i}"})
+        try:
+            os.utime(tmp_path / name, ns=(0, ns))
+        except (OSError, OverflowError, ValueError):
+            continue  # out of what this file system or platform keeps
+        edges.append(name)
+    assert len(edges) >= 3, edges  # at least the ones before 1970 and 0
+    d, real_root = str(tmp_path / "d"), os.path.realpath(tmp_path)
+    names = tuple(sorted(n for n in os.listdir(d) if n != "sub"))
+    found = hashing._scan_names(d, names, "d/", real_root)
+    assert hashing._names_signature(d, names, "d/", real_root) == hashing._stat_digest(
+        [f[0] for f in found], [hashing._packed(f[3]) for f in found])
+    found = hashing._scan(d + "/sub", "sub/", "d/", real_root)
+    assert hashing._scan_signature((d + "/sub", "sub/", "d/", real_root, None)) == \
+        hashing._stat_digest([f[0] for f in found], [hashing._packed(f[3]) for f in found])
+    first = saved_state(tmp_path, prefetch=parallel)
+    assert first.digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+    for name in edges:  # a file modified "in the future" is racy: its part is never
+        os.utime(tmp_path / name, ns=(0, -5))  # cached; from here all are in the past
+    first = saved_state(tmp_path, prefetch=parallel)
+    stored = _store_files(tmp_path)
+    assert len(stored) > 4  # the index, several chunks and the subfolder
+    assert saved_state(tmp_path, prefetch=parallel) == first
+    # each part's no-op stat digest equals the one its build recorded: none is built again
+    assert {k: v for k, v in _store_files(tmp_path).items() if "index" not in k} == {
+        k: v for k, v in stored.items() if "index" not in k}
+    for name in edges:  # and each of those stats, changed, is seen
+        os.utime(tmp_path / name, ns=(0, 1_000_000_000))
+        before = _store_files(tmp_path)
+        assert saved_state(tmp_path, prefetch=parallel) == first  # same content...
+        rebuilt = {k for k, v in _store_files(tmp_path).items() if before.get(k) != v}
+        assert rebuilt - {k for k in rebuilt if "index" in k}, name  # ... its part walked
+
+
+def test_packed_stat_keeps_every_value_the_system_gives() -> None:
+    """The packed stat is 5 unsigned 64-bit values; a value outside (a negative mtime, or
+    one past 2554) is kept modulo 2**64 rather than failing the walk."""
+    base = os.stat(".")
+    for ns in _EDGE_MTIMES:
+        st = os.stat_result(tuple(base)[:7] + (0, 0, 0) + (0.0, 0.0, 0.0)
+                            + (0, ns, 5))  # type: ignore[arg-type]
+        packed = hashing._packed(st)
+        assert len(packed) == 40
+        assert struct.unpack("<5Q", packed)[1] == ns % 2 ** 64
+    names = [[b"ab"], [b"a", b"b"], [b"a"], []]  # stats all zero: the names alone differ
+    digests = {hashing._stat_digest(n, [b"\0" * 40] * len(n)) for n in names}
+    assert len(digests) == 4
 
 
 def test_a_cache_of_the_previous_version_is_not_trusted(tmp_path: Path) -> None:

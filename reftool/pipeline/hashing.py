@@ -18,6 +18,7 @@ import hashlib
 import json
 import os
 import stat
+import struct
 import sys
 import time
 import unicodedata
@@ -56,6 +57,11 @@ _BY_FD = os.stat in os.supports_dir_fd and os.stat in os.supports_follow_symlink
 #: [digest.directory]: the owner-execute bit, where the platform has one. Windows has none
 #: (Python makes one up from the file name's extension), so there MODE is always `-`.
 _X_BIT = 0 if os.name == "nt" else stat.S_IXUSR
+#: A file's stat in a part's stat digest: size, mtime and ctime (ns), inode, execute bit, as
+#: five fixed-width integers (issue 18: half the cost of formatting them as text, per file of
+#: every no-op plan over a directory)
+_STAT = struct.Struct("<5Q").pack
+_U64 = (1 << 64) - 1
 
 
 # ---------------------------------------------------------------------------------- pure
@@ -419,11 +425,11 @@ def _build_part(job: _PartJob) -> _PartResult:
     gc.disable()  # many small objects and no cycles: collections would only slow this
     try:
         if job.names is not None:
-            found, lines = _scan_names(job.full, job.names, job.path, job.real_root)
+            found = _scan_names(job.full, job.names, job.path, job.real_root)
         else:
-            found, lines = _scan(os.path.join(job.full, job.part), job.part + "/", job.path,
-                                 job.real_root, job.rules)
-        sig = hashlib.sha256(b"".join(lines)).hexdigest()
+            found = _scan(os.path.join(job.full, job.part), job.part + "/", job.path,
+                          job.real_root, job.rules)
+        sig = _stat_digest([f[0] for f in found], [_packed(f[3]) for f in found])
         store_key = job.key or job.path
         hit = job.store.lines(store_key, job.part, sig) if job.store else None
         if hit is not None:
@@ -739,7 +745,8 @@ def _list_top(top: str, path: str, rules: Rules | None = None) -> _Listing:
     subdirs.sort()
     text = "".join(files) + "".join(subdirs)
     if text.isascii() and "\n" not in text and "\r" not in text:
-        encoded = list(map(str.encode, files))  # ASCII: sorted as str is sorted as bytes
+        # ASCII: sorted as str is sorted as bytes; encoded in one piece, twice as fast
+        encoded = "\n".join(files).encode().split(b"\n") if files else []
     else:
         every = sorted(files + subdirs)
         _no_twins([_encoded(name, path) for name in every], path)
@@ -761,8 +768,8 @@ def _chunks(encoded: list[bytes], names: list[str]) -> list[tuple[str, tuple[str
     if len(names) <= CHUNK_MAX:
         return [("", tuple(names))]
     limit = (1 << 32) // CHUNK_FILES  # `_ends_chunk`, inline: this runs on every plan
-    ends = [i for i, crc in enumerate(map(zlib.crc32, encoded))
-            if crc * _MIX & 0xFFFFFFFF < limit]
+    crcs = list(map(zlib.crc32, encoded))  # in one C loop, then tested: faster than at once
+    ends = [i for i, crc in enumerate(crcs) if crc * _MIX & 0xFFFFFFFF < limit]
     out: list[tuple[str, tuple[str, ...]]] = []
     start = 0
     for end in ends + [len(names)]:  # the last: no name ends it
@@ -854,10 +861,11 @@ def _part_signature(job: _SigJob) -> str:
 
 
 def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str) -> str:
-    """The stat digest of files of `top`, the lines `_scan_names` would give: one lstat and
-    one line a file, relative to the folder where the platform can."""
-    lines: list[bytes] = []
-    append = lines.append
+    """The stat digest of files of `top`, of what `_scan_names` would find: one lstat a file,
+    relative to the folder where the platform can."""
+    found: list[bytes] = []
+    stats: list[bytes] = []
+    add_name, add_stat = found.append, stats.append
     fd = os.open(top, os.O_RDONLY) if _BY_FD else None
     try:
         for name in names:
@@ -867,25 +875,26 @@ def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str
             except FileNotFoundError:
                 continue  # gone since the folder was listed
             if stat.S_ISREG(st.st_mode):  # the names were checked when the folder was listed
-                append(b"%s %d %d %d %d %d\n" % (
-                    name.encode() if name.isascii() else _encoded(name, path), st.st_size,
-                    st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode & _X_BIT))
+                add_name(name.encode() if name.isascii() else _encoded(name, path))
+                try:  # `_packed`, inline: this is the whole per-file cost of a no-op plan
+                    add_stat(_STAT(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                   st.st_mode & _X_BIT))
+                except struct.error:
+                    add_stat(_packed(st))
             else:
                 item = _file_at(os.path.join(top, name), name, path, real_root, st)
                 if item is not None:
-                    append(_line(item))
+                    add_name(item[0])
+                    add_stat(_packed(item[3]))
     finally:
         if fd is not None:
             os.close(fd)
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+    return _stat_digest(found, stats)
 
 
-def _scan_names(top: str, names: tuple[str, ...], path: str, real_root: str
-                ) -> tuple[list[_Found], list[bytes]]:
-    """The files of `top` named (a chunk of its top-level files), with their signature
-    lines."""
+def _scan_names(top: str, names: tuple[str, ...], path: str, real_root: str) -> list[_Found]:
+    """The files of `top` named (a chunk of its top-level files)."""
     found: list[_Found] = []
-    lines: list[bytes] = []
     for name in names:
         full = os.path.join(top, name)
         try:
@@ -895,8 +904,7 @@ def _scan_names(top: str, names: tuple[str, ...], path: str, real_root: str
         item = _file_at(full, name, path, real_root, st)
         if item is not None:
             found.append(item)
-            lines.append(_line(item))
-    return found, lines
+    return found
 
 
 def _file_at(full: str, name: str, path: str, real_root: str,
@@ -919,14 +927,9 @@ def _file_at(full: str, name: str, path: str, real_root: str,
 
 
 def _scan(top: str, prefix: str, path: str, real_root: str, rules: Rules | None = None
-          ) -> tuple[list[_Found], list[bytes]]:
-    """Every regular file below `top`, depth first in name order, with its signature line.
-
-    This runs on every plan over every file of a directory dep, so it does as little as it
-    can per file: one stat, one line.
-    """
+          ) -> list[_Found]:
+    """Every regular file below `top`, depth first in name order, with its stat."""
     found: list[_Found] = []
-    lines: list[bytes] = []
     stack: list[tuple[str, str]] = [(top, prefix)]
     gc_was_enabled = gc.isenabled()
     gc.disable()  # no cyclic garbage is made here; collections would only slow a large walk
@@ -949,22 +952,22 @@ def _scan(top: str, prefix: str, path: str, real_root: str, rules: Rules | None 
                 item = _file_of(e, rel, encoded, path, real_root)
                 if item is not None:
                     found.append(item)
-                    lines.append(_line(item))
     finally:
         if gc_was_enabled:
             gc.enable()
-    return found, lines
+    return found
 
 
 def _scan_signature(job: tuple[str, str, str, str, Rules | None]) -> str:
-    """In a worker process: the stat digest of one subtree, the lines `_scan` would give.
+    """In a worker process: the stat digest of one subtree, of what `_scan` would find.
 
     The same walk as `_scan` without collecting the files: this is the whole cost of a
-    no-op plan over a large directory, so each file costs one stat and one line.
+    no-op plan over a large directory, so each file costs one stat and one packing.
     """
     top, prefix, path, real_root, rules = job
-    lines: list[bytes] = []
-    append = lines.append
+    found: list[bytes] = []
+    stats: list[bytes] = []
+    add_name, add_stat = found.append, stats.append
     stack: list[tuple[str, str]] = [(top, prefix)]
     while stack:
         folder, pre = stack.pop()
@@ -980,20 +983,36 @@ def _scan_signature(job: tuple[str, str, str, str, Rules | None]) -> str:
                 stack.append((e.path, rel + "/"))
             elif e.is_file(follow_symlinks=False) and not e.is_symlink():
                 st = e.stat(follow_symlinks=False)
-                append(b"%s %d %d %d %d %d\n" % (_encoded(rel, path), st.st_size,
-                                                 st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
-                                                 st.st_mode & _X_BIT))
+                add_name(_encoded(rel, path))
+                try:  # `_packed`, inline
+                    add_stat(_STAT(st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino,
+                                   st.st_mode & _X_BIT))
+                except struct.error:
+                    add_stat(_packed(st))
             else:
                 item = _file_of(e, rel, _encoded(rel, path), path, real_root)
                 if item is not None:
-                    append(_line(item))
-    return hashlib.sha256(b"".join(lines)).hexdigest()
+                    add_name(item[0])
+                    add_stat(_packed(item[3]))
+    return _stat_digest(found, stats)
 
 
-def _line(item: _Found) -> bytes:
-    encoded, _, _, st = item
-    return b"%s %d %d %d %d %d\n" % (encoded, st.st_size, st.st_mtime_ns, st.st_ctime_ns,
-                                     st.st_ino, st.st_mode & _X_BIT)
+def _packed(st: os.stat_result) -> bytes:
+    """A file's stat as its part's stat digest holds it. A value out of the 64-bit range (an
+    mtime before 1970 or after 2554) is kept modulo 2**64: a change of content still moves
+    the ctime, which the system sets to now."""
+    values = (st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_mode & _X_BIT)
+    try:
+        return _STAT(*values)
+    except struct.error:
+        return _STAT(*(v & _U64 for v in values))
+
+
+def _stat_digest(names: list[bytes], stats: list[bytes]) -> str:
+    """The stat digest of a part: the manifest names of its files in manifest order, then
+    their packed stats. Names are neither empty nor hold NUL, so the first two NULs end them,
+    and each stat is 40 bytes: no two lists give one input."""
+    return hashlib.sha256(b"\0".join(names) + b"\0\0" + b"".join(stats)).hexdigest()
 
 
 def _file_of(e: os.DirEntry[str], rel: str, encoded: bytes, path: str,

@@ -230,7 +230,7 @@ class Store:
         ([digest.directory]: NFC names, links to files, excluded entries left out)."""
         from .hashing import _X_BIT, _scan, manifest
         rows = []
-        found, _ = _scan(str(source), "", path, os.path.realpath(self.root), rules)
+        found = _scan(str(source), "", path, os.path.realpath(self.root), rules)
         for encoded, _, real, st in found:
             hexdigest = _file_hex(Path(real))
             self._save_file(Path(real), "sha256:" + hexdigest)
