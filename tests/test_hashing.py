@@ -837,6 +837,34 @@ def test_stat_digest_of_a_no_op_walk_is_the_one_a_build_gave(
         assert rebuilt - {k for k in rebuilt if "index" in k}, name  # ... its part walked
 
 
+def test_prefetch_lists_without_types_and_again_when_a_folder_is_there(
+        tmp_path: Path, small_chunks: None, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Issue 18: the prefetch lists a large folder as if every entry were a file. Its answer
+    is used as is when the workers found only files, and the folder is listed again, with
+    types, when they found a subfolder, one there before or one made since the last plan."""
+    monkeypatch.setattr(hashing, "PARALLEL_WALK_FILES", 0)
+    listed: list[bool] = []
+    real = hashing._list_top
+
+    def spy(top: str, path: str, rules: object = None, typed: bool = True) -> object:
+        listed.append(typed)
+        return real(top, path, rules, typed)  # type: ignore[arg-type]
+    monkeypatch.setattr(hashing, "_list_top", spy)
+    flat(tmp_path, 150)
+    first = saved_state(tmp_path, prefetch=True)
+    assert listed == [True]  # nothing cached yet: no prefetch
+    listed.clear()
+    assert saved_state(tmp_path, prefetch=True) == first and listed == [False]
+    for made in ({"d/sub/a.txt": "a"}, {"d/sub/b/c.txt": "c"}):
+        make(tmp_path, made)
+        listed.clear()
+        state = saved_state(tmp_path, prefetch=True)
+        assert state.digest == reference_digest(tmp_path / "d")  # type: ignore[attr-defined]
+        assert listed == [False, True]  # the names held a folder: listed again
+    listed.clear()
+    assert saved_state(tmp_path, prefetch=True) == state and listed == [False, True]
+
+
 def test_packed_stat_keeps_every_value_the_system_gives() -> None:
     """The packed stat is 5 unsigned 64-bit values; a value outside (a negative mtime, or
     one past 2554) is kept modulo 2**64 rather than failing the walk."""

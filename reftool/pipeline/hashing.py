@@ -515,7 +515,12 @@ class Hasher:
         so that their walk overlaps with reading and validating the project files. The
         folder itself is listed here, once; the workers stat its chunks of files and its
         subdirectories. Results are used only if the directory is asked for (under no
-        rules), as its state at this moment; otherwise they are dropped."""
+        rules), as its state at this moment; otherwise they are dropped.
+
+        The folder is listed without the type of each entry, as if all were files (a third
+        cheaper: one folder of 100,000 files, 36 ms against 59 ms); the workers stat every
+        name anyway, and one that finds a folder among them makes its digest `_SUBFOLDER`,
+        so that the directory is listed again with types when it is asked for."""
         big = [p for p, row in self.cache.dirs.items()  # not those hashed under rules
                if row[3] >= PARALLEL_WALK_FILES and "\0" not in p]
         if self.jobs < 2 or not big or not _can_fork():
@@ -524,7 +529,7 @@ class Hasher:
         for path in big:
             full = os.path.join(self.root, path.rstrip("/"))
             try:
-                listing = _list_top(full, path, None)
+                listing = _list_top(full, path, None, typed=False)
             except (OSError, HashError):
                 continue  # asked for, it is listed again and the error said then
             jobs = _signature_jobs(full, path, self.real_root, listing, None)
@@ -645,17 +650,14 @@ class Hasher:
         key = path if rules is None else f"{path}\0{rules.digest}"  # [stale.cache]
         cached = self.cache.dirs.get(key)
         store = self.cache.part_store()
-        ahead = self._prefetched.pop(path, None) if rules is None else None
-        listing = ahead[0] if ahead is not None else _list_top(full, path, rules)
+        ahead, sigs = self._walked_ahead(path) if rules is None else (None, {})
+        listing = ahead or _list_top(full, path, rules)
         parts = listing.parts()
         chunk_names = dict(listing.chunks)
         results: dict[str, _PartResult] = {}
         todo = parts
         if cached is not None:  # is any part changed? (the common case: none)
-            if ahead is not None:
-                sigs = {part: sig for batch, result in ahead[1]
-                        for part, sig in zip(batch, result.get())}
-            else:
+            if ahead is None:
                 sigs = self._part_signatures(full, path, listing, rules, parallel=(
                     self.jobs >= 2 and cached[3] >= PARALLEL_WALK_FILES))
             if _signature(sigs, parts) == cached[0]:
@@ -687,6 +689,17 @@ class Hasher:
             state.digest, state.size, state.files, listing.boundaries()]
         self.cache.dirty = True
         return state
+
+    def _walked_ahead(self, path: str) -> tuple[_Listing | None, dict[str, str]]:
+        """What `prefetch` found of a directory: its listing and the stat digests of its
+        parts; (None, {}) if it was not walked, or if its names held a folder."""
+        ahead = self._prefetched.pop(path, None)
+        if ahead is None:
+            return None, {}
+        sigs = {part: sig for batch, result in ahead[1] for part, sig in zip(batch, result.get())}
+        if _SUBFOLDER in sigs.values():  # listed as all files, it holds a folder
+            return None, {}
+        return ahead[0], sigs
 
     def _run_parts(self, jobs: list[_PartJob], *, parallel: bool) -> Iterable[_PartResult]:
         if not parallel or not _can_fork():
@@ -732,15 +745,20 @@ _Found = tuple[bytes, str, str, os.stat_result]  # UTF-8 relative path, path, re
 _SigJob = tuple[str, tuple[str, ...] | None, str, str, str, Rules | None]  # see _part_signature
 
 
-def _list_top(top: str, path: str, rules: Rules | None = None) -> _Listing:
+def _list_top(top: str, path: str, rules: Rules | None = None, typed: bool = True
+              ) -> _Listing:
     """The files at the top of a directory, in chunks, and its subdirectories, from one
     listing and no stat (the file type comes with the listing where the platform gives it).
-    Every name is checked ([digest.directory]) before the rules apply ([digest.ignore])."""
+    Every name is checked ([digest.directory]) before the rules apply ([digest.ignore]).
+    Not `typed`: every entry counts as a file (see `Hasher.prefetch`)."""
     files: list[str] = []
     subdirs: list[str] = []
-    with os.scandir(top) as it:
-        for e in it:
-            (subdirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
+    if not typed:
+        files = os.listdir(top)
+    else:
+        with os.scandir(top) as it:
+            for e in it:
+                (subdirs if e.is_dir(follow_symlinks=False) else files).append(e.name)
     files.sort()
     subdirs.sort()
     text = "".join(files) + "".join(subdirs)
@@ -860,9 +878,13 @@ def _part_signature(job: _SigJob) -> str:
     return _names_signature(folder, names, path, real_root)
 
 
+#: the stat digest of a chunk of names one of which is a folder: never a part's digest
+_SUBFOLDER = "subfolder"
+
+
 def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str) -> str:
     """The stat digest of files of `top`, of what `_scan_names` would find: one lstat a file,
-    relative to the folder where the platform can."""
+    relative to the folder where the platform can; `_SUBFOLDER` if a name is a folder."""
     found: list[bytes] = []
     stats: list[bytes] = []
     add_name, add_stat = found.append, stats.append
@@ -881,6 +903,8 @@ def _names_signature(top: str, names: tuple[str, ...], path: str, real_root: str
                                    st.st_mode & _X_BIT))
                 except struct.error:
                     add_stat(_packed(st))
+            elif stat.S_ISDIR(st.st_mode):
+                return _SUBFOLDER
             else:
                 item = _file_at(os.path.join(top, name), name, path, real_root, st)
                 if item is not None:
